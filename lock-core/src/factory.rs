@@ -1,0 +1,161 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::handle::StoreHandle;
+use crate::owner::new_owner;
+use crate::validate::{validate_key, validate_ttl};
+use crate::{Lock, LockError, LockStore, RetryConfig, SerializedLock, StoreFactory};
+
+/// Verrou's default lock TTL.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+
+/// Defaults for the locks a [`LockFactory`] creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactoryOptions {
+    /// Retry settings for `acquire` and `run`.
+    pub retry: RetryConfig,
+    /// TTL of locks created without one (`None`: never expire). Default 30 s.
+    pub default_ttl: Option<Duration>,
+}
+
+impl Default for FactoryOptions {
+    fn default() -> Self {
+        FactoryOptions {
+            retry: RetryConfig::default(),
+            default_ttl: Some(DEFAULT_TTL),
+        }
+    }
+}
+
+/// Creates locks on one store. Cheap to clone; clones share the store.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+/// use std::time::Duration;
+/// use lock_core::{FactoryOptions, LockFactory, RetryConfig};
+/// # let store = lock_core::testing::TestStore::default();
+/// let factory = LockFactory::with_options(
+///     store,
+///     FactoryOptions { retry: RetryConfig::default().timeout(Duration::from_secs(5)), default_ttl: Some(Duration::from_secs(10)) },
+/// );
+/// let lock = factory.create_lock("invoices.2026-11")?;
+/// assert_eq!(lock.ttl(), Some(Duration::from_secs(10)));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct LockFactory {
+    handle: StoreHandle,
+    options: FactoryOptions,
+    auto_extend: bool,
+}
+
+impl std::fmt::Debug for LockFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockFactory")
+            .field("store", &self.handle.slot().name)
+            .field("options", &self.options)
+            .field("auto_extend", &self.auto_extend)
+            .finish()
+    }
+}
+
+impl LockFactory {
+    /// A factory with Verrou's defaults (TTL 30 s; retry forever every 250 ms).
+    pub fn new<S: LockStore>(store: S) -> Self {
+        Self::with_options(store, FactoryOptions::default())
+    }
+
+    /// A factory with explicit defaults.
+    pub fn with_options<S: LockStore>(store: S, options: FactoryOptions) -> Self {
+        Self::from_shared(Arc::new(store), options)
+    }
+
+    /// A factory over a store shared with other code.
+    pub fn from_shared(store: Arc<dyn LockStore>, options: FactoryOptions) -> Self {
+        LockFactory {
+            handle: StoreHandle::ready(store),
+            options,
+            auto_extend: false,
+        }
+    }
+
+    /// A factory whose store is built on first use.
+    pub(crate) fn lazy(name: &str, factory: StoreFactory, options: FactoryOptions) -> Self {
+        LockFactory {
+            handle: StoreHandle::lazy(name.to_owned(), factory),
+            options,
+            auto_extend: false,
+        }
+    }
+
+    /// Turn auto-extension on for every lock this factory creates (see
+    /// [`Lock::with_auto_extend`]).
+    pub fn auto_extend(mut self, on: bool) -> Self {
+        self.auto_extend = on;
+        self
+    }
+
+    /// The defaults of this factory.
+    pub fn options(&self) -> &FactoryOptions {
+        &self.options
+    }
+
+    /// The store's name (as configured, or as the store calls itself).
+    pub fn store_name(&self) -> &str {
+        &self.handle.slot().name
+    }
+
+    /// The store, built if it was not yet.
+    pub async fn store(&self) -> Result<Arc<dyn LockStore>, LockError> {
+        self.handle.get().await.cloned()
+    }
+
+    /// The store's optional capabilities, if it was built already.
+    pub fn built_store(&self) -> Option<Arc<dyn LockStore>> {
+        self.handle.built().cloned()
+    }
+
+    /// A new lock on `key` with the default TTL and a fresh owner.
+    /// `InvalidArgument` for an empty key, a key over 1 024 bytes or one with a NUL byte.
+    pub fn create_lock(&self, key: impl Into<String>) -> Result<Lock, LockError> {
+        self.create_lock_with_ttl(key, self.options.default_ttl)
+    }
+
+    /// A new lock on `key` with this TTL (`None`: never expires; zero is
+    /// `InvalidArgument`).
+    pub fn create_lock_with_ttl(
+        &self,
+        key: impl Into<String>,
+        ttl: Option<Duration>,
+    ) -> Result<Lock, LockError> {
+        let key = key.into();
+        validate_key(&key)?;
+        validate_ttl(ttl)?;
+        self.options.retry.validate()?;
+        Ok(Lock::from_parts(
+            key,
+            new_owner()?,
+            ttl,
+            self.options.retry,
+            self.auto_extend,
+            self.handle.clone(),
+        ))
+    }
+
+    /// A lock from [`Lock::serialize`], owned by the same owner: it can release or
+    /// extend the lock acquired elsewhere. Malformed input is `InvalidArgument`.
+    pub fn restore_lock(&self, serialized: SerializedLock) -> Result<Lock, LockError> {
+        serialized.validate()?;
+        let deadline = Lock::deadline_from_serialized(&serialized);
+        let lock = Lock::from_parts(
+            serialized.key,
+            serialized.owner,
+            serialized.ttl.map(Duration::from_millis),
+            self.options.retry,
+            self.auto_extend,
+            self.handle.clone(),
+        );
+        lock.restore_state(deadline, serialized.fencing_token);
+        Ok(lock)
+    }
+}
