@@ -1,0 +1,197 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lock_core::{
+    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, async_trait,
+};
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+/// Below this many entries the map is never swept.
+const MIN_SWEEP_LEN: usize = 64;
+
+/// An in-process lock store: locks are shared by the tasks of one process only.
+///
+/// * Every operation is one critical section on one mutex: correct under contention.
+/// * Released entries are removed at once and expired ones are reclaimed as the map
+///   grows (a sweep whenever it doubles), so memory follows the number of locks held,
+///   not the number of keys ever used.
+/// * Capabilities: release notification (waiters wake on release), fencing tokens (one
+///   counter per store, so tokens grow across keys too) and the holder's remaining TTL.
+/// * Expiry follows tokio's clock, so `tokio::time::pause` drives it in tests.
+///
+/// Clones share the same locks.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+/// use lock_core::LockFactory;
+/// use lock_store_memory::MemoryStore;
+///
+/// let locks = LockFactory::new(MemoryStore::new());
+/// let lock = locks.create_lock("order.processing.1")?;
+/// assert!(lock.acquire_immediately().await?);
+/// assert!(lock.fencing_token().is_some());
+/// lock.release().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    state: Mutex<State>,
+    released: ReleaseHub,
+}
+
+#[derive(Default)]
+struct State {
+    locks: HashMap<String, Entry>,
+    /// Map size after the last sweep; the next sweep happens at twice that.
+    swept_at: usize,
+    last_token: u64,
+}
+
+struct Entry {
+    owner: Box<str>,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+impl State {
+    /// The entry for `key` if it is held and not expired.
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+        self.locks.get_mut(key).filter(|e| e.live(now))
+    }
+
+    fn maybe_sweep(&mut self, now: Instant) {
+        if self.locks.len() >= (self.swept_at * 2).max(MIN_SWEEP_LEN) {
+            self.locks.retain(|_, e| e.live(now));
+            self.swept_at = self.locks.len();
+        }
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Entries in memory, expired ones not yet reclaimed included.
+    pub fn len(&self) -> usize {
+        self.inner.state.lock().locks.len()
+    }
+
+    /// Whether no entry is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reclaim every expired entry now (it also happens by itself as the map grows).
+    pub fn purge_expired(&self) {
+        let mut st = self.inner.state.lock();
+        let now = Instant::now();
+        st.locks.retain(|_, e| e.live(now));
+        st.swept_at = st.locks.len();
+    }
+
+    /// Keys that have a waiter listening for their release.
+    pub fn waiting_keys(&self) -> usize {
+        self.inner.released.waiting_keys()
+    }
+}
+
+#[async_trait]
+impl LockStore for MemoryStore {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
+    }
+
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        {
+            let mut st = self.inner.state.lock();
+            match st.live(key, Instant::now()) {
+                Some(e) if *e.owner == *owner => st.locks.remove(key),
+                _ => return Err(LockError::NotOwned),
+            };
+        }
+        self.inner.released.notify(key);
+        Ok(())
+    }
+
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        let removed = self.inner.state.lock().locks.remove(key);
+        if removed.is_some() {
+            self.inner.released.notify(key);
+        }
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        Ok(self.inner.state.lock().live(key, Instant::now()).is_some())
+    }
+
+    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
+        let now = Instant::now();
+        match self.inner.state.lock().live(key, now) {
+            Some(e) if *e.owner == *owner => {
+                e.expires_at = Some(now + duration);
+                Ok(())
+            }
+            _ => Err(LockError::NotOwned),
+        }
+    }
+
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    async fn try_acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        let now = Instant::now();
+        let mut st = self.inner.state.lock();
+        if let Some(held) = st.live(key, now) {
+            let left = held.expires_at.map(|at| at - now);
+            return Ok(Acquisition::denied(left));
+        }
+        st.maybe_sweep(now);
+        st.last_token += 1;
+        let token = st.last_token;
+        st.locks.insert(
+            key.to_owned(),
+            Entry {
+                owner: owner.into(),
+                expires_at: ttl.map(|t| now + t),
+            },
+        );
+        Ok(Acquisition::acquired_with_token(token))
+    }
+
+    fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
+        Some(self.inner.released.listen(key))
+    }
+}

@@ -1,0 +1,493 @@
+//! The Redis implementation of [`LockStore`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::clients::{Client, Pool};
+use fred::error::Error as FredError;
+use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
+use fred::types::config::{Config, ConnectionConfig, Options, PerformanceConfig, ReconnectPolicy};
+use fred::types::scripts::Script;
+use fred::types::{ClientState, MultipleKeys, Value};
+use lock_core::{Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub};
+
+use crate::options::{Connection, RedisStoreOptions, redact_url};
+use crate::scripts;
+use crate::subscriber::{Subscriber, SubscriberConfig};
+
+/// A [`LockStore`] on Redis (standalone, Sentinel or Cluster), through `fred`.
+///
+/// Cheap to clone: clones share the connection, the scripts and the release subscriber.
+///
+/// * `try_acquire`/`save`: one `EVALSHA` of a script doing `SET key owner NX [PX ttl]` and,
+///   on success, `INCR` of a fencing counter (one round trip).
+/// * `delete`/`extend`: one `EVALSHA` of an owner-checked script; a key that is absent or
+///   held by another owner is [`LockError::NotOwned`].
+/// * `force_delete`: one `EVALSHA` (`DEL`, and `PUBLISH` when something was deleted).
+/// * `exists`: `EXISTS`.
+///
+/// A script body is sent only when the server answers `NOSCRIPT` (a flushed script cache, a
+/// failover): that one operation then takes three round trips (`EVALSHA`, `SCRIPT LOAD`,
+/// `EVAL`), and the next ones are one `EVALSHA` again.
+///
+/// # Reconnects
+///
+/// Lock commands are sent with at most one attempt: fred never re-sends them after a
+/// reconnect. (A re-sent `SET NX` that had already succeeded would answer "held" while the
+/// lock is ours.) A connection lost mid-command therefore surfaces as
+/// [`LockError::Storage`], and the outcome on the server is unknown: after a failed
+/// acquire the caller should release with its owner token (lock-core does this).
+///
+/// # Keys
+///
+/// A lock on `key` is the Redis string `{prefix}{key}` with the key wrapped in a hash tag
+/// (`lock:{orders.1}`); its fencing counter is `lock:{orders.1}:fence` in the same Cluster
+/// slot. The counter is never deleted (that is what keeps tokens increasing), so Redis keeps
+/// one small integer per distinct lock key ever acquired. On Cluster, a key whose first
+/// character is `}` has an empty hash tag and cannot be used (the two keys would hash apart).
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: Commands,
+    /// Whether the store opened the connection itself (and closes it when dropped).
+    owned: bool,
+    prefix: String,
+    channel: String,
+    timeout: Duration,
+    /// Per-command options: one attempt, the operation timeout.
+    options: Options,
+    acquire: Script,
+    release: Script,
+    force_release: Script,
+    extend: Script,
+    hub: ReleaseHub,
+    subscriber: Subscriber,
+}
+
+#[derive(Clone)]
+enum Commands {
+    Client(Client),
+    Pool(Pool),
+}
+
+impl Commands {
+    fn client(&self) -> &Client {
+        match self {
+            Commands::Client(client) => client,
+            Commands::Pool(pool) => pool.next_connected(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let connection = match &self.inner.commands {
+            Commands::Client(client) => format!("client {}", client.id()),
+            Commands::Pool(pool) => format!("pool of {}", pool.size()),
+        };
+        f.debug_struct("RedisStore")
+            .field("connection", &connection)
+            .field("prefix", &self.inner.prefix)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reconnect policy of connections the store opens: forever, 100 ms doubling to 2 s.
+fn default_policy() -> ReconnectPolicy {
+    ReconnectPolicy::new_exponential(0, 100, 2_000, 2)
+}
+
+fn storage(error: FredError) -> LockError {
+    LockError::storage(error)
+}
+
+fn ttl_millis(ttl: Duration, what: &str) -> Result<u64, LockError> {
+    if ttl.is_zero() {
+        return Err(LockError::invalid(format!(
+            "{what} must be greater than zero"
+        )));
+    }
+    // Round up: a sub-millisecond TTL must not become "no expiry".
+    let millis = ttl.as_nanos().div_ceil(1_000_000);
+    u64::try_from(millis).map_err(|_| LockError::invalid(format!("{what} is too large")))
+}
+
+impl RedisStore {
+    /// Connect (or adopt the application's connection) and build the store.
+    ///
+    /// For a URL or a [`Config`](fred::types::config::Config) the store opens its own
+    /// connection, with fred's command timeout and connect timeout set to the operation
+    /// timeout and a reconnect policy that retries forever; it is closed when the last clone
+    /// of the store is dropped. A client or pool from the application is shared, connected
+    /// first if it never was, and never closed by the store.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidArgument`] for a malformed URL, a `rediss://` URL without a TLS
+    /// feature, a prefix with braces or a zero timeout; [`LockError::Storage`] when Redis
+    /// cannot be reached within the timeout.
+    pub async fn connect(options: RedisStoreOptions) -> Result<Self, LockError> {
+        options.validate()?;
+        let timeout = options.timeout;
+        match options.connection.clone() {
+            Connection::Url(url) => {
+                let config = parse_url(&url)?;
+                Self::connect_owned(config, &options).await
+            }
+            Connection::Config(config) => Self::connect_owned(*config, &options).await,
+            Connection::Client(client) => {
+                if client.state() == ClientState::Disconnected {
+                    within(timeout, client.init()).await?;
+                }
+                Ok(Self::build(Commands::Client(client), false, &options))
+            }
+            Connection::Pool(pool) => {
+                if pool
+                    .clients()
+                    .iter()
+                    .all(|c| c.state() == ClientState::Disconnected)
+                {
+                    within(timeout, pool.init()).await?;
+                }
+                Ok(Self::build(Commands::Pool(pool), false, &options))
+            }
+        }
+    }
+
+    /// A store on a client the application already has (and has connected), with the
+    /// default prefix and timeout. Use [`RedisStore::connect`] with
+    /// [`RedisStoreOptions::from_client`] to choose them.
+    pub fn from_client(client: Client) -> Self {
+        Self::build(
+            Commands::Client(client),
+            false,
+            &RedisStoreOptions::default(),
+        )
+    }
+
+    /// A store on a pool the application already has (and has connected), with the default
+    /// prefix and timeout.
+    pub fn from_pool(pool: Pool) -> Self {
+        Self::build(Commands::Pool(pool), false, &RedisStoreOptions::default())
+    }
+
+    async fn connect_owned(config: Config, options: &RedisStoreOptions) -> Result<Self, LockError> {
+        let timeout = options.timeout;
+        let perf = PerformanceConfig {
+            default_command_timeout: timeout,
+            ..Default::default()
+        };
+        let connection = ConnectionConfig {
+            connection_timeout: timeout,
+            internal_command_timeout: timeout,
+            // Belt and braces: lock commands also carry `max_attempts: 1` themselves.
+            max_command_attempts: 1,
+            ..Default::default()
+        };
+        let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
+        if let Err(error) = within(timeout, client.init()).await {
+            let _ = client.quit().await;
+            return Err(error);
+        }
+        Ok(Self::build(Commands::Client(client), true, options))
+    }
+
+    fn build(commands: Commands, owned: bool, options: &RedisStoreOptions) -> Self {
+        let template = commands.client();
+        let subscriber_config = SubscriberConfig {
+            config: template.client_config(),
+            perf: template.perf_config(),
+            connection: template.connection_config().clone(),
+            policy: template
+                .client_reconnect_policy()
+                .unwrap_or_else(default_policy),
+        };
+        let channel = format!("{}released", options.prefix);
+        let hub = ReleaseHub::default();
+        RedisStore {
+            inner: Arc::new(Inner {
+                commands,
+                owned,
+                prefix: options.prefix.clone(),
+                channel: channel.clone(),
+                timeout: options.timeout,
+                options: Options {
+                    max_attempts: Some(1),
+                    timeout: Some(options.timeout),
+                    ..Default::default()
+                },
+                acquire: Script::from_lua(scripts::ACQUIRE),
+                release: Script::from_lua(scripts::RELEASE),
+                force_release: Script::from_lua(scripts::FORCE_RELEASE),
+                extend: Script::from_lua(scripts::EXTEND),
+                hub: hub.clone(),
+                subscriber: Subscriber::new(channel, hub, subscriber_config),
+            }),
+        }
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The operation timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The Redis key holding the lock on `key`: `{prefix}{key}` with the key as hash tag.
+    ///
+    /// ```
+    /// use lock_store_redis::{fred::prelude::Client, RedisStore};
+    /// let store = RedisStore::from_client(Client::default());
+    /// assert_eq!(store.redis_key("orders.1"), "lock:{orders.1}");
+    /// assert_eq!(store.fence_key("orders.1"), "lock:{orders.1}:fence");
+    /// ```
+    pub fn redis_key(&self, key: &str) -> String {
+        format!("{}{{{key}}}", self.inner.prefix)
+    }
+
+    /// The Redis key of the fencing counter of `key` (same hash slot as the lock).
+    pub fn fence_key(&self, key: &str) -> String {
+        format!("{}{{{key}}}:fence", self.inner.prefix)
+    }
+
+    /// The pub/sub channel on which releases are published (payload: the Redis key).
+    pub fn release_channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// The client lock commands go through (a pool's next client for a pool).
+    pub fn client(&self) -> &Client {
+        self.inner.commands.client()
+    }
+
+    fn check_key(key: &str) -> Result<(), LockError> {
+        if key.is_empty() {
+            return Err(LockError::invalid("lock key must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// `EVALSHA`; on `NOSCRIPT`, `SCRIPT LOAD` (on every primary, so later calls are one
+    /// `EVALSHA` again) and then `EVAL` of the body, which cannot answer `NOSCRIPT` even if
+    /// the cache is flushed again in between. Every command gets one attempt.
+    /// (fred's `Script::evalsha_with_reload` cannot take per-command options.)
+    async fn eval<R>(
+        &self,
+        script: &Script,
+        keys: impl Into<MultipleKeys>,
+        args: Vec<Value>,
+    ) -> Result<R, LockError>
+    where
+        R: fred::types::FromValue,
+    {
+        let keys: MultipleKeys = keys.into();
+        let args = Value::Array(args);
+        let call = async {
+            let client = self.client().with_options(&self.inner.options);
+            match client
+                .evalsha(script.sha1().clone(), keys.clone(), args.clone())
+                .await
+            {
+                Err(error) if error.details().starts_with("NOSCRIPT") => {
+                    let Some(lua) = script.lua() else {
+                        return Err(storage(error));
+                    };
+                    client
+                        .script_load_cluster::<(), _>(lua.clone())
+                        .await
+                        .map_err(storage)?;
+                    client.eval(lua.clone(), keys, args).await.map_err(storage)
+                }
+                result => result.map_err(storage),
+            }
+        };
+        within_result(self.inner.timeout, call).await
+    }
+}
+
+fn parse_url(url: &str) -> Result<Config, LockError> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
+    if tls && !cfg!(any(feature = "tls", feature = "native-tls")) {
+        return Err(LockError::invalid(format!(
+            "redis URL {} uses TLS, but lock-store-redis was built without its `tls` or \
+             `native-tls` feature",
+            redact_url(url)
+        )));
+    }
+    Config::from_url(url).map_err(|error| {
+        LockError::invalid(format!(
+            "invalid redis URL {}: {} (expected redis://[[user]:password@]host[:port][/db])",
+            redact_url(url),
+            error.details()
+        ))
+    })
+}
+
+/// Bound a fred future by the operation timeout.
+async fn within<T>(
+    timeout: Duration,
+    future: impl Future<Output = Result<T, FredError>>,
+) -> Result<T, LockError> {
+    within_result(timeout, async { future.await.map_err(storage) }).await
+}
+
+async fn within_result<T>(
+    timeout: Duration,
+    future: impl Future<Output = Result<T, LockError>>,
+) -> Result<T, LockError> {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(result) => result,
+        Err(_) => Err(LockError::storage_msg(format!(
+            "redis operation timed out after {timeout:?}"
+        ))),
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        if let (Commands::Client(client), Ok(runtime)) =
+            (&self.commands, tokio::runtime::Handle::try_current())
+        {
+            let client = client.clone();
+            runtime.spawn(async move {
+                let _ = client.quit().await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl LockStore for RedisStore {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
+    }
+
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        Self::check_key(key)?;
+        let redis_key = self.redis_key(key);
+        let deleted: i64 = self
+            .eval(
+                &self.inner.release,
+                redis_key.clone(),
+                vec![owner.into(), self.inner.channel.as_str().into()],
+            )
+            .await?;
+        if deleted == 1 {
+            // Waiters of this process need not wait for the pub/sub round trip.
+            self.inner.hub.notify(&redis_key);
+            Ok(())
+        } else {
+            Err(LockError::NotOwned)
+        }
+    }
+
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        Self::check_key(key)?;
+        let redis_key = self.redis_key(key);
+        let deleted: i64 = self
+            .eval(
+                &self.inner.force_release,
+                redis_key.clone(),
+                vec![self.inner.channel.as_str().into()],
+            )
+            .await?;
+        if deleted > 0 {
+            self.inner.hub.notify(&redis_key);
+        }
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        Self::check_key(key)?;
+        let redis_key = self.redis_key(key);
+        let count: i64 = within(
+            self.inner.timeout,
+            self.client()
+                .with_options(&self.inner.options)
+                .exists(redis_key),
+        )
+        .await?;
+        Ok(count > 0)
+    }
+
+    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
+        Self::check_key(key)?;
+        let millis = ttl_millis(duration, "extend duration")?;
+        let extended: i64 = self
+            .eval(
+                &self.inner.extend,
+                self.redis_key(key),
+                vec![owner.into(), millis.to_string().into()],
+            )
+            .await?;
+        if extended == 1 {
+            Ok(())
+        } else {
+            Err(LockError::NotOwned)
+        }
+    }
+
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    async fn try_acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        Self::check_key(key)?;
+        let millis = match ttl {
+            Some(ttl) => ttl_millis(ttl, "lock ttl")?,
+            None => 0,
+        };
+        let reply: Vec<i64> = self
+            .eval(
+                &self.inner.acquire,
+                vec![self.redis_key(key), self.fence_key(key)],
+                vec![owner.into(), millis.to_string().into()],
+            )
+            .await?;
+        match reply.as_slice() {
+            [1, token] => {
+                let token = u64::try_from(*token).map_err(|_| {
+                    LockError::storage_msg(format!(
+                        "redis returned a negative fencing token {token}"
+                    ))
+                })?;
+                Ok(Acquisition::acquired_with_token(token))
+            }
+            [0, pttl] => Ok(Acquisition::denied(
+                u64::try_from(*pttl).ok().map(Duration::from_millis),
+            )),
+            other => Err(LockError::storage_msg(format!(
+                "unexpected reply from the redis acquire script: {other:?}"
+            ))),
+        }
+    }
+
+    fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
+        // Register first: a release after this line is seen by this listener.
+        let listener = self.inner.hub.listen(&self.redis_key(key));
+        self.inner.subscriber.ensure_started();
+        Some(listener)
+    }
+}

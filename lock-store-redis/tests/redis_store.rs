@@ -1,0 +1,517 @@
+//! Redis-specific behaviour of `RedisStore` against the Redis at `LOCK_REDIS_URL`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{redis_url, shared_store, shared_store_with, unique};
+use fred::prelude::*;
+use lock_core::{LockError, LockStore};
+use lock_store_redis::{RedisStore, RedisStoreOptions, redis};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(30));
+
+/// A plain fred client on the shared Redis, to look behind the store's back.
+async fn raw_client() -> Client {
+    let client = Builder::from_config(Config::from_url(&redis_url()).expect("url"))
+        .build()
+        .expect("client");
+    client.init().await.expect("connect raw client");
+    client
+}
+
+#[tokio::test]
+async fn save_delete_exists_extend_follow_the_contract() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let key = unique("contract");
+    assert!(!store.exists(&key).await.unwrap());
+    assert!(
+        store.save(&key, "a", TTL).await.unwrap(),
+        "free key must be acquired"
+    );
+    assert!(!store.save(&key, "a", TTL).await.unwrap(), "not re-entrant");
+    assert!(!store.save(&key, "b", TTL).await.unwrap(), "held by a");
+    assert!(store.exists(&key).await.unwrap());
+    assert!(store.delete(&key, "b").await.unwrap_err().is_not_owned());
+    assert!(
+        store
+            .extend(&key, "b", Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .is_not_owned()
+    );
+    store
+        .extend(&key, "a", Duration::from_secs(5))
+        .await
+        .unwrap();
+    store.delete(&key, "a").await.unwrap();
+    assert!(!store.exists(&key).await.unwrap());
+    assert!(
+        store.delete(&key, "a").await.unwrap_err().is_not_owned(),
+        "absent key"
+    );
+    assert!(
+        store
+            .extend(&key, "a", Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .is_not_owned()
+    );
+    assert!(store.save(&key, "b", TTL).await.unwrap());
+    store.force_delete(&key).await.unwrap();
+    store.force_delete(&key).await.unwrap();
+    assert!(!store.exists(&key).await.unwrap());
+    assert_eq!(store.name(), "redis");
+    let caps = store.capabilities();
+    assert!(caps.release_notification && caps.fencing_tokens && caps.holder_ttl);
+}
+
+#[tokio::test]
+async fn prefix_is_applied_to_keys_and_channel() {
+    let prefix = format!("{}:", unique("prefix"));
+    let Some(store) = shared_store_with(|o| o.with_prefix(prefix.clone())).await else {
+        return;
+    };
+    let raw = raw_client().await;
+    assert!(store.save("orders.1", "owner", TTL).await.unwrap());
+    let value: Option<String> = raw.get(format!("{prefix}{{orders.1}}")).await.unwrap();
+    assert_eq!(
+        value.as_deref(),
+        Some("owner"),
+        "lock stored under the prefixed, hash-tagged key"
+    );
+    let fence: Option<i64> = raw
+        .get(format!("{prefix}{{orders.1}}:fence"))
+        .await
+        .unwrap();
+    assert_eq!(fence, Some(1));
+    let unprefixed: i64 = raw.exists("orders.1").await.unwrap();
+    assert_eq!(unprefixed, 0);
+    assert_eq!(store.release_channel(), format!("{prefix}released"));
+    store.delete("orders.1", "owner").await.unwrap();
+    let _: i64 = raw
+        .del(format!("{prefix}{{orders.1}}:fence"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn lock_without_ttl_never_expires_in_redis() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let raw = raw_client().await;
+    let key = unique("no-ttl");
+    assert!(store.save(&key, "o", None).await.unwrap());
+    let pttl: i64 = raw.pttl(store.redis_key(&key)).await.unwrap();
+    assert_eq!(pttl, -1, "a lock without TTL must have no expiry");
+    let denied = store.try_acquire(&key, "p", TTL).await.unwrap();
+    assert!(!denied.acquired);
+    assert_eq!(denied.holder_expires_in, None, "no expiry to report");
+    store.delete(&key, "o").await.unwrap();
+
+    assert!(
+        store
+            .save(&key, "o", Some(Duration::from_millis(1500)))
+            .await
+            .unwrap()
+    );
+    let pttl: i64 = raw.pttl(store.redis_key(&key)).await.unwrap();
+    assert!(
+        (1..=1500).contains(&pttl),
+        "PX set from the TTL, got {pttl}"
+    );
+    store
+        .extend(&key, "o", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let pttl: i64 = raw.pttl(store.redis_key(&key)).await.unwrap();
+    assert!(pttl > 50_000, "extend resets the expiry, got {pttl}");
+    store.force_delete(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn denied_acquire_reports_holder_ttl() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let key = unique("holder-ttl");
+    let got = store
+        .try_acquire(&key, "a", Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(got.acquired);
+    let denied = store.try_acquire(&key, "b", TTL).await.unwrap();
+    assert!(!denied.acquired);
+    assert_eq!(denied.fencing_token, None);
+    let left = denied.holder_expires_in.expect("holder TTL reported");
+    assert!(
+        left > Duration::from_secs(8) && left <= Duration::from_secs(10),
+        "{left:?}"
+    );
+    store.force_delete(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn lock_expires_by_redis_clock() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let key = unique("expiry");
+    assert!(
+        store
+            .save(&key, "a", Some(Duration::from_millis(100)))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!store.exists(&key).await.unwrap());
+    assert!(
+        store
+            .extend(&key, "a", Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .is_not_owned()
+    );
+    assert!(
+        store.save(&key, "b", TTL).await.unwrap(),
+        "expired lock can be taken"
+    );
+    assert!(
+        store.delete(&key, "a").await.unwrap_err().is_not_owned(),
+        "a lost it to b"
+    );
+    store.delete(&key, "b").await.unwrap();
+}
+
+#[tokio::test]
+async fn noscript_after_script_flush_is_recovered() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let raw = raw_client().await;
+    let key = unique("noscript");
+    assert!(store.save(&key, "a", TTL).await.unwrap());
+    let _: () = raw.script_flush(false).await.unwrap();
+    // Every script must reload on its own.
+    assert!(!store.save(&key, "b", TTL).await.unwrap());
+    let _: () = raw.script_flush(false).await.unwrap();
+    store
+        .extend(&key, "a", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let _: () = raw.script_flush(false).await.unwrap();
+    store.delete(&key, "a").await.unwrap();
+    assert!(store.save(&key, "a", TTL).await.unwrap());
+    let _: () = raw.script_flush(false).await.unwrap();
+    store.force_delete(&key).await.unwrap();
+    assert!(!store.exists(&key).await.unwrap());
+}
+
+#[tokio::test]
+async fn fencing_tokens_strictly_increase_across_release_force_release_expiry_and_stores() {
+    let Some(first) = shared_store().await else {
+        return;
+    };
+    let Some(second) = shared_store().await else {
+        return;
+    };
+    let key = unique("fence");
+    let mut last = 0u64;
+    let mut next = |got: lock_core::Acquisition, what: &str| {
+        assert!(got.acquired, "{what}: not acquired");
+        let token = got.fencing_token.expect("token minted");
+        assert!(token > last, "{what}: token {token} not above {last}");
+        last = token;
+    };
+    next(
+        first.try_acquire(&key, "a", TTL).await.unwrap(),
+        "first acquire",
+    );
+    first.delete(&key, "a").await.unwrap();
+    next(
+        second.try_acquire(&key, "b", TTL).await.unwrap(),
+        "after release, other store",
+    );
+    first.force_delete(&key).await.unwrap();
+    next(
+        first
+            .try_acquire(&key, "c", Some(Duration::from_millis(50)))
+            .await
+            .unwrap(),
+        "after force",
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    next(
+        second.try_acquire(&key, "d", TTL).await.unwrap(),
+        "after expiry",
+    );
+    second.delete(&key, "d").await.unwrap();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { &first } else { &second };
+        next(
+            store
+                .try_acquire(&key, &format!("o{i}"), TTL)
+                .await
+                .unwrap(),
+            "loop",
+        );
+        store.delete(&key, &format!("o{i}")).await.unwrap();
+    }
+    let raw = raw_client().await;
+    let _: i64 = raw.del(first.fence_key(&key)).await.unwrap();
+}
+
+#[tokio::test]
+async fn release_notification_wakes_listener_of_another_store_quickly() {
+    let Some(waiter) = shared_store().await else {
+        return;
+    };
+    let Some(holder) = shared_store().await else {
+        return;
+    };
+    let key = unique("notify");
+    let other = unique("notify-other");
+    assert!(holder.save(&key, "h", TTL).await.unwrap());
+    assert!(holder.save(&other, "h", TTL).await.unwrap());
+
+    // The first listener starts the subscriber; wait until it is subscribed (it wakes
+    // everyone once subscribed, which completes this first listener).
+    let first = waiter.release_listener(&key).expect("listener");
+    tokio::time::timeout(Duration::from_secs(3), first)
+        .await
+        .expect("subscriber connects and wakes waiters once subscribed");
+
+    let listener = waiter.release_listener(&key).expect("listener");
+    let unrelated = waiter.release_listener(&key).expect("listener");
+    drop(unrelated);
+    let bystander = waiter.release_listener(&other).expect("listener");
+    let started = Instant::now();
+    holder.delete(&key, "h").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), listener)
+        .await
+        .expect("release of the key wakes its listener");
+    let latency = started.elapsed();
+    println!("release notification latency: {latency:?}");
+    assert!(
+        latency < Duration::from_millis(100),
+        "woken after {latency:?}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), bystander)
+            .await
+            .is_err(),
+        "a release of another key must not wake this listener"
+    );
+
+    // Force release notifies too.
+    let listener = waiter.release_listener(&other).expect("listener");
+    holder.force_delete(&other).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), listener)
+        .await
+        .expect("force release wakes the listener");
+}
+
+#[tokio::test]
+async fn debug_never_shows_the_password() {
+    let options = RedisStoreOptions::from_url("redis://user:s3cr3t-pw@127.0.0.1:6379/3");
+    let shown = format!("{options:?}");
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+    assert!(shown.contains("127.0.0.1:6379"), "{shown}");
+
+    let config = Config::from_url("redis://user:s3cr3t-pw@127.0.0.1:6379/3").unwrap();
+    let shown = format!("{:?}", RedisStoreOptions::from_config(config.clone()));
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+
+    let client = Builder::from_config(config).build().unwrap();
+    let store = RedisStore::from_client(client);
+    let shown = format!("{store:?}");
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+
+    // A store connected with a password (shared Redis has none: use a private one).
+    let Some(server) = common::PrivateRedis::start(&["--requirepass", "s3cr3t-pw"]).await else {
+        return;
+    };
+    let url = format!("redis://:s3cr3t-pw@127.0.0.1:{}", server.port);
+    let store = RedisStore::connect(RedisStoreOptions::from_url(url))
+        .await
+        .unwrap();
+    let key = unique("auth");
+    assert!(
+        store.save(&key, "o", TTL).await.unwrap(),
+        "password from the URL is used"
+    );
+    let shown = format!("{store:?}");
+    assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+    let err = RedisStore::connect(
+        RedisStoreOptions::from_url(format!("redis://:wrong-pw@127.0.0.1:{}", server.port))
+            .with_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_storage(), "{err:?}");
+    assert!(!format!("{err:?} {err}").contains("wrong-pw"), "{err:?}");
+}
+
+#[tokio::test]
+async fn malformed_url_is_invalid_argument_with_a_clear_message() {
+    for url in [
+        "not a url",
+        "redis://:pw@",
+        "http//x",
+        "redis://host:notaport",
+    ] {
+        let err = RedisStore::connect(RedisStoreOptions::from_url(url))
+            .await
+            .unwrap_err();
+        let LockError::InvalidArgument(message) = &err else {
+            panic!("{url}: expected InvalidArgument, got {err:?}");
+        };
+        assert!(message.contains("invalid redis URL"), "{message}");
+        assert!(!message.contains("pw"), "{message}");
+    }
+    let err = RedisStore::connect(RedisStoreOptions::from_url("rediss://127.0.0.1:6379"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
+    let err = RedisStore::connect(RedisStoreOptions::default().with_prefix("{x}"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn empty_key_and_zero_ttl_are_invalid_arguments() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let err = store.save("", "o", TTL).await.unwrap_err();
+    assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
+    let key = unique("zero");
+    let err = store
+        .save(&key, "o", Some(Duration::ZERO))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
+    // Sub-millisecond TTLs round up instead of becoming "never expires".
+    assert!(
+        store
+            .save(&key, "o", Some(Duration::from_micros(10)))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!store.exists(&key).await.unwrap());
+}
+
+#[tokio::test]
+async fn unreachable_server_fails_connect_with_storage_within_timeout() {
+    let port = common::free_port();
+    let started = Instant::now();
+    let err = RedisStore::connect(
+        RedisStoreOptions::from_url(format!("redis://127.0.0.1:{port}"))
+            .with_timeout(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_storage(), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn shares_an_application_client_and_pool() {
+    let Some(_) = shared_store().await else {
+        return;
+    };
+    let client = raw_client().await;
+    let store =
+        RedisStore::connect(RedisStoreOptions::from_client(client.clone()).with_prefix("app:"))
+            .await
+            .unwrap();
+    let key = unique("shared-client");
+    assert!(store.save(&key, "o", TTL).await.unwrap());
+    let value: Option<String> = client.get(format!("app:{{{key}}}")).await.unwrap();
+    assert_eq!(value.as_deref(), Some("o"));
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ping: String = client.ping(None).await.unwrap();
+    assert_eq!(
+        ping, "PONG",
+        "dropping the store must not close the application's client"
+    );
+
+    let pool = Builder::from_config(Config::from_url(&redis_url()).unwrap())
+        .build_pool(2)
+        .unwrap();
+    // Not connected yet: `connect` connects it.
+    let store = RedisStore::connect(RedisStoreOptions::from_pool(pool.clone()).with_prefix("app:"))
+        .await
+        .unwrap();
+    assert!(
+        !store.save(&key, "p", TTL).await.unwrap(),
+        "same lock through the pool"
+    );
+    store.delete(&key, "o").await.unwrap();
+    let _: i64 = client.del(format!("app:{{{key}}}:fence")).await.unwrap();
+}
+
+#[tokio::test]
+async fn factory_builds_a_working_store() {
+    let Some(_) = shared_store().await else {
+        return;
+    };
+    let factory = redis(RedisStoreOptions::from_url(redis_url()));
+    let store = factory.build().await.unwrap();
+    assert_eq!(store.name(), "redis");
+    let key = unique("factory");
+    assert!(store.save(&key, "o", TTL).await.unwrap());
+    store.delete(&key, "o").await.unwrap();
+    let Err(err) = redis(RedisStoreOptions::from_url("::bad::")).build().await else {
+        panic!("a malformed URL must not build a store");
+    };
+    assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn many_tasks_on_one_key_never_overlap() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let key = unique("overlap");
+    let inside = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (store, key, inside, done) = (store.clone(), key.clone(), inside.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("t{t}");
+            let mut rounds = 0;
+            while rounds < 5 {
+                if store.save(&key, &owner, TTL).await.unwrap() {
+                    assert_eq!(
+                        inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                        0,
+                        "overlap"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    inside.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    store.delete(&key, &owner).await.unwrap();
+                    rounds += 1;
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                } else {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 40);
+}
