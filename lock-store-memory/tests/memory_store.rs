@@ -1,0 +1,82 @@
+use std::time::Duration;
+
+use lock_core::{LockFactory, LockStore};
+use lock_store_memory::MemoryStore;
+
+#[tokio::test]
+async fn memory_does_not_grow_with_distinct_keys_released() {
+    let store = MemoryStore::new();
+    let locks = LockFactory::new(store.clone());
+    for i in 0..100_000 {
+        let lock = locks.create_lock(format!("order.{i}")).unwrap();
+        assert!(lock.acquire_immediately().await.unwrap());
+        lock.release().await.unwrap();
+    }
+    assert_eq!(store.len(), 0, "released entries must be removed");
+    assert_eq!(store.waiting_keys(), 0, "no waiter entries may remain");
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_entries_are_reclaimed_as_the_map_grows() {
+    let store = MemoryStore::new();
+    for i in 0..10_000 {
+        assert!(store.save(&format!("a.{i}"), "o", Some(Duration::from_millis(10))).await.unwrap());
+    }
+    tokio::time::advance(Duration::from_millis(20)).await;
+    // Never released: they expire. New acquisitions sweep them away.
+    for i in 0..10_000 {
+        assert!(store.save(&format!("b.{i}"), "o", Some(Duration::from_secs(60))).await.unwrap());
+    }
+    assert!(
+        store.len() <= 10_000 + 10_000 / 2,
+        "expired entries were not reclaimed: {} in memory",
+        store.len()
+    );
+    store.purge_expired();
+    assert_eq!(store.len(), 10_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn expiry_follows_tokio_time() {
+    let store = MemoryStore::new();
+    assert!(store.save("k", "a", Some(Duration::from_secs(5))).await.unwrap());
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert!(store.exists("k").await.unwrap());
+    assert!(!store.save("k", "b", None).await.unwrap());
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(!store.exists("k").await.unwrap());
+    assert!(store.save("k", "b", None).await.unwrap());
+    assert!(store.delete("k", "a").await.unwrap_err().is_not_owned());
+    store.delete("k", "b").await.unwrap();
+}
+
+#[tokio::test]
+async fn clones_share_locks_and_separate_stores_do_not() {
+    let a = MemoryStore::new();
+    let b = a.clone();
+    let c = MemoryStore::new();
+    assert!(a.save("k", "o", None).await.unwrap());
+    assert!(b.exists("k").await.unwrap());
+    assert!(!c.exists("k").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_wakes_waiters_without_polling() {
+    let locks = LockFactory::new(MemoryStore::new());
+    let holder = locks.create_lock("k").unwrap();
+    holder.acquire().await.unwrap();
+    let waiter = locks
+        .create_lock("k")
+        .unwrap()
+        .with_retry(lock_core::RetryConfig::default().delay(Duration::from_secs(30)));
+    let task = tokio::spawn(async move {
+        let got = waiter.acquire().await.unwrap();
+        (got, std::time::Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let released = std::time::Instant::now();
+    holder.release().await.unwrap();
+    let (got, at) = tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    assert!(got);
+    assert!(at.duration_since(released) < Duration::from_millis(100));
+}
