@@ -1,0 +1,230 @@
+//! One process of the cross-process mutual-exclusion test (`tests/cross_process.rs`).
+//!
+//! ```text
+//! stress_worker --store redis|postgres|mysql|sqlite|memory --url URL [--table NAME]
+//!               --key KEY --tasks N --sections N --ttl-ms MS --auto-extend on|off
+//!               --dir COUNTER_DIR [--long-ms MS]
+//! ```
+//!
+//! Each of `tasks` tasks runs `sections` critical sections guarded by one lock on `key`.
+//! A section does a deliberately unsafe read-modify-write of a counter kept outside the
+//! lock (`DIR/counter`, read, pause, write), and detects overlaps with an `O_EXCL`
+//! marker file (`DIR/marker`): if the marker already exists, someone else is inside.
+//! With `--long-ms`, the first section of task 0 lasts that long (longer than the TTL,
+//! to prove auto-extension). The process prints one line of JSON:
+//! `{"sections":…,"overlaps":…,"lost":…}` and exits 0, or prints the error and exits 1.
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lock_core::{FactoryOptions, LockError, LockFactory, LockStore, RetryConfig};
+use lock_store_database::{DatabaseStore, DatabaseStoreOptions};
+use lock_store_memory::MemoryStore;
+use lock_store_redis::{RedisStore, RedisStoreOptions};
+
+struct Args {
+    store: String,
+    url: String,
+    table: String,
+    key: String,
+    tasks: u32,
+    sections: u32,
+    ttl: Duration,
+    auto_extend: bool,
+    dir: PathBuf,
+    long: Option<Duration>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let mut get = std::collections::HashMap::new();
+    while let Some(flag) = it.next() {
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}"))?
+            .to_owned();
+        let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        get.insert(name, value);
+    }
+    let req = |name: &str| {
+        get.get(name)
+            .cloned()
+            .ok_or_else(|| format!("missing --{name}"))
+    };
+    let num = |name: &str| -> Result<u64, String> {
+        req(name)?
+            .parse()
+            .map_err(|e| format!("--{name}: {e}"))
+    };
+    Ok(Args {
+        store: req("store")?,
+        url: get.get("url").cloned().unwrap_or_default(),
+        table: get
+            .get("table")
+            .cloned()
+            .unwrap_or_else(|| "locks".to_owned()),
+        key: req("key")?,
+        tasks: num("tasks")? as u32,
+        sections: num("sections")? as u32,
+        ttl: Duration::from_millis(num("ttl-ms")?),
+        auto_extend: match req("auto-extend")?.as_str() {
+            "on" => true,
+            "off" => false,
+            other => return Err(format!("--auto-extend on|off, not {other:?}")),
+        },
+        dir: PathBuf::from(req("dir")?),
+        long: get
+            .get("long-ms")
+            .map(|v| v.parse().map(Duration::from_millis))
+            .transpose()
+            .map_err(|e| format!("--long-ms: {e}"))?,
+    })
+}
+
+async fn connect(args: &Args) -> Result<Arc<dyn LockStore>, LockError> {
+    Ok(match args.store.as_str() {
+        "redis" => Arc::new(
+            RedisStore::connect(
+                RedisStoreOptions::from_url(&args.url).with_timeout(Duration::from_secs(5)),
+            )
+            .await?,
+        ),
+        "postgres" | "mysql" | "sqlite" => Arc::new(
+            DatabaseStore::connect(
+                DatabaseStoreOptions::new(&args.url).table_name(args.table.clone()),
+            )
+            .await?,
+        ),
+        "memory" => Arc::new(MemoryStore::new()),
+        other => return Err(LockError::invalid(format!("unknown store kind {other:?}"))),
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    sections: AtomicU64,
+    overlaps: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// The critical section: an unsafe read-modify-write that only the lock makes safe.
+async fn section(dir: &Path, hold: Duration, tally: &Tally) -> std::io::Result<()> {
+    let marker = dir.join("marker");
+    let mine = match OpenOptions::new().write(true).create_new(true).open(&marker) {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            tally.overlaps.fetch_add(1, Ordering::SeqCst);
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    let counter = dir.join("counter");
+    let value: u64 = match std::fs::read_to_string(&counter) {
+        Ok(s) => s.trim().parse().unwrap_or(0),
+        Err(e) if e.kind() == ErrorKind::NotFound => 0,
+        Err(e) => return Err(e),
+    };
+    // Widen the window between read and write: any overlap loses an increment.
+    tokio::time::sleep(hold).await;
+    std::fs::write(&counter, (value + 1).to_string())?;
+    if mine {
+        std::fs::remove_file(&marker)?;
+    }
+    tally.sections.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+async fn task(
+    factory: LockFactory,
+    args: Arc<Args>,
+    index: u32,
+    tally: Arc<Tally>,
+) -> Result<(), String> {
+    let lock = factory
+        .create_lock(args.key.clone())
+        .map_err(|e| e.to_string())?;
+    for s in 0..args.sections {
+        let hold = match args.long {
+            Some(long) if index == 0 && s == 0 => long,
+            _ => Duration::from_millis(u64::from((index + s) % 3)),
+        };
+        let dir = args.dir.clone();
+        let t = tally.clone();
+        let outcome = lock
+            .run_with_signal(|lost| async move {
+                let result = section(&dir, hold, &t).await;
+                (result, lost.is_lost())
+            })
+            .await
+            .map_err(|e| format!("task {index} section {s}: {e}"))?;
+        match outcome {
+            None => return Err(format!("task {index} section {s}: not acquired in time")),
+            Some((Err(e), _)) => return Err(format!("task {index} section {s}: io: {e}")),
+            Some((Ok(()), lost)) => {
+                if lost {
+                    tally.lost.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            eprintln!("stress_worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match connect(&args).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("stress_worker: connect: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = FactoryOptions {
+        retry: RetryConfig::default()
+            .delay(Duration::from_millis(10))
+            .timeout(Duration::from_secs(40)),
+        default_ttl: Some(args.ttl),
+    };
+    let factory = LockFactory::from_shared(store, options).auto_extend(args.auto_extend);
+    let tally = Arc::new(Tally::default());
+    let handles: Vec<_> = (0..args.tasks)
+        .map(|i| tokio::spawn(task(factory.clone(), args.clone(), i, tally.clone())))
+        .collect();
+    let mut failed = false;
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("stress_worker: {e}");
+                failed = true;
+            }
+            Err(e) => {
+                eprintln!("stress_worker: task panicked: {e}");
+                failed = true;
+            }
+        }
+    }
+    println!(
+        "{{\"sections\":{},\"overlaps\":{},\"lost\":{}}}",
+        tally.sections.load(Ordering::SeqCst),
+        tally.overlaps.load(Ordering::SeqCst),
+        tally.lost.load(Ordering::SeqCst)
+    );
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
