@@ -26,7 +26,12 @@ impl NoopStore {
 #[async_trait]
 impl LockStore for NoopStore {
     /// Save the lock; `false` if `key` is already locked. `ttl: None` never expires.
-    async fn save(&self, _key: &str, _owner: &str, _ttl: Option<Duration>) -> Result<bool, LockError> {
+    async fn save(
+        &self,
+        _key: &str,
+        _owner: &str,
+        _ttl: Option<Duration>,
+    ) -> Result<bool, LockError> {
         Ok(false)
     }
 
@@ -81,9 +86,17 @@ async fn main() -> Result<(), LockError> {
         report.failed().len(),
         report.skipped().len()
     );
-    for case in report.cases.iter().filter(|c| matches!(c.outcome, lock_testkit::Outcome::Failed(_))).take(3) {
+    for case in report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.outcome, lock_testkit::Outcome::Failed(_)))
+        .take(3)
+    {
         println!("  e.g. {}: {:?}", case.name, case.outcome);
     }
-    assert!(!report.failed().is_empty(), "a store that never saves must fail the suite");
+    assert!(
+        !report.failed().is_empty(),
+        "a store that never saves must fail the suite"
+    );
     Ok(())
 }

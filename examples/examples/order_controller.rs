@@ -29,7 +29,7 @@ async fn process(locks: &LockManager, order_id: u32) -> Result<String, LockError
 
 async fn process_order(order_id: u32) -> Result<(), ProcessError> {
     tokio::time::sleep(Duration::from_millis(50)).await;
-    if order_id % 2 == 0 {
+    if order_id.is_multiple_of(2) {
         Err(ProcessError("payment declined"))
     } else {
         Ok(())

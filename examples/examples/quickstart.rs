@@ -48,7 +48,10 @@ async fn main() -> Result<(), LockError> {
     // `acquire` waits (retrying, woken early on release) and `run` releases for you.
     let lock = locks.create_lock("report.daily")?;
     let total = lock.run(|| async { 40 + 2 }).await?;
-    println!("run returned {total:?}; still locked: {}", lock.is_locked().await?);
+    println!(
+        "run returned {total:?}; still locked: {}",
+        lock.is_locked().await?
+    );
 
     // A guard releases on drop; `extend` pushes the expiry; the fencing token orders
     // the holders of a key.

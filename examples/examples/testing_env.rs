@@ -9,7 +9,10 @@ use lock_core::{LockError, LockManager};
 fn main() -> Result<(), LockError> {
     let config = || examples::lock_config().default_store_from_env("LOCK_STORE");
     match LockManager::new(config()) {
-        Ok(locks) => println!("LOCK_STORE selects the {} store", locks.default_store_name()),
+        Ok(locks) => println!(
+            "LOCK_STORE selects the {} store",
+            locks.default_store_name()
+        ),
         Err(e) => println!("rejected: {e}"),
     }
 

@@ -12,7 +12,11 @@ async fn main() -> Result<(), LockError> {
 
     // The default store: omit `use_store`.
     let lock = locks.create_lock("order.processing.1")?;
-    println!("default store {}: acquired {}", locks.default_store_name(), lock.acquire_immediately().await?);
+    println!(
+        "default store {}: acquired {}",
+        locks.default_store_name(),
+        lock.acquire_immediately().await?
+    );
     lock.release().await?;
 
     // Another store, by name.

@@ -16,8 +16,16 @@ use lock_store_redis::{RedisStoreOptions, redis};
 pub fn lock_config() -> LockConfig {
     LockConfig::new()
         .default_store_from_env_or("LOCK_STORE", "memory")
-        .store("redis", redis(RedisStoreOptions::from_url(lock_testkit::services::redis_url())))
-        .store("database", database(DatabaseStoreOptions::new(database_url())))
+        .store(
+            "redis",
+            redis(RedisStoreOptions::from_url(
+                lock_testkit::services::redis_url(),
+            )),
+        )
+        .store(
+            "database",
+            database(DatabaseStoreOptions::new(database_url())),
+        )
         .store("memory", memory())
 }
 
@@ -44,3 +52,5 @@ pub fn init_tracing() {
         .with_target(false)
         .try_init();
 }
+
+pub mod http;

@@ -96,7 +96,12 @@ async fn run(kind: Kind, mode: Mode) {
         started.elapsed()
     );
     assert_eq!(sections, expected, "{}: sections completed", kind.name());
-    assert_eq!(overlaps, 0, "{}: two holders were inside at once", kind.name());
+    assert_eq!(
+        overlaps,
+        0,
+        "{}: two holders were inside at once",
+        kind.name()
+    );
     assert_eq!(counter, expected, "{}: increments were lost", kind.name());
     assert_eq!(lost, 0, "{}: auto-extension let a lock go", kind.name());
     let _ = std::fs::remove_dir_all(&dir);

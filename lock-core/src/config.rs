@@ -7,7 +7,10 @@ use crate::{FactoryOptions, LockError, RetryConfig, StoreFactory};
 enum DefaultStore {
     Unset,
     Named(String),
-    Env { var: String, fallback: Option<String> },
+    Env {
+        var: String,
+        fallback: Option<String>,
+    },
 }
 
 /// The configuration of a [`LockManager`](crate::LockManager): named stores and the

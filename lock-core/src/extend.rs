@@ -38,7 +38,11 @@ pub(crate) fn spawn_extender(
                     next = sent_at + period;
                 }
                 Err(LockError::NotOwned) => {
-                    Lock::mark_lost(&inner, generation, "auto-extension refused: the lock is no longer held by this owner");
+                    Lock::mark_lost(
+                        &inner,
+                        generation,
+                        "auto-extension refused: the lock is no longer held by this owner",
+                    );
                     return;
                 }
                 Err(error) => {
@@ -46,7 +50,11 @@ pub(crate) fn spawn_extender(
                     let now = Instant::now();
                     if let Deadline::At(t) = deadline {
                         if now >= t {
-                            Lock::mark_lost(&inner, generation, "auto-extension failed until the deadline passed");
+                            Lock::mark_lost(
+                                &inner,
+                                generation,
+                                "auto-extension failed until the deadline passed",
+                            );
                             return;
                         }
                         // Retry soon, but not in a tight loop.

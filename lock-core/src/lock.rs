@@ -356,7 +356,10 @@ impl Lock {
             attempts += 1;
             let sent_at = Instant::now();
             in_flight.armed = true;
-            let outcome = match store.try_acquire(key, &self.inner.owner, self.inner.ttl).await {
+            let outcome = match store
+                .try_acquire(key, &self.inner.owner, self.inner.ttl)
+                .await
+            {
                 Ok(outcome) => outcome,
                 Err(error) => {
                     tracing::warn!(store = store.name(), key = %key, %error, "acquire failed");
@@ -409,7 +412,12 @@ impl Lock {
         }
     }
 
-    fn on_acquired(&self, sent_at: Instant, fencing_token: Option<u64>, store: &Arc<dyn LockStore>) {
+    fn on_acquired(
+        &self,
+        sent_at: Instant,
+        fencing_token: Option<u64>,
+        store: &Arc<dyn LockStore>,
+    ) {
         let mut st = self.inner.state();
         st.deadline = match self.inner.ttl {
             Some(ttl) => Deadline::At(sent_at + ttl),
@@ -699,7 +707,11 @@ impl Lock {
     }
 
     /// [`run`](Self::run) with explicit retry settings.
-    pub async fn run_with<F, Fut, T>(&self, retry: RetryConfig, f: F) -> Result<Option<T>, LockError>
+    pub async fn run_with<F, Fut, T>(
+        &self,
+        retry: RetryConfig,
+        f: F,
+    ) -> Result<Option<T>, LockError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
@@ -806,9 +818,10 @@ pub(crate) fn extended(inner: &LockInner, generation: u64, deadline: Instant) {
     if st.generation != generation {
         return;
     }
-    if matches!(st.deadline, Deadline::At(_)) {
-        st.deadline = Deadline::At(deadline);
-    }
+    // The store accepted the extension: this owner holds the lock until `deadline`,
+    // also when it was held without a TTL (the store now expires it) or restored
+    // without a known expiration.
+    st.deadline = Deadline::At(deadline);
     drop(st);
     inner.changed.notify_waiters();
 }

@@ -43,7 +43,9 @@ impl std::fmt::Debug for ReleaseHub {
 impl ReleaseHub {
     fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
         // A panic while holding this lock cannot leave the map inconsistent.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A future that completes on the next [`notify`](Self::notify) of `key` (or

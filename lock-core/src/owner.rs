@@ -9,9 +9,8 @@ const OWNER_BYTES: usize = 16;
 /// never logged and never shown by `Debug`.
 pub(crate) fn new_owner() -> Result<String, LockError> {
     let mut bytes = [0u8; OWNER_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        LockError::storage_msg(format!("the OS random generator failed: {e}"))
-    })?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| LockError::storage_msg(format!("the OS random generator failed: {e}")))?;
     let mut out = String::with_capacity(OWNER_BYTES * 2);
     for b in bytes {
         out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));

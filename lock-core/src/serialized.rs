@@ -98,7 +98,8 @@ pub(crate) fn unix_ms_in(offset: Duration) -> u64 {
 /// How long from now until `unix_ms` (zero if past).
 pub(crate) fn until_unix_ms(unix_ms: u64) -> Duration {
     let at = UNIX_EPOCH + Duration::from_millis(unix_ms);
-    at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+    at.duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

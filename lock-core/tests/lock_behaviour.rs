@@ -71,9 +71,15 @@ async fn absent_timeout_means_waiting_for_as_long_as_it_takes() {
     let waiter = locks.create_lock("k").unwrap();
     let task = tokio::spawn(async move { waiter.acquire().await });
     tokio::time::sleep(Duration::from_secs(3600)).await;
-    assert!(!task.is_finished(), "the waiter gave up although no timeout was set");
+    assert!(
+        !task.is_finished(),
+        "the waiter gave up although no timeout was set"
+    );
     holder.release().await.unwrap();
-    assert!(task.await.unwrap().unwrap(), "the waiter acquires once released");
+    assert!(
+        task.await.unwrap().unwrap(),
+        "the waiter acquires once released"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -85,7 +91,11 @@ async fn attempts_count_save_calls() {
     store.saves.store(0, Ordering::SeqCst);
     let waiter = locks.create_lock("k").unwrap();
     let got = waiter
-        .acquire_with(RetryConfig::default().attempts(3).delay(Duration::from_millis(100)))
+        .acquire_with(
+            RetryConfig::default()
+                .attempts(3)
+                .delay(Duration::from_millis(100)),
+        )
         .await
         .unwrap();
     assert!(!got);
@@ -106,7 +116,10 @@ async fn timeout_bounds_the_wait() {
         .unwrap();
     assert!(!got);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2300), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_millis(2300),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -147,7 +160,9 @@ async fn new_holder_can_release_after_force_release() {
 async fn zero_ttl_and_bad_keys_are_invalid_arguments() {
     let locks = LockFactory::new(TestStore::default());
     for err in [
-        locks.create_lock_with_ttl("k", Some(Duration::ZERO)).unwrap_err(),
+        locks
+            .create_lock_with_ttl("k", Some(Duration::ZERO))
+            .unwrap_err(),
         locks.create_lock("").unwrap_err(),
         locks.create_lock("a\0b").unwrap_err(),
         locks.create_lock("x".repeat(1024 * 1024)).unwrap_err(),
@@ -156,7 +171,10 @@ async fn zero_ttl_and_bad_keys_are_invalid_arguments() {
     }
     let lock = locks.create_lock_with_ttl("k", None).unwrap();
     lock.acquire().await.unwrap();
-    assert_eq!(lock.extend(None).await.unwrap_err().code(), "E_INVALID_ARGUMENTS");
+    assert_eq!(
+        lock.extend(None).await.unwrap_err().code(),
+        "E_INVALID_ARGUMENTS"
+    );
     assert_eq!(
         lock.extend(Some(Duration::ZERO)).await.unwrap_err().code(),
         "E_INVALID_ARGUMENTS"
@@ -185,19 +203,30 @@ async fn restored_lock_releases_and_tampered_json_is_rejected() {
     let lock = locks.create_lock("order.1").unwrap();
     lock.acquire().await.unwrap();
     let json = lock.serialize().to_json();
-    let restored = locks.restore_lock(SerializedLock::from_json(&json).unwrap()).unwrap();
-    assert!(restored.remaining_time().is_some_and(|d| d > Duration::from_secs(25)));
+    let restored = locks
+        .restore_lock(SerializedLock::from_json(&json).unwrap())
+        .unwrap();
+    assert!(
+        restored
+            .remaining_time()
+            .is_some_and(|d| d > Duration::from_secs(25))
+    );
     restored.release().await.unwrap();
     assert!(!lock.is_locked().await.unwrap());
     let mut tampered = SerializedLock::from_json(&json).unwrap();
     tampered.owner = "not a token!".into();
-    assert_eq!(locks.restore_lock(tampered).unwrap_err().code(), "E_INVALID_ARGUMENTS");
+    assert_eq!(
+        locks.restore_lock(tampered).unwrap_err().code(),
+        "E_INVALID_ARGUMENTS"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn lost_signal_fires_at_the_deadline_and_not_after_release() {
     let locks = LockFactory::new(TestStore::default());
-    let lock = locks.create_lock_with_ttl("k", Some(Duration::from_secs(1))).unwrap();
+    let lock = locks
+        .create_lock_with_ttl("k", Some(Duration::from_secs(1)))
+        .unwrap();
     lock.acquire().await.unwrap();
     let lost = lock.lost_signal();
     let started = tokio::time::Instant::now();
@@ -208,7 +237,9 @@ async fn lost_signal_fires_at_the_deadline_and_not_after_release() {
     let lost = lock.lost_signal();
     lock.release().await.unwrap();
     assert!(
-        tokio::time::timeout(Duration::from_secs(5), lost.wait()).await.is_err(),
+        tokio::time::timeout(Duration::from_secs(5), lost.wait())
+            .await
+            .is_err(),
         "a released lock is not lost"
     );
 }
@@ -216,16 +247,25 @@ async fn lost_signal_fires_at_the_deadline_and_not_after_release() {
 #[tokio::test(start_paused = true)]
 async fn auto_extension_outlives_the_ttl_and_stops_on_release() {
     let store = Arc::new(TestStore::default());
-    let locks = LockFactory::from_shared(store.clone(), FactoryOptions::default()).auto_extend(true);
-    let lock = locks.create_lock_with_ttl("k", Some(Duration::from_secs(3))).unwrap();
+    let locks =
+        LockFactory::from_shared(store.clone(), FactoryOptions::default()).auto_extend(true);
+    let lock = locks
+        .create_lock_with_ttl("k", Some(Duration::from_secs(3)))
+        .unwrap();
     lock.acquire().await.unwrap();
     let lost = lock.lost_signal();
     tokio::time::sleep(Duration::from_secs(30)).await;
-    assert!(store.exists("k").await.unwrap(), "auto-extension kept the lock");
+    assert!(
+        store.exists("k").await.unwrap(),
+        "auto-extension kept the lock"
+    );
     assert!(!lost.is_lost());
     lock.release().await.unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert!(!store.exists("k").await.unwrap(), "no extension after release");
+    assert!(
+        !store.exists("k").await.unwrap(),
+        "no extension after release"
+    );
 }
 
 #[tokio::test]
@@ -244,10 +284,16 @@ async fn manager_checks_its_default_and_lists_stores() {
     let err = LockManager::new(LockConfig::new().store("memory", memory())).unwrap_err();
     assert_eq!(err.code(), "E_INVALID_ARGUMENTS");
 
-    let locks = LockManager::new(LockConfig::new().default_store("memory").store("memory", memory()))
-        .unwrap();
+    let locks = LockManager::new(
+        LockConfig::new()
+            .default_store("memory")
+            .store("memory", memory()),
+    )
+    .unwrap();
     let err = locks.use_store("nope").unwrap_err();
-    assert!(matches!(err, LockError::UnknownStore { ref configured, .. } if configured == &["memory"]));
+    assert!(
+        matches!(err, LockError::UnknownStore { ref configured, .. } if configured == &["memory"])
+    );
 }
 
 #[tokio::test]
@@ -271,7 +317,10 @@ async fn default_store_from_env_rejects_unknown_names() {
             .store("memory", memory()),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("LOCK_TEST_STORE_B is not set"), "{err}");
+    assert!(
+        err.to_string().contains("LOCK_TEST_STORE_B is not set"),
+        "{err}"
+    );
     let locks = LockManager::new(
         LockConfig::new()
             .default_store_from_env_or("LOCK_TEST_STORE_B", "memory")

@@ -1,1 +1,196 @@
-//! lock-store-database
+//! Locks in a SQL table: PostgreSQL, MySQL/MariaDB and SQLite, on
+//! [`diesel-async`](diesel_async) with a `deadpool` pool.
+//!
+//! An application that already has a SQL database shares locks through it, with no
+//! Redis; a single machine gets cross-process locks with no server at all (a SQLite
+//! file). Plug it into `lock-core` through [`database`] (a
+//! [`StoreFactory`](lock_core::StoreFactory)) or build a [`DatabaseStore`] directly.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use lock_core::LockStore;
+//! use lock_store_database::{DatabaseStore, DatabaseStoreOptions};
+//!
+//! # async fn example() -> Result<(), lock_core::LockError> {
+//! // "postgres://…", "mysql://…", "sqlite://locks.db", "sqlite::memory:" or a file path.
+//! let store = DatabaseStore::connect(
+//!     DatabaseStoreOptions::new("sqlite://locks.db").table_name("app_locks"),
+//! )
+//! .await?;
+//! let acquired = store.try_acquire("orders:42", "owner-token", None).await?;
+//! assert!(acquired.acquired);
+//! println!("fencing token {:?}", acquired.fencing_token);
+//! store.delete("orders:42", "owner-token").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Or hand the factory to a `LockManager` configuration:
+//! `lock_store_database::database(DatabaseStoreOptions::new(url))`. To reuse the pool
+//! the application already has (the seed's `connectionName`), use
+//! [`DatabaseStoreOptions::from_postgres_pool`], [`from_mysql_pool`] or
+//! [`from_sqlite_pool`].
+//!
+//! [`from_mysql_pool`]: DatabaseStoreOptions::from_mysql_pool
+//! [`from_sqlite_pool`]: DatabaseStoreOptions::from_sqlite_pool
+//!
+//! # Cargo features
+//!
+//! `postgres`, `mysql` and `sqlite`, all on by default; turn the others off to compile
+//! only what you use. None links a system library: PostgreSQL (tokio-postgres) and
+//! MySQL (mysql_async) are pure Rust, and SQLite is built from source (bundled).
+//!
+//! # The table
+//!
+//! One row per key ever locked:
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `lock_key` | the key's UTF-8 bytes (binary, compared byte for byte: no case folding, no trailing-space padding); at most [`MAX_KEY_BYTES`] (1024) bytes, longer keys are `InvalidArgument` |
+//! | `owner` | the holder's owner token (at most [`MAX_OWNER_BYTES`]); `NULL` once released |
+//! | `expires_at` | Unix milliseconds **by the database clock**; `NULL` = held, never expires; `0` = released |
+//! | `fence` | the fencing counter: +1 on every acquire, never reset |
+//!
+//! Keys are stored as bytes, so any string works (quotes, `;`, `--`, non-ASCII, NUL).
+//! To read them in SQL: `convert_from(lock_key, 'UTF8')` on PostgreSQL,
+//! `CAST(lock_key AS CHAR)` on MySQL, `CAST(lock_key AS TEXT)` on SQLite.
+//!
+//! **Growth:** a release clears the row instead of deleting it, so that the fencing
+//! counter survives and tokens keep increasing. The table therefore holds one small row
+//! per distinct key ever locked. That suits the usual bounded key sets (one per job,
+//! account, resource); an application that locks unbounded one-off keys can delete
+//! released rows (`expires_at = 0`) of keys it will never use again — at the price of
+//! their tokens starting over.
+//!
+//! [`ddl`] returns the `CREATE TABLE` for a backend and table name, for users who run
+//! their own migrations (then set
+//! [`create_table(false)`](DatabaseStoreOptions::create_table)). For the default table:
+//!
+//! ```sql
+//! -- PostgreSQL
+//! CREATE TABLE IF NOT EXISTS "locks" (
+//!     lock_key   BYTEA  NOT NULL PRIMARY KEY,
+//!     owner      BYTEA  NULL,
+//!     expires_at BIGINT NULL,
+//!     fence      BIGINT NOT NULL DEFAULT 0
+//! );
+//! -- MySQL / MariaDB
+//! CREATE TABLE IF NOT EXISTS `locks` (
+//!     lock_key   VARBINARY(1024) NOT NULL PRIMARY KEY,
+//!     owner      VARBINARY(255)  NULL,
+//!     expires_at BIGINT          NULL,
+//!     fence      BIGINT          NOT NULL DEFAULT 0
+//! ) ENGINE = InnoDB;
+//! -- SQLite
+//! CREATE TABLE IF NOT EXISTS "locks" (
+//!     lock_key   BLOB    NOT NULL PRIMARY KEY,
+//!     owner      BLOB    NULL,
+//!     expires_at INTEGER NULL,
+//!     fence      INTEGER NOT NULL DEFAULT 0
+//! ) WITHOUT ROWID;
+//! ```
+//!
+//! The table name is validated (`[A-Za-z_][A-Za-z0-9_]{0,62}`, anything else is
+//! `InvalidArgument`) and quoted; it is the only identifier put into SQL text. Keys,
+//! owners and durations are always bound parameters.
+//!
+//! # One atomic statement per operation, judged by the database clock
+//!
+//! "Now" is the database's clock (`statement_timestamp()` on PostgreSQL,
+//! `UTC_TIMESTAMP(6)` on MySQL, `julianday('now')` on SQLite), read once per statement,
+//! never the application's. A lock is held when `expires_at IS NULL OR expires_at > now`.
+//!
+//! | operation | PostgreSQL | MySQL / MariaDB | SQLite |
+//! |---|---|---|---|
+//! | acquire (`save`, `try_acquire`) | 1 statement, 1 round trip: `INSERT … ON CONFLICT (lock_key) DO UPDATE … WHERE expires_at <= now RETURNING fence` (plus the holder's remaining time, same statement) | 2 round trips: `INSERT … ON DUPLICATE KEY UPDATE` with conditional assignments, which leaves the new token (or 0 = denied) in `LAST_INSERT_ID()`, then `SELECT LAST_INSERT_ID()` on the same connection | 1 statement: `INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING fence`; when denied, a second local read for the holder's remaining time |
+//! | release (`delete`) | 1: `UPDATE … WHERE key AND owner AND not expired`, with `pg_notify` in the same statement | 1: `UPDATE …` (matched rows) | 1: `UPDATE …` |
+//! | `force_delete` | 1 (with `pg_notify`) | 1 | 1 |
+//! | `extend` | 1: `UPDATE … WHERE key AND owner AND not expired` | 1 | 1 |
+//! | `exists` | 1 read | 1 read | 1 read |
+//!
+//! Release and extend of a lock that is not held by the owner (another owner, expired,
+//! released) change 0 rows, which is [`LockError::NotOwned`](lock_core::LockError::NotOwned).
+//! The MySQL acquire needs its second read because diesel-async sets `CLIENT_FOUND_ROWS`:
+//! a fresh insert and a denied upsert both report one affected row. The decision is
+//! still made by the one `INSERT`, under the row lock, and `LAST_INSERT_ID()` is private
+//! to the connection, so no other statement can interleave.
+//!
+//! # Capabilities
+//!
+//! * **Fencing tokens** on every backend: minted by the acquiring statement, strictly
+//!   increasing per key across releases, expiry takeovers, force releases, store
+//!   instances and processes.
+//! * **Holder TTL** on every backend: a denied acquire reports the holder's remaining
+//!   time (a hint; `None` for a lock without expiry).
+//! * **Release notification on PostgreSQL only.** Release and force release call
+//!   `pg_notify(channel, hex(key))` in the releasing statement, delivered at commit.
+//!   Each store keeps one `LISTEN` connection (outside the pool, opened on the first
+//!   [`release_listener`](lock_core::LockStore::release_listener)) and wakes the waiters
+//!   of the released key, in every process. A lost connection is re-established, and
+//!   every waiter is woken to retry, since releases may have gone unheard meanwhile.
+//!   **MySQL and SQLite poll:** waiters retry every retry `delay` (and no later than the
+//!   holder's expiry).
+//!
+//! # SQLite
+//!
+//! Every pooled connection sets `busy_timeout` (the operation timeout) and WAL, so one
+//! file can be shared by several processes on one machine. Each statement runs alone in
+//! autocommit mode, so writers never deadlock on a read-to-write upgrade.
+//! `sqlite::memory:` gives a private in-process database: every SQLite connection to
+//! `:memory:` is a database of its own, so the store's pool then has exactly one
+//! connection, and two stores never share locks (use a file for that).
+//!
+//! # Timeouts and cancellation
+//!
+//! Every operation, waiting for a pooled connection included, is bounded by
+//! [`operation_timeout`](DatabaseStoreOptions::operation_timeout) (default 5 s) and
+//! fails with `LockError::Storage` on expiry. A PostgreSQL or MySQL connection whose
+//! statement timed out is closed, not reused; on PostgreSQL the statement is also
+//! cancelled on the server. Still, a statement already sent may commit after its caller
+//! gave up (always possible on MySQL, and on PostgreSQL when the cancel arrives late):
+//! an acquire that timed out may have taken the lock, which then expires with its TTL
+//! (or is force-released).
+#![warn(missing_docs)]
+
+mod backend;
+#[cfg(feature = "postgres")]
+mod listener;
+mod options;
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod store;
+
+pub use backend::Backend;
+/// The diesel-async this crate is built on, to build a pool of the matching version.
+pub use diesel_async;
+#[cfg(feature = "mysql")]
+pub use options::MysqlPool;
+#[cfg(feature = "postgres")]
+pub use options::PgPool;
+#[cfg(feature = "sqlite")]
+pub use options::{AsyncSqliteConnection, SqlitePool};
+pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_TABLE_NAME, DatabaseStoreOptions};
+pub use sql::ddl;
+pub use store::{DatabaseStore, MAX_KEY_BYTES, MAX_OWNER_BYTES, database};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DDL shown in the crate docs is the DDL the code runs.
+    #[test]
+    fn documented_ddl_matches_the_code() {
+        let docs = include_str!("lib.rs");
+        for backend in [Backend::Postgres, Backend::Mysql, Backend::Sqlite] {
+            let sql = ddl(backend, DEFAULT_TABLE_NAME).unwrap();
+            let documented: String = format!("{sql};")
+                .lines()
+                .map(|l| format!("//! {l}\n"))
+                .collect();
+            assert!(
+                docs.contains(&documented),
+                "crate docs show a different DDL for {backend}:\n{documented}"
+            );
+        }
+    }
+}

@@ -20,12 +20,22 @@ async fn memory_does_not_grow_with_distinct_keys_released() {
 async fn expired_entries_are_reclaimed_as_the_map_grows() {
     let store = MemoryStore::new();
     for i in 0..10_000 {
-        assert!(store.save(&format!("a.{i}"), "o", Some(Duration::from_millis(10))).await.unwrap());
+        assert!(
+            store
+                .save(&format!("a.{i}"), "o", Some(Duration::from_millis(10)))
+                .await
+                .unwrap()
+        );
     }
     tokio::time::advance(Duration::from_millis(20)).await;
     // Never released: they expire. New acquisitions sweep them away.
     for i in 0..10_000 {
-        assert!(store.save(&format!("b.{i}"), "o", Some(Duration::from_secs(60))).await.unwrap());
+        assert!(
+            store
+                .save(&format!("b.{i}"), "o", Some(Duration::from_secs(60)))
+                .await
+                .unwrap()
+        );
     }
     assert!(
         store.len() <= 10_000 + 10_000 / 2,
@@ -39,7 +49,12 @@ async fn expired_entries_are_reclaimed_as_the_map_grows() {
 #[tokio::test(start_paused = true)]
 async fn expiry_follows_tokio_time() {
     let store = MemoryStore::new();
-    assert!(store.save("k", "a", Some(Duration::from_secs(5))).await.unwrap());
+    assert!(
+        store
+            .save("k", "a", Some(Duration::from_secs(5)))
+            .await
+            .unwrap()
+    );
     tokio::time::advance(Duration::from_secs(4)).await;
     assert!(store.exists("k").await.unwrap());
     assert!(!store.save("k", "b", None).await.unwrap());
@@ -76,7 +91,10 @@ async fn handoff_wakes_waiters_without_polling() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let released = std::time::Instant::now();
     holder.release().await.unwrap();
-    let (got, at) = tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    let (got, at) = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(got);
     assert!(at.duration_since(released) < Duration::from_millis(100));
 }

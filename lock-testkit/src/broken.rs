@@ -141,10 +141,7 @@ impl LockStore for FlawedStore {
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         let allowed = match self.flaw {
             Flaw::Noop | Flaw::DeleteNeverFails | Flaw::DeleteIgnored => true,
-            Flaw::DeleteIgnoresOwner => self
-                .entries()
-                .get(key)
-                .is_some_and(|e| e.live(self.flaw)),
+            Flaw::DeleteIgnoresOwner => self.entries().get(key).is_some_and(|e| e.live(self.flaw)),
             _ => self.held_by(key, owner),
         };
         if !allowed {
@@ -228,7 +225,9 @@ impl LockStore for FlawedStore {
                 }
                 let left = match self.flaw {
                     Flaw::HolderTtlLies => Some(Duration::from_secs(3600)),
-                    _ => e.expires_at.map(|at| at.saturating_duration_since(Instant::now())),
+                    _ => e
+                        .expires_at
+                        .map(|at| at.saturating_duration_since(Instant::now())),
                 };
                 return Ok(Acquisition::denied(left));
             }
@@ -244,8 +243,16 @@ impl LockStore for FlawedStore {
             }
         }
         drop(entries);
-        let mut last = self.shared.last_token.lock().unwrap_or_else(|p| p.into_inner());
-        *last = if self.flaw == Flaw::FencingResets { 1 } else { *last + 1 };
+        let mut last = self
+            .shared
+            .last_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *last = if self.flaw == Flaw::FencingResets {
+            1
+        } else {
+            *last + 1
+        };
         Ok(Acquisition::acquired_with_token(*last))
     }
 

@@ -56,7 +56,10 @@ pub async fn acquiring_lock_is_exclusive(ctx: &Ctx) -> CaseResult {
     let locks = fast_factory(ctx);
     let first = ok(locks.create_lock(&key), "create_lock")?;
     let second = ok(locks.create_lock(&key), "create_lock")?;
-    ensure!(ok(first.acquire().await, "acquire")?, "first acquire of a free key failed");
+    ensure!(
+        ok(first.acquire().await, "acquire")?,
+        "first acquire of a free key failed"
+    );
     let flag = Arc::new(AtomicBool::new(false));
     let waiter = {
         let second = second.clone();
@@ -76,22 +79,34 @@ pub async fn acquiring_lock_is_exclusive(ctx: &Ctx) -> CaseResult {
     let got = within(QUICK, "the waiting acquire", waiter)
         .await?
         .map_err(|e| CaseFailure(format!("waiter task failed: {e}")))?;
-    ensure!(ok(got, "acquire")?, "the waiter did not acquire after release");
+    ensure!(
+        ok(got, "acquire")?,
+        "the waiter did not acquire after release"
+    );
     ok(second.release().await, "release")
 }
 
 /// A lock nobody acquired is not locked.
 pub async fn new_mutex_is_not_locked(ctx: &Ctx) -> CaseResult {
     let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "a fresh key reports locked");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "a fresh key reports locked"
+    );
     Ok(())
 }
 
 /// Acquiring makes the key locked.
 pub async fn acquiring_lock_makes_it_locked(ctx: &Ctx) -> CaseResult {
     let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
-    ensure!(ok(lock.is_locked().await, "is_locked")?, "an acquired key reports not locked");
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
+    ensure!(
+        ok(lock.is_locked().await, "is_locked")?,
+        "an acquired key reports not locked"
+    );
     ok(lock.release().await, "release")
 }
 
@@ -101,8 +116,14 @@ pub async fn creating_same_lock_twice_returns_same_lock(ctx: &Ctx) -> CaseResult
     let a = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
     let b = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
     ensure!(a.owner() != b.owner(), "two locks got the same owner token");
-    ensure!(ok(a.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
-    ensure!(ok(b.is_locked().await, "is_locked")?, "the second lock does not see the first's hold");
+    ensure!(
+        ok(a.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
+    ensure!(
+        ok(b.is_locked().await, "is_locked")?,
+        "the second lock does not see the first's hold"
+    );
     ok(a.release().await, "release")
 }
 
@@ -111,13 +132,19 @@ pub async fn cant_release_a_lock_that_is_not_acquired_by_you(ctx: &Ctx) -> CaseR
     let locks = ctx.factory();
     let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
     let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(holder.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(holder.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     let released = other.release().await;
     ensure!(
         matches!(released, Err(LockError::NotOwned)),
         "release by a non-owner returned {released:?}, expected NotOwned"
     );
-    ensure!(ok(holder.is_locked().await, "is_locked")?, "a non-owner's release freed the lock");
+    ensure!(
+        ok(holder.is_locked().await, "is_locked")?,
+        "a non-owner's release freed the lock"
+    );
     ok(holder.release().await, "release by the owner")
 }
 
@@ -126,7 +153,10 @@ pub async fn acquire_returns_false_when_lock_is_not_acquired_in_time(ctx: &Ctx) 
     let locks = ctx.factory();
     let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
     let waiter = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(holder.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(holder.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     let started = Instant::now();
     let retry = RetryConfig::default()
         .delay(Duration::from_millis(20))
@@ -146,7 +176,10 @@ pub async fn run_passes_result(ctx: &Ctx) -> CaseResult {
     let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
     let got = ok(lock.run(|| async { "hello" }).await, "run")?;
     ensure!(got == Some("hello"), "run returned {got:?}");
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "run did not release");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "run did not release"
+    );
     Ok(())
 }
 
@@ -169,11 +202,15 @@ pub async fn run_passes_result_from_a_future(ctx: &Ctx) -> CaseResult {
 pub async fn run_passes_error(ctx: &Ctx) -> CaseResult {
     let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
     let got = ok(
-        lock.run(|| async { Err::<(), _>("boom".to_string()) }).await,
+        lock.run(|| async { Err::<(), _>("boom".to_string()) })
+            .await,
         "run",
     )?;
     ensure!(got == Some(Err("boom".to_string())), "run returned {got:?}");
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "run left the lock held after an error");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "run left the lock held after an error"
+    );
     Ok(())
 }
 
@@ -192,9 +229,16 @@ pub async fn run_passes_panic(ctx: &Ctx) -> CaseResult {
     let joined = within(QUICK, "a panicking run", task).await?;
     match joined {
         Err(e) if e.is_panic() => {}
-        other => return Err(CaseFailure(format!("the panic did not propagate: {other:?}"))),
+        other => {
+            return Err(CaseFailure(format!(
+                "the panic did not propagate: {other:?}"
+            )));
+        }
     }
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "a panic inside run left the lock held");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "a panic inside run left the lock held"
+    );
     Ok(())
 }
 
@@ -257,7 +301,10 @@ pub async fn errors_during_run_do_not_leave_the_lock_held(ctx: &Ctx) -> CaseResu
 pub async fn multiple_calls_to_release_behave_as_expected(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
     let lock = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     ok(lock.release().await, "first release")?;
     let second = lock.release().await;
     ensure!(
@@ -265,7 +312,10 @@ pub async fn multiple_calls_to_release_behave_as_expected(ctx: &Ctx) -> CaseResu
         "second release returned {second:?}, expected NotOwned"
     );
     let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(other.acquire_immediately().await, "acquire")?, "key not free after release");
+    ensure!(
+        ok(other.acquire_immediately().await, "acquire")?,
+        "key not free after release"
+    );
     ok(other.release().await, "release")
 }
 
@@ -285,29 +335,51 @@ pub async fn get_lock_owner(ctx: &Ctx) -> CaseResult {
 /// A serialized lock restored on another store instance can release it.
 pub async fn restore_lock_from_another_instance(ctx: &Ctx) -> CaseResult {
     let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     let json = lock.serialize().to_json();
     let other = LockFactory::new(ctx.other_store().await?);
     let restored = ok(
-        other.restore_lock(ok(lock_core::SerializedLock::from_json(&json), "from_json")?),
+        other.restore_lock(ok(
+            lock_core::SerializedLock::from_json(&json),
+            "from_json",
+        )?),
         "restore_lock",
     )?;
-    ensure!(restored.owner() == lock.owner(), "restored lock has another owner");
-    ensure!(ok(restored.is_locked().await, "is_locked")?, "restored lock is not locked");
+    ensure!(
+        restored.owner() == lock.owner(),
+        "restored lock has another owner"
+    );
+    ensure!(
+        ok(restored.is_locked().await, "is_locked")?,
+        "restored lock is not locked"
+    );
     ok(restored.release().await, "release of the restored lock")?;
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "the release did not free the key");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "the release did not free the key"
+    );
     Ok(())
 }
 
 /// `exists` turns false once the TTL passes.
 pub async fn exists_returns_false_if_lock_is_expired(ctx: &Ctx) -> CaseResult {
     let lock = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
+        ctx.factory()
+            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "the key is still locked after its TTL");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "the key is still locked after its TTL"
+    );
     ensure!(lock.is_expired(), "is_expired is false after the TTL");
     Ok(())
 }
@@ -315,10 +387,19 @@ pub async fn exists_returns_false_if_lock_is_expired(ctx: &Ctx) -> CaseResult {
 /// Another lock acquires the key once the holder's TTL passes.
 pub async fn can_acquire_lock_after_it_expires(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let first = ok(locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())), "create_lock")?;
+    let first = ok(
+        locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
+        "create_lock",
+    )?;
     let second = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(first.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
-    ensure!(!ok(second.acquire_immediately().await, "acquire")?, "acquired a held key");
+    ensure!(
+        ok(first.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
+    ensure!(
+        !ok(second.acquire_immediately().await, "acquire")?,
+        "acquired a held key"
+    );
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
     ensure!(
         ok(second.acquire_immediately().await, "acquire")?,
@@ -330,12 +411,16 @@ pub async fn can_acquire_lock_after_it_expires(ctx: &Ctx) -> CaseResult {
 /// A lock on another store instance acquires the key once the TTL passes.
 pub async fn can_acquire_with_another_instance_after_it_expires(ctx: &Ctx) -> CaseResult {
     let first = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
+        ctx.factory()
+            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
     let other = LockFactory::new(ctx.other_store().await?);
     let second = ok(other.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(first.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(first.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     ensure!(
         !ok(second.acquire_immediately().await, "acquire")?,
         "another instance acquired a held key"
@@ -351,28 +436,44 @@ pub async fn can_acquire_with_another_instance_after_it_expires(ctx: &Ctx) -> Ca
 /// The TTL given to the lock is the one the store applies: held before, free after.
 pub async fn custom_ttl_is_used(ctx: &Ctx) -> CaseResult {
     let ttl = Duration::from_millis(600);
-    let lock = ok(ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)), "create_lock")?;
+    let lock = ok(
+        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
+        "create_lock",
+    )?;
     ensure!(lock.ttl() == Some(ttl), "lock reports TTL {:?}", lock.ttl());
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     let left = lock.remaining_time();
     ensure!(
         left.is_some_and(|l| l <= ttl && l > ttl / 2),
         "remaining_time {left:?} is not within the TTL"
     );
     tokio::time::sleep(ttl / 3).await;
-    ensure!(ok(lock.is_locked().await, "is_locked")?, "expired well before its TTL");
+    ensure!(
+        ok(lock.is_locked().await, "is_locked")?,
+        "expired well before its TTL"
+    );
     tokio::time::sleep(ttl).await;
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "still held after its TTL");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "still held after its TTL"
+    );
     Ok(())
 }
 
 /// The same lock can acquire again after its own hold expired.
 pub async fn able_to_acquire_a_lock_that_is_expired(ctx: &Ctx) -> CaseResult {
     let lock = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
+        ctx.factory()
+            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
     ensure!(
         ok(lock.acquire_immediately().await, "acquire")?,
@@ -385,14 +486,29 @@ pub async fn able_to_acquire_a_lock_that_is_expired(ctx: &Ctx) -> CaseResult {
 /// A lock without TTL stays held.
 pub async fn no_ttl_never_expires(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let lock = ok(locks.create_lock_with_ttl(ctx.key("k"), None), "create_lock")?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
-    ensure!(lock.remaining_time().is_none(), "remaining_time of a no-TTL lock is not None");
+    let lock = ok(
+        locks.create_lock_with_ttl(ctx.key("k"), None),
+        "create_lock",
+    )?;
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
+    ensure!(
+        lock.remaining_time().is_none(),
+        "remaining_time of a no-TTL lock is not None"
+    );
     tokio::time::sleep(ctx.ttl() * 2).await;
-    ensure!(ok(lock.is_locked().await, "is_locked")?, "a lock without TTL expired");
+    ensure!(
+        ok(lock.is_locked().await, "is_locked")?,
+        "a lock without TTL expired"
+    );
     ensure!(!lock.is_expired(), "a lock without TTL reports expired");
     let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(!ok(other.acquire_immediately().await, "acquire")?, "a no-TTL lock was taken over");
+    ensure!(
+        !ok(other.acquire_immediately().await, "acquire")?,
+        "a no-TTL lock was taken over"
+    );
     ok(lock.release().await, "release")
 }
 
@@ -401,28 +517,46 @@ pub async fn force_release_releases_a_lock_held_by_another(ctx: &Ctx) -> CaseRes
     let locks = ctx.factory();
     let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
     let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(holder.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(holder.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     ok(other.force_release().await, "force_release")?;
-    ensure!(!ok(holder.is_locked().await, "is_locked")?, "force_release left the key held");
+    ensure!(
+        !ok(holder.is_locked().await, "is_locked")?,
+        "force_release left the key held"
+    );
     ok(other.force_release().await, "force_release of a free key")
 }
 
 /// `extend` pushes the expiry to now + duration.
 pub async fn extend_resets_the_ttl(ctx: &Ctx) -> CaseResult {
     let ttl = ctx.ttl();
-    let lock = ok(ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)), "create_lock")?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    let lock = ok(
+        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
+        "create_lock",
+    )?;
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     tokio::time::sleep(ttl / 2).await;
     ok(lock.extend(Some(ttl * 3)).await, "extend")?;
     tokio::time::sleep(ttl).await; // 1.5 TTL after acquire: would have expired
-    ensure!(ok(lock.is_locked().await, "is_locked")?, "extend did not push the expiry");
+    ensure!(
+        ok(lock.is_locked().await, "is_locked")?,
+        "extend did not push the expiry"
+    );
     ensure!(
         lock.remaining_time().is_some_and(|l| l > ttl / 2),
         "remaining_time {:?} did not follow the extension",
         lock.remaining_time()
     );
     tokio::time::sleep(ttl * 2 + Duration::from_millis(250)).await;
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "still held after the extension ran out");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "still held after the extension ran out"
+    );
     Ok(())
 }
 
@@ -436,7 +570,10 @@ pub async fn extend_errors_if_not_acquired(ctx: &Ctx) -> CaseResult {
         "extend of an unheld lock returned {got:?}"
     );
     let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(holder.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(holder.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     let got = lock.extend(None).await;
     ensure!(
         matches!(got, Err(LockError::NotOwned)),
@@ -450,17 +587,29 @@ pub async fn extend_errors_if_not_acquired(ctx: &Ctx) -> CaseResult {
 /// After an expiry takeover, the new holder releases; the old one gets `NotOwned`.
 pub async fn release_after_expiry_takeover_belongs_to_new_holder(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let old = ok(locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())), "create_lock")?;
+    let old = ok(
+        locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
+        "create_lock",
+    )?;
     let new = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(old.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(old.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
-    ensure!(ok(new.acquire_immediately().await, "acquire")?, "takeover after expiry failed");
+    ensure!(
+        ok(new.acquire_immediately().await, "acquire")?,
+        "takeover after expiry failed"
+    );
     let got = old.release().await;
     ensure!(
         matches!(got, Err(LockError::NotOwned)),
         "the expired holder's release returned {got:?}"
     );
-    ensure!(ok(new.is_locked().await, "is_locked")?, "the old holder's release freed the new holder's lock");
+    ensure!(
+        ok(new.is_locked().await, "is_locked")?,
+        "the old holder's release freed the new holder's lock"
+    );
     ok(new.release().await, "release by the new holder")
 }
 
@@ -469,9 +618,15 @@ pub async fn release_after_force_release_belongs_to_new_holder(ctx: &Ctx) -> Cas
     let locks = ctx.factory();
     let old = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
     let new = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(old.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(old.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     ok(new.force_release().await, "force_release")?;
-    ensure!(ok(new.acquire_immediately().await, "acquire")?, "acquire after force release failed");
+    ensure!(
+        ok(new.acquire_immediately().await, "acquire")?,
+        "acquire after force release failed"
+    );
     let got = old.release().await;
     ensure!(
         matches!(got, Err(LockError::NotOwned)),
@@ -482,7 +637,10 @@ pub async fn release_after_force_release_belongs_to_new_holder(ctx: &Ctx) -> Cas
 
 /// Releasing a key nobody holds is `NotOwned`.
 pub async fn release_of_unheld_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
-    let got = ctx.store().delete(&ctx.key("k"), "0123456789abcdef0123456789abcdef").await;
+    let got = ctx
+        .store()
+        .delete(&ctx.key("k"), "0123456789abcdef0123456789abcdef")
+        .await;
     ensure!(
         matches!(got, Err(LockError::NotOwned)),
         "delete of an unheld key returned {got:?}"
@@ -493,17 +651,24 @@ pub async fn release_of_unheld_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
 /// Extending an expired lock is `NotOwned` and does not revive it.
 pub async fn extend_of_expired_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
     let lock = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
+        ctx.factory()
+            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
     let got = lock.extend(None).await;
     ensure!(
         matches!(got, Err(LockError::NotOwned)),
         "extend of an expired lock returned {got:?}"
     );
-    ensure!(!ok(lock.is_locked().await, "is_locked")?, "extend revived an expired lock");
+    ensure!(
+        !ok(lock.is_locked().await, "is_locked")?,
+        "extend revived an expired lock"
+    );
     Ok(())
 }
 
@@ -512,10 +677,22 @@ pub async fn locks_are_not_reentrant(ctx: &Ctx) -> CaseResult {
     let store = ctx.store();
     let key = ctx.key("k");
     let owner = "0123456789abcdef0123456789abcdef";
-    ensure!(ok(store.save(&key, owner, Some(Duration::from_secs(10))).await, "save")?, "save of a free key failed");
-    let again = ok(store.save(&key, owner, Some(Duration::from_secs(10))).await, "save")?;
+    ensure!(
+        ok(
+            store.save(&key, owner, Some(Duration::from_secs(10))).await,
+            "save"
+        )?,
+        "save of a free key failed"
+    );
+    let again = ok(
+        store.save(&key, owner, Some(Duration::from_secs(10))).await,
+        "save",
+    )?;
     let _ = store.delete(&key, owner).await;
-    ensure!(!again, "a second save by the same owner succeeded: the store is re-entrant");
+    ensure!(
+        !again,
+        "a second save by the same owner succeeded: the store is re-entrant"
+    );
     Ok(())
 }
 
@@ -554,7 +731,11 @@ pub async fn many_tasks_one_key_never_overlap(ctx: &Ctx) -> CaseResult {
     let overlaps = detector.overlaps.load(Ordering::SeqCst);
     let count = counter.load(Ordering::SeqCst);
     ensure!(overlaps == 0, "{overlaps} overlapping critical sections");
-    ensure!(count == tasks_n * rounds, "lost updates: counter {count}, expected {}", tasks_n * rounds);
+    ensure!(
+        count == tasks_n * rounds,
+        "lost updates: counter {count}, expected {}",
+        tasks_n * rounds
+    );
     Ok(())
 }
 
@@ -564,11 +745,23 @@ pub async fn keys_are_independent(ctx: &Ctx) -> CaseResult {
     let a = ok(locks.create_lock(ctx.key("a")), "create_lock")?;
     let b = ok(locks.create_lock(ctx.key("b")), "create_lock")?;
     let prefix = ok(locks.create_lock(ctx.key("")), "create_lock")?;
-    ensure!(ok(a.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
-    ensure!(ok(b.acquire_immediately().await, "acquire")?, "a second key was blocked by the first");
-    ensure!(!ok(prefix.is_locked().await, "is_locked")?, "a key prefix reports locked");
+    ensure!(
+        ok(a.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
+    ensure!(
+        ok(b.acquire_immediately().await, "acquire")?,
+        "a second key was blocked by the first"
+    );
+    ensure!(
+        !ok(prefix.is_locked().await, "is_locked")?,
+        "a key prefix reports locked"
+    );
     ok(a.release().await, "release")?;
-    ensure!(ok(b.is_locked().await, "is_locked")?, "releasing one key released another");
+    ensure!(
+        ok(b.is_locked().await, "is_locked")?,
+        "releasing one key released another"
+    );
     ok(b.release().await, "release")
 }
 
@@ -613,7 +806,11 @@ pub async fn long_and_non_ascii_keys(ctx: &Ctx) -> CaseResult {
     ok(trimmed.release().await, "release")?;
     for lock in &held {
         ok(lock.release().await, "release")?;
-        ensure!(!ok(lock.is_locked().await, "is_locked")?, "release of {:?} failed", lock.key());
+        ensure!(
+            !ok(lock.is_locked().await, "is_locked")?,
+            "release of {:?} failed",
+            lock.key()
+        );
     }
     Ok(())
 }
@@ -652,9 +849,15 @@ pub async fn dropped_acquire_leaves_no_orphan(ctx: &Ctx) -> CaseResult {
         delay: Duration::from_millis(300),
     };
     let locks = LockFactory::new(slow);
-    let lock = ok(locks.create_lock_with_ttl(ctx.key("k"), None), "create_lock")?;
+    let lock = ok(
+        locks.create_lock_with_ttl(ctx.key("k"), None),
+        "create_lock",
+    )?;
     let cancelled = tokio::time::timeout(Duration::from_millis(100), lock.acquire()).await;
-    ensure!(cancelled.is_err(), "the acquire was expected to still be in flight");
+    ensure!(
+        cancelled.is_err(),
+        "the acquire was expected to still be in flight"
+    );
     let probe = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
     let started = Instant::now();
     while ok(probe.is_locked().await, "is_locked")? {
@@ -669,12 +872,18 @@ pub async fn dropped_acquire_leaves_no_orphan(ctx: &Ctx) -> CaseResult {
 
 /// Dropping a `run` future mid-closure releases the lock.
 pub async fn dropped_run_releases(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock_with_ttl(ctx.key("k"), None), "create_lock")?;
+    let lock = ok(
+        ctx.factory().create_lock_with_ttl(ctx.key("k"), None),
+        "create_lock",
+    )?;
     let run = lock.run(|| tokio::time::sleep(Duration::from_secs(60)));
     let _ = tokio::time::timeout(Duration::from_millis(100), run).await;
     let started = Instant::now();
     while ok(lock.is_locked().await, "is_locked")? {
-        ensure!(started.elapsed() < QUICK, "a dropped run left the lock held");
+        ensure!(
+            started.elapsed() < QUICK,
+            "a dropped run left the lock held"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
@@ -682,14 +891,23 @@ pub async fn dropped_run_releases(ctx: &Ctx) -> CaseResult {
 
 /// Dropping a `LockGuard` releases the lock.
 pub async fn guard_releases_on_drop(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock_with_ttl(ctx.key("k"), None), "create_lock")?;
+    let lock = ok(
+        ctx.factory().create_lock_with_ttl(ctx.key("k"), None),
+        "create_lock",
+    )?;
     let guard = ok(lock.acquire_guard().await, "acquire_guard")?;
     ensure!(guard.is_some(), "acquire_guard of a free key failed");
-    ensure!(ok(lock.is_locked().await, "is_locked")?, "the guard's lock is not held");
+    ensure!(
+        ok(lock.is_locked().await, "is_locked")?,
+        "the guard's lock is not held"
+    );
     drop(guard);
     let started = Instant::now();
     while ok(lock.is_locked().await, "is_locked")? {
-        ensure!(started.elapsed() < QUICK, "a dropped guard left the lock held");
+        ensure!(
+            started.elapsed() < QUICK,
+            "a dropped guard left the lock held"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
@@ -700,9 +918,15 @@ pub async fn guard_releases_on_drop(ctx: &Ctx) -> CaseResult {
 pub async fn auto_extension_keeps_lock_and_signals_loss(ctx: &Ctx) -> CaseResult {
     let ttl = ctx.ttl();
     let locks = ctx.factory();
-    let lock = ok(locks.create_lock_with_ttl(ctx.key("k"), Some(ttl)), "create_lock")?
-        .with_auto_extend(true);
-    ensure!(ok(lock.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    let lock = ok(
+        locks.create_lock_with_ttl(ctx.key("k"), Some(ttl)),
+        "create_lock",
+    )?
+    .with_auto_extend(true);
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     let lost = lock.lost_signal();
     tokio::time::sleep(ttl * 3 + ttl / 2).await;
     let rival = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
@@ -710,10 +934,18 @@ pub async fn auto_extension_keeps_lock_and_signals_loss(ctx: &Ctx) -> CaseResult
         !ok(rival.acquire_immediately().await, "acquire")?,
         "an auto-extended lock expired after 3.5 TTL"
     );
-    ensure!(!lost.is_lost(), "the lost signal fired while the lock was held");
+    ensure!(
+        !lost.is_lost(),
+        "the lost signal fired while the lock was held"
+    );
     ok(rival.force_release().await, "force_release")?;
     let fired_at = Instant::now();
-    within(ttl + Duration::from_millis(200), "the lost-lock signal", lost.wait()).await?;
+    within(
+        ttl + Duration::from_millis(200),
+        "the lost-lock signal",
+        lost.wait(),
+    )
+    .await?;
     ensure!(
         fired_at.elapsed() <= ttl + Duration::from_millis(200),
         "the lost signal fired late"
@@ -753,7 +985,10 @@ pub async fn contenders_are_served_fairly(ctx: &Ctx) -> CaseResult {
     let per_task: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
     let total: usize = per_task.iter().sum();
     let fair = total / n;
-    ensure!(total >= n * 2, "only {total} sections in 1.5 s: {per_task:?}");
+    ensure!(
+        total >= n * 2,
+        "only {total} sections in 1.5 s: {per_task:?}"
+    );
     ensure!(
         per_task.iter().all(|&c| c * 2 >= fair),
         "unfair: sections per task {per_task:?} (fair share {fair})"
@@ -771,7 +1006,10 @@ pub async fn release_wakes_waiter_before_retry_delay(ctx: &Ctx) -> CaseResult {
         ..FactoryOptions::default()
     });
     let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(ok(holder.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    ensure!(
+        ok(holder.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     // Another instance: the notification must cross connections, not only tasks.
     let other = LockFactory::with_options(
         ctx.other_store().await?,
@@ -813,7 +1051,10 @@ pub async fn fencing_tokens_strictly_increase(ctx: &Ctx) -> CaseResult {
         let ttl = if round % 6 == 5 { Some(short) } else { None };
         let lock = ok(locks.create_lock_with_ttl(&key, ttl), "create_lock")?;
         ensure!(
-            ok(lock.acquire_with(fast_retry().timeout(QUICK)).await, "acquire")?,
+            ok(
+                lock.acquire_with(fast_retry().timeout(QUICK)).await,
+                "acquire"
+            )?,
             "round {round}: acquire failed"
         );
         let token = lock
@@ -833,8 +1074,14 @@ pub async fn fencing_tokens_strictly_increase(ctx: &Ctx) -> CaseResult {
 /// A waiter never sleeps past the holder's expiry, whatever its retry delay.
 pub async fn waiter_wakes_at_holder_expiry(ctx: &Ctx) -> CaseResult {
     let ttl = ctx.ttl();
-    let holder = ok(ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)), "create_lock")?;
-    ensure!(ok(holder.acquire_immediately().await, "acquire")?, "acquire of a free key failed");
+    let holder = ok(
+        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
+        "create_lock",
+    )?;
+    ensure!(
+        ok(holder.acquire_immediately().await, "acquire")?,
+        "acquire of a free key failed"
+    );
     let started = Instant::now();
     let waiter_locks = ctx.factory_with(FactoryOptions {
         retry: RetryConfig::default().delay(Duration::from_secs(10)),

@@ -227,7 +227,9 @@ pub async fn run_case(name: &str, maker: StoreMaker) -> CaseReport {
                     let task = tokio::spawn((case.run)(ctx));
                     match tokio::time::timeout(CASE_TIMEOUT, task).await {
                         Err(_) => Outcome::Failed(format!("hung for more than {CASE_TIMEOUT:?}")),
-                        Ok(Err(join)) => Outcome::Failed(format!("panicked: {}", panic_message(join))),
+                        Ok(Err(join)) => {
+                            Outcome::Failed(format!("panicked: {}", panic_message(join)))
+                        }
                         Ok(Ok(Err(failure))) => Outcome::Failed(failure.0),
                         Ok(Ok(Ok(()))) => Outcome::Passed,
                     }

@@ -59,7 +59,9 @@ impl Needs {
     pub fn missing_from(self, caps: &Capabilities) -> Option<&'static str> {
         match self {
             Needs::Nothing => None,
-            Needs::ReleaseNotification if !caps.release_notification => Some("release_notification"),
+            Needs::ReleaseNotification if !caps.release_notification => {
+                Some("release_notification")
+            }
             Needs::FencingTokens if !caps.fencing_tokens => Some("fencing_tokens"),
             Needs::HolderTtl if !caps.holder_ttl => Some("holder_ttl"),
             _ => None,
@@ -188,7 +190,10 @@ macro_rules! store_tests {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__with_cases!(__store_tests_body { service_maker, $ctor });
+            $crate::__with_cases!(__store_tests_body {
+                service_maker,
+                $ctor
+            });
         }
     };
     ($name:ident, $ctor:expr $(,)?) => {

@@ -10,7 +10,10 @@ pub fn redis_url() -> String {
 
 /// `LOCK_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`.
 pub fn postgres_url() -> String {
-    env_or("LOCK_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    env_or(
+        "LOCK_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
 }
 
 /// `LOCK_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`.

@@ -120,5 +120,8 @@ async fn every_broken_store_fails_and_every_case_bites() {
             problems.push(format!("no broken store fails {}", case.name));
         }
     }
-    assert!(problems.is_empty(), "the suite does not bite: {problems:#?}");
+    assert!(
+        problems.is_empty(),
+        "the suite does not bite: {problems:#?}"
+    );
 }

@@ -57,9 +57,7 @@ fn parse_args() -> Result<Args, String> {
             .ok_or_else(|| format!("missing --{name}"))
     };
     let num = |name: &str| -> Result<u64, String> {
-        req(name)?
-            .parse()
-            .map_err(|e| format!("--{name}: {e}"))
+        req(name)?.parse().map_err(|e| format!("--{name}: {e}"))
     };
     Ok(Args {
         store: req("store")?,
@@ -115,7 +113,11 @@ struct Tally {
 /// The critical section: an unsafe read-modify-write that only the lock makes safe.
 async fn section(dir: &Path, hold: Duration, tally: &Tally) -> std::io::Result<()> {
     let marker = dir.join("marker");
-    let mine = match OpenOptions::new().write(true).create_new(true).open(&marker) {
+    let mine = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+    {
         Ok(_) => true,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             tally.overlaps.fetch_add(1, Ordering::SeqCst);

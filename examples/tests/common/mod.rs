@@ -181,7 +181,10 @@ impl PrivateRedis {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(format!("redis-server on port {} did not listen within 5 s", self.port))
+        Err(format!(
+            "redis-server on port {} did not listen within 5 s",
+            self.port
+        ))
     }
 
     pub fn url(&self) -> String {

@@ -1,0 +1,29 @@
+//! The whole conformance suite against real PostgreSQL, MariaDB/MySQL and SQLite.
+//! Servers that are unreachable skip (or fail under LOCK_REQUIRE_SERVICES=1).
+
+use lock_store_database::{DatabaseStore, DatabaseStoreOptions};
+use lock_testkit::Skip;
+
+/// One shared table per backend: the suite namespaces its keys per run and case.
+const TABLE: &str = "lock_conformance";
+
+async fn server(url: String) -> Result<DatabaseStore, Skip> {
+    DatabaseStore::connect(DatabaseStoreOptions::new(url).table_name(TABLE))
+        .await
+        .map_err(|e| Skip::new(format!("database unreachable: {e}")))
+}
+
+lock_testkit::store_tests!(postgres, service: || server(lock_testkit::services::postgres_url()));
+
+lock_testkit::store_tests!(mysql, service: || server(lock_testkit::services::mysql_url()));
+
+// A file, not `sqlite::memory:`: the suite opens second instances that must see the
+// same database, as a second process would.
+lock_testkit::store_tests!(sqlite, || async {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance.db");
+    DatabaseStore::connect(
+        DatabaseStoreOptions::new(path.to_string_lossy().into_owned()).table_name(TABLE),
+    )
+    .await
+    .expect("SQLite store")
+});

@@ -1,0 +1,659 @@
+//! Database-specific behaviour, on PostgreSQL, MariaDB/MySQL and SQLite: table names,
+//! hostile input, the database clock, fencing tokens, timeouts, notification.
+//! Every test uses its own table (random suffix), so they run in parallel.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Raw, connect_or_skip, unique, url};
+use lock_core::LockStore;
+use lock_store_database::{Backend, DatabaseStore, DatabaseStoreOptions, MAX_KEY_BYTES, ddl};
+
+/// One `#[tokio::test]` per backend for each listed `async fn name(Backend)`.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Postgres).await })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Mysql).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Sqlite).await })*
+        }
+    };
+}
+
+per_backend!(
+    custom_table_name_holds_the_locks,
+    two_tables_do_not_see_each_others_locks,
+    missing_table_without_create_table_is_an_error_naming_it,
+    published_ddl_is_what_the_store_needs,
+    hostile_table_names_are_rejected_before_any_sql,
+    hostile_keys_are_stored_verbatim_never_executed,
+    expiry_follows_the_database_clock,
+    fencing_tokens_increase_across_release_force_release_expiry_and_instances,
+    denied_acquire_reports_the_holders_remaining_time,
+    operation_timeout_is_a_storage_error,
+    concurrent_connects_create_the_table_once,
+    capabilities_match_the_backend,
+    store_reports_its_backend_name,
+);
+
+async fn open(backend: Backend, table: &str) -> Option<(DatabaseStore, String)> {
+    let url = url(backend);
+    let store = connect_or_skip(
+        DatabaseStoreOptions::new(url.clone()).table_name(table),
+        backend,
+    )
+    .await?;
+    Some((store, url))
+}
+
+async fn second(url: &str, table: &str) -> DatabaseStore {
+    DatabaseStore::connect(DatabaseStoreOptions::new(url).table_name(table))
+        .await
+        .expect("second store on the same database")
+}
+
+async fn custom_table_name_holds_the_locks(backend: Backend) {
+    let table = unique("Custom_Locks");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    assert_eq!(store.table_name(), table);
+    assert!(store.save("k", "o1", None).await.unwrap());
+    assert!(
+        store
+            .save("k2", "o1", Some(Duration::from_secs(30)))
+            .await
+            .unwrap()
+    );
+    let mut raw = Raw::connect(backend, &url).await;
+    let t = raw.table(&table);
+    let held = raw
+        .n(&format!(
+            "SELECT COUNT(*) AS n FROM {t} WHERE owner IS NOT NULL"
+        ))
+        .await;
+    assert_eq!(
+        held, 2,
+        "both locks must be rows of the custom table {table}"
+    );
+    raw.drop_table(&table).await;
+}
+
+async fn two_tables_do_not_see_each_others_locks(backend: Backend) {
+    let (ta, tb) = (unique("locks_a"), unique("locks_b"));
+    let Some((a, url)) = open(backend, &ta).await else {
+        return;
+    };
+    let b = second(&url, &tb).await;
+    assert!(a.save("shared", "o1", None).await.unwrap());
+    assert!(
+        !b.exists("shared").await.unwrap(),
+        "table {tb} sees a lock of {ta}"
+    );
+    assert!(
+        b.save("shared", "o2", None).await.unwrap(),
+        "table {tb} is blocked by {ta}"
+    );
+    assert!(a.delete("shared", "o2").await.unwrap_err().is_not_owned());
+    b.delete("shared", "o2").await.unwrap();
+    assert!(
+        a.exists("shared").await.unwrap(),
+        "releasing in {tb} released in {ta}"
+    );
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(&ta).await;
+    raw.drop_table(&tb).await;
+}
+
+async fn missing_table_without_create_table_is_an_error_naming_it(backend: Backend) {
+    // Reach the server first, so an unreachable one skips instead of passing.
+    let Some((reach, url)) = open(backend, &unique("reach")).await else {
+        return;
+    };
+    Raw::connect(backend, &url)
+        .await
+        .drop_table(reach.table_name())
+        .await;
+    let missing = unique("missing_locks");
+    let err = DatabaseStore::connect(
+        DatabaseStoreOptions::new(url)
+            .table_name(&missing)
+            .create_table(false),
+    )
+    .await
+    .expect_err("a missing table must be an error when create_table is off");
+    assert!(err.is_storage(), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&missing),
+        "the error must name the table: {message}"
+    );
+    assert!(message.contains("create_table"), "{message}");
+}
+
+async fn published_ddl_is_what_the_store_needs(backend: Backend) {
+    let Some((reach, url)) = open(backend, &unique("reach")).await else {
+        return;
+    };
+    let table = unique("migrated_locks");
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(reach.table_name()).await;
+    raw.exec(&ddl(backend, &table).unwrap()).await;
+    let store = DatabaseStore::connect(
+        DatabaseStoreOptions::new(url)
+            .table_name(&table)
+            .create_table(false),
+    )
+    .await
+    .expect("a table made from the published DDL is accepted");
+    assert_eq!(store.ddl(), ddl(backend, &table).unwrap());
+    let a = store.try_acquire("k", "o", None).await.unwrap();
+    assert_eq!((a.acquired, a.fencing_token), (true, Some(1)));
+    raw.drop_table(&table).await;
+}
+
+async fn hostile_table_names_are_rejected_before_any_sql(backend: Backend) {
+    let Some((reach, url)) = open(backend, &unique("reach")).await else {
+        return;
+    };
+    let sentinel = unique("sentinel");
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(reach.table_name()).await;
+    raw.exec(&ddl(backend, &sentinel).unwrap()).await;
+    for name in [
+        format!("x; DROP TABLE {sentinel}"),
+        format!("{sentinel}\"; DROP TABLE {sentinel}; --"),
+        format!("{sentinel}`; DROP TABLE {sentinel}; --"),
+        format!("{sentinel}' OR '1'='1"),
+        format!("{sentinel} -- comment"),
+        format!("{sentinel}/*"),
+        "public.locks".to_owned(),
+        "1locks".to_owned(),
+        "".to_owned(),
+        "löcks".to_owned(),
+        "a".repeat(64),
+        "lo\0cks".to_owned(),
+    ] {
+        let err = DatabaseStore::connect(DatabaseStoreOptions::new(url.clone()).table_name(&name))
+            .await
+            .expect_err(&format!("table name {name:?} must be rejected"));
+        assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{name:?}: {err}");
+        assert!(ddl(backend, &name).is_err(), "ddl accepted {name:?}");
+    }
+    let t = raw.table(&sentinel);
+    assert_eq!(
+        raw.n(&format!("SELECT COUNT(*) AS n FROM {t}")).await,
+        0,
+        "sentinel table is intact"
+    );
+    raw.drop_table(&sentinel).await;
+}
+
+async fn hostile_keys_are_stored_verbatim_never_executed(backend: Backend) {
+    let table = unique("hostile");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    let long_ascii = "k".repeat(MAX_KEY_BYTES);
+    let long_multibyte = "é".repeat(MAX_KEY_BYTES / 2); // 2 bytes each: exactly the limit
+    let keys: Vec<String> = vec![
+        format!("k'; DROP TABLE {table}; --"),
+        format!("k\"); DELETE FROM {table}; /*"),
+        "k`; DROP TABLE x; #".to_owned(),
+        "k\\'\\\"".to_owned(),
+        "k -- not a comment".to_owned(),
+        "%".to_owned(),
+        "_".to_owned(),
+        "$1 ? ?1 :name".to_owned(),
+        "日本語のキー🔒".to_owned(),
+        "a\0b".to_owned(),
+        "Case".to_owned(),
+        "pad".to_owned(),
+        long_ascii.clone(),
+        long_multibyte.clone(),
+    ];
+    let hostile_owner = "o'; DROP TABLE x; --";
+    for key in &keys {
+        assert!(
+            store.save(key, hostile_owner, None).await.unwrap(),
+            "save {key:?}"
+        );
+        assert!(store.exists(key).await.unwrap(), "exists {key:?}");
+        assert!(
+            !store.save(key, "other", None).await.unwrap(),
+            "{key:?} is not exclusive"
+        );
+    }
+    // Keys compare byte for byte: no case folding, no trailing-space padding, no LIKE.
+    for (held, similar) in [
+        ("Case", "case"),
+        ("pad", "pad "),
+        ("%", "x"),
+        ("_", "y"),
+        ("a\0b", "a"),
+    ] {
+        assert!(
+            !store.exists(similar).await.unwrap(),
+            "{similar:?} matched the lock {held:?}"
+        );
+    }
+    let mut raw = Raw::connect(backend, &url).await;
+    let t = raw.table(&table);
+    let held = raw
+        .n(&format!(
+            "SELECT COUNT(*) AS n FROM {t} WHERE owner IS NOT NULL"
+        ))
+        .await;
+    assert_eq!(
+        held,
+        keys.len() as i64,
+        "every hostile key is one row, the table intact"
+    );
+    let longest = raw
+        .n(&format!(
+            "SELECT CAST(MAX(LENGTH(lock_key)) AS {}) AS n FROM {t}",
+            match backend {
+                Backend::Mysql => "SIGNED",
+                _ => "BIGINT",
+            }
+        ))
+        .await;
+    assert_eq!(longest, MAX_KEY_BYTES as i64, "long keys are stored whole");
+    for key in &keys {
+        store.delete(key, hostile_owner).await.unwrap();
+        assert!(!store.exists(key).await.unwrap(), "release {key:?}");
+    }
+    // Beyond the documented limit: rejected, not truncated.
+    let too_long = "k".repeat(10 * 1024);
+    for err in [
+        store.save(&too_long, "o", None).await.unwrap_err(),
+        store.exists(&too_long).await.unwrap_err(),
+        store.delete(&too_long, "o").await.unwrap_err(),
+        store.force_delete(&too_long).await.unwrap_err(),
+        store
+            .extend(&too_long, "o", Duration::from_secs(1))
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{err}");
+    }
+    raw.drop_table(&table).await;
+}
+
+async fn expiry_follows_the_database_clock(backend: Backend) {
+    let table = unique("clock");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    let mut raw = Raw::connect(backend, &url).await;
+    let (t, now) = (raw.table(&table), raw.now_expr());
+
+    // The expiry written is the database's now + ttl.
+    assert!(
+        store
+            .save("k", "o1", Some(Duration::from_secs(10)))
+            .await
+            .unwrap()
+    );
+    let k = raw.key("k");
+    let left = raw
+        .n(&format!(
+            "SELECT expires_at - {now} AS n FROM {t} WHERE lock_key = {k}"
+        ))
+        .await;
+    assert!(
+        (9_000..=10_000).contains(&left),
+        "expires_at is {left} ms from the database's now"
+    );
+
+    // Expired by the database clock while the application clock says 10 s are left.
+    raw.exec(&format!(
+        "UPDATE {t} SET expires_at = {now} - 1 WHERE lock_key = {k}"
+    ))
+    .await;
+    assert!(
+        !store.exists("k").await.unwrap(),
+        "exists ignored the database clock"
+    );
+    assert!(
+        store
+            .extend("k", "o1", Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .is_not_owned()
+    );
+    assert!(
+        store.save("k", "o2", None).await.unwrap(),
+        "takeover ignored the database clock"
+    );
+
+    // Alive by the database clock although the TTL ran out on the application clock.
+    assert!(
+        store
+            .save("k2", "o1", Some(Duration::from_millis(50)))
+            .await
+            .unwrap()
+    );
+    let k2 = raw.key("k2");
+    raw.exec(&format!(
+        "UPDATE {t} SET expires_at = {now} + 60000 WHERE lock_key = {k2}"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        store.exists("k2").await.unwrap(),
+        "exists used the application clock"
+    );
+    assert!(
+        !store.save("k2", "o2", None).await.unwrap(),
+        "took over a lock the database says is held"
+    );
+    store
+        .extend("k2", "o1", Duration::from_secs(5))
+        .await
+        .unwrap();
+    raw.drop_table(&table).await;
+}
+
+async fn fencing_tokens_increase_across_release_force_release_expiry_and_instances(
+    backend: Backend,
+) {
+    let table = unique("fence");
+    let Some((a, url)) = open(backend, &table).await else {
+        return;
+    };
+    let b = second(&url, &table).await;
+    let mut tokens = Vec::new();
+    let mut take = async |store: &DatabaseStore, owner: &str, ttl: Option<Duration>| {
+        let acq = store.try_acquire("k", owner, ttl).await.unwrap();
+        assert!(acq.acquired, "{owner} could not acquire");
+        let token = acq.fencing_token.expect("a fencing token on every acquire");
+        tokens.push(token);
+        token
+    };
+    take(&a, "o1", Some(Duration::from_secs(10))).await;
+    // Denied: no token.
+    let denied = b.try_acquire("k", "o2", None).await.unwrap();
+    assert_eq!((denied.acquired, denied.fencing_token), (false, None));
+    a.delete("k", "o1").await.unwrap(); // release
+    take(&b, "o2", None).await; // another instance
+    a.force_delete("k").await.unwrap(); // force release
+    take(&a, "o3", Some(Duration::from_millis(50))).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    take(&b, "o4", None).await; // expiry takeover
+    b.delete("k", "o4").await.unwrap();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        let owner = format!("owner{i}");
+        take(store, &owner, None).await;
+        store.delete("k", &owner).await.unwrap();
+    }
+    assert!(
+        tokens.windows(2).all(|w| w[0] < w[1]),
+        "fencing tokens must strictly increase: {tokens:?}"
+    );
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(&table).await;
+}
+
+async fn denied_acquire_reports_the_holders_remaining_time(backend: Backend) {
+    let table = unique("holder");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    assert!(
+        store
+            .save("ttl", "o1", Some(Duration::from_secs(10)))
+            .await
+            .unwrap()
+    );
+    let denied = store.try_acquire("ttl", "o2", None).await.unwrap();
+    assert!(!denied.acquired);
+    let left = denied
+        .holder_expires_in
+        .expect("the holder's remaining time");
+    assert!(
+        left > Duration::from_secs(8) && left <= Duration::from_secs(10),
+        "{left:?}"
+    );
+    assert!(store.save("forever", "o1", None).await.unwrap());
+    let denied = store.try_acquire("forever", "o2", None).await.unwrap();
+    assert_eq!((denied.acquired, denied.holder_expires_in), (false, None));
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(&table).await;
+}
+
+async fn operation_timeout_is_a_storage_error(backend: Backend) {
+    let table = unique("timeout");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    assert!(store.save("blocked", "o1", None).await.unwrap());
+    let mut raw = Raw::connect(backend, &url).await;
+    let (t, k) = (raw.table(&table), raw.key("blocked"));
+    // Another session holds the row (SQLite: the database) locked in an open transaction.
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE".to_owned(),
+        _ => format!("BEGIN; UPDATE {t} SET fence = fence WHERE lock_key = {k}"),
+    };
+    raw.exec(&begin).await;
+    let short = DatabaseStore::connect(
+        DatabaseStoreOptions::new(url.clone())
+            .table_name(&table)
+            .create_table(false)
+            .operation_timeout(Duration::from_millis(300)),
+    )
+    .await
+    // Probing the table only reads, which the open transaction does not block.
+    .expect("connect while another session holds a row lock");
+    let started = Instant::now();
+    let err = short
+        .force_delete("blocked")
+        .await
+        .expect_err("a blocked statement must time out");
+    let waited = started.elapsed();
+    assert!(err.is_storage(), "{err}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "the timeout did not fire: {waited:?}"
+    );
+    if backend == Backend::Postgres {
+        // The cancel request travels on a connection of its own: let it land first.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    raw.exec("ROLLBACK").await;
+    if backend == Backend::Postgres {
+        // The timed-out statement was cancelled on the server: it does not release the
+        // lock later, once the row is free.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            short.exists("blocked").await.unwrap(),
+            "the timed-out force release still ran after the caller gave up"
+        );
+    }
+    // The store recovers.
+    assert!(short.exists("blocked").await.is_ok());
+    raw.drop_table(&table).await;
+    drop(store);
+}
+
+async fn concurrent_connects_create_the_table_once(backend: Backend) {
+    let table = unique("racing");
+    let url = url(backend);
+    let connects = (0..6).map(|_| {
+        let options = DatabaseStoreOptions::new(url.clone()).table_name(&table);
+        tokio::spawn(DatabaseStore::connect(options))
+    });
+    let mut stores = Vec::new();
+    for task in connects {
+        match task.await.unwrap() {
+            Ok(store) => stores.push(store),
+            Err(e) if backend != Backend::Sqlite && stores.is_empty() && e.is_storage() => {
+                if e.to_string().contains("racing") {
+                    panic!("racing creates failed: {e}");
+                }
+                return lock_testkit::services::skip_or_fail(format!("{backend} unreachable: {e}"));
+            }
+            Err(e) => panic!("a racing connect failed: {e}"),
+        }
+    }
+    assert!(stores[0].save("k", "o", None).await.unwrap());
+    assert!(stores[5].exists("k").await.unwrap());
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(&table).await;
+}
+
+async fn capabilities_match_the_backend(backend: Backend) {
+    let table = unique("caps");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    let caps = store.capabilities();
+    assert!(caps.fencing_tokens && caps.holder_ttl);
+    assert_eq!(caps.release_notification, backend == Backend::Postgres);
+    assert_eq!(
+        store.release_listener("k").is_some(),
+        backend == Backend::Postgres
+    );
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(&table).await;
+}
+
+async fn store_reports_its_backend_name(backend: Backend) {
+    let table = unique("names");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    assert_eq!(store.name(), backend.name());
+    assert_eq!(store.backend(), backend);
+    let mut raw = Raw::connect(backend, &url).await;
+    raw.drop_table(&table).await;
+}
+
+// ---- PostgreSQL only ---------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_release_notifies_another_store_instance_within_milliseconds() {
+    let table = unique("notify");
+    let Some((holder, url)) = open(Backend::Postgres, &table).await else {
+        return;
+    };
+    let waiter = second(&url, &table).await;
+
+    // The first listener starts the LISTEN connection and is woken once it is live.
+    let warmup = waiter
+        .release_listener("warmup")
+        .expect("postgres notifies");
+    tokio::time::timeout(Duration::from_secs(5), warmup)
+        .await
+        .expect("LISTEN connection established");
+
+    for release_by_force in [false, true] {
+        assert!(holder.save("k", "o1", None).await.unwrap());
+        let woken = waiter.release_listener("k").unwrap();
+        let bystander = waiter.release_listener("other").unwrap();
+        let started = Instant::now();
+        if release_by_force {
+            holder.force_delete("k").await.unwrap();
+        } else {
+            holder.delete("k", "o1").await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(2), woken)
+            .await
+            .expect("the release must wake the other instance's listener");
+        let latency = started.elapsed();
+        println!("release (force: {release_by_force}) woke another instance in {latency:?}");
+        assert!(
+            latency < Duration::from_millis(250),
+            "slow wake-up: {latency:?}"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), bystander)
+                .await
+                .is_err(),
+            "a release of `k` woke a listener of `other`"
+        );
+    }
+    // A denied release notifies no one.
+    assert!(holder.save("k", "o1", None).await.unwrap());
+    let listener = waiter.release_listener("k").unwrap();
+    assert!(
+        holder
+            .delete("k", "intruder")
+            .await
+            .unwrap_err()
+            .is_not_owned()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), listener)
+            .await
+            .is_err(),
+        "a refused release woke a waiter"
+    );
+    let mut raw = Raw::connect(Backend::Postgres, &url).await;
+    raw.drop_table(&table).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_debug_never_shows_the_password() {
+    let base = lock_testkit::services::postgres_url();
+    // Trust authentication ignores the password: good enough to prove redaction.
+    let url = base.replacen("postgres@", "postgres:hunter2@", 1);
+    let options = DatabaseStoreOptions::new(url.clone()).table_name(unique("debug"));
+    assert!(!format!("{options:?}").contains("hunter2"), "{options:?}");
+    let Some(store) = connect_or_skip(options, Backend::Postgres).await else {
+        return;
+    };
+    let debug = format!("{store:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("postgres"), "{debug}");
+    let mut raw = Raw::connect(Backend::Postgres, &base).await;
+    raw.drop_table(store.table_name()).await;
+}
+
+// ---- no server needed --------------------------------------------------------------
+
+#[tokio::test]
+async fn malformed_urls_are_invalid_arguments() {
+    for url in [
+        "",
+        "ftp://example.com/locks",
+        "postgres://user@host:notaport/db",
+        "mysql://user@host:notaport/db",
+        "sqlite://",
+    ] {
+        let err = DatabaseStore::connect(DatabaseStoreOptions::new(url))
+            .await
+            .expect_err(url);
+        assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{url}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_memory_store_is_private_to_its_pool() {
+    let a = DatabaseStore::connect(DatabaseStoreOptions::new("sqlite::memory:"))
+        .await
+        .unwrap();
+    let b = DatabaseStore::connect(DatabaseStoreOptions::new("sqlite::memory:"))
+        .await
+        .unwrap();
+    assert!(a.save("k", "o", None).await.unwrap());
+    assert!(
+        a.exists("k").await.unwrap(),
+        "one pooled connection keeps one database"
+    );
+    assert!(
+        !b.exists("k").await.unwrap(),
+        "each `sqlite::memory:` store is its own database"
+    );
+    a.delete("k", "o").await.unwrap();
+    assert!(!a.exists("k").await.unwrap());
+}
