@@ -26,6 +26,7 @@ pub mod broken;
 pub mod cases;
 mod harness;
 pub mod services;
+pub mod wrap;
 
 pub use harness::{
     CASE_TIMEOUT, CaseFailure, CaseReport, CaseResult, Ctx, Outcome, StoreMaker, SuiteReport,

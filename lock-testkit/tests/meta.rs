@@ -125,3 +125,17 @@ async fn every_broken_store_fails_and_every_case_bites() {
         "the suite does not bite: {problems:#?}"
     );
 }
+
+/// The polling view of a correct store still passes every case that needs no
+/// capability, and the capability cases are skipped for it, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_only_view_passes_without_capabilities() {
+    let store = std::sync::Arc::new(FlawedStore::new(Flaw::None));
+    let report = run_suite(maker(move || {
+        let s = lock_testkit::wrap::PollingOnly(store.clone());
+        async move { s }
+    }))
+    .await;
+    assert!(report.failed().is_empty(), "{:?}", report.failed());
+    assert_eq!(report.skipped().len(), 3, "{:?}", report.skipped());
+}
