@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lock_core::{FactoryOptions, LockError, LockFactory, LockStore, RetryConfig, async_trait};
+use lock_core::{
+    FactoryOptions, Lock, LockError, LockFactory, LockStore, RetryConfig, async_trait,
+};
 
 use crate::harness::{CaseResult, Ctx, ok, within};
 use crate::{CaseFailure, ensure};
@@ -27,6 +29,21 @@ fn fast_factory(ctx: &Ctx) -> LockFactory {
         retry: fast_retry(),
         ..FactoryOptions::default()
     })
+}
+
+/// `create_lock`, failing the case on an error.
+fn create(locks: &LockFactory, key: impl Into<String>) -> Result<Lock, CaseFailure> {
+    ok(locks.create_lock(key), "create_lock")
+}
+
+/// Acquire a key that must be free.
+async fn acquire_free(lock: &Lock) -> CaseResult {
+    ensure!(
+        ok(lock.acquire_immediately().await, "acquire")?,
+        "acquire of a free key {:?} failed",
+        lock.key()
+    );
+    Ok(())
 }
 
 /// Counts how many holders are inside a critical section at once.
@@ -54,8 +71,8 @@ impl OverlapDetector {
 pub async fn acquiring_lock_is_exclusive(ctx: &Ctx) -> CaseResult {
     let key = ctx.key("k");
     let locks = fast_factory(ctx);
-    let first = ok(locks.create_lock(&key), "create_lock")?;
-    let second = ok(locks.create_lock(&key), "create_lock")?;
+    let first = create(&locks, &key)?;
+    let second = create(&locks, &key)?;
     ensure!(
         ok(first.acquire().await, "acquire")?,
         "first acquire of a free key failed"
@@ -88,7 +105,7 @@ pub async fn acquiring_lock_is_exclusive(ctx: &Ctx) -> CaseResult {
 
 /// A lock nobody acquired is not locked.
 pub async fn new_mutex_is_not_locked(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
+    let lock = create(&ctx.factory(), ctx.key("k"))?;
     ensure!(
         !ok(lock.is_locked().await, "is_locked")?,
         "a fresh key reports locked"
@@ -98,11 +115,8 @@ pub async fn new_mutex_is_not_locked(ctx: &Ctx) -> CaseResult {
 
 /// Acquiring makes the key locked.
 pub async fn acquiring_lock_makes_it_locked(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let lock = create(&ctx.factory(), ctx.key("k"))?;
+    acquire_free(&lock).await?;
     ensure!(
         ok(lock.is_locked().await, "is_locked")?,
         "an acquired key reports not locked"
@@ -113,13 +127,10 @@ pub async fn acquiring_lock_makes_it_locked(ctx: &Ctx) -> CaseResult {
 /// Two locks created on one key see each other's hold.
 pub async fn creating_same_lock_twice_returns_same_lock(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let a = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    let b = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let a = create(&locks, ctx.key("k"))?;
+    let b = create(&locks, ctx.key("k"))?;
     ensure!(a.owner() != b.owner(), "two locks got the same owner token");
-    ensure!(
-        ok(a.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&a).await?;
     ensure!(
         ok(b.is_locked().await, "is_locked")?,
         "the second lock does not see the first's hold"
@@ -130,12 +141,9 @@ pub async fn creating_same_lock_twice_returns_same_lock(ctx: &Ctx) -> CaseResult
 /// Releasing a lock held by another owner is `NotOwned` and leaves it held.
 pub async fn cant_release_a_lock_that_is_not_acquired_by_you(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(holder.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let holder = create(&locks, ctx.key("k"))?;
+    let other = create(&locks, ctx.key("k"))?;
+    acquire_free(&holder).await?;
     let released = other.release().await;
     ensure!(
         matches!(released, Err(LockError::NotOwned)),
@@ -151,12 +159,9 @@ pub async fn cant_release_a_lock_that_is_not_acquired_by_you(ctx: &Ctx) -> CaseR
 /// A bounded acquire gives up with `Ok(false)` after its timeout.
 pub async fn acquire_returns_false_when_lock_is_not_acquired_in_time(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    let waiter = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(holder.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let holder = create(&locks, ctx.key("k"))?;
+    let waiter = create(&locks, ctx.key("k"))?;
+    acquire_free(&holder).await?;
     let started = Instant::now();
     let retry = RetryConfig::default()
         .delay(Duration::from_millis(20))
@@ -173,7 +178,7 @@ pub async fn acquire_returns_false_when_lock_is_not_acquired_in_time(ctx: &Ctx) 
 
 /// `run` returns the closure's value and releases.
 pub async fn run_passes_result(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
+    let lock = create(&ctx.factory(), ctx.key("k"))?;
     let got = ok(lock.run(|| async { "hello" }).await, "run")?;
     ensure!(got == Some("hello"), "run returned {got:?}");
     ensure!(
@@ -185,7 +190,7 @@ pub async fn run_passes_result(ctx: &Ctx) -> CaseResult {
 
 /// `run` returns the value of an asynchronous closure.
 pub async fn run_passes_result_from_a_future(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
+    let lock = create(&ctx.factory(), ctx.key("k"))?;
     let got = ok(
         lock.run(|| async {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -200,7 +205,7 @@ pub async fn run_passes_result_from_a_future(ctx: &Ctx) -> CaseResult {
 
 /// An error returned by the closure comes back to the caller, and the lock is released.
 pub async fn run_passes_error(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
+    let lock = create(&ctx.factory(), ctx.key("k"))?;
     let got = ok(
         lock.run(|| async { Err::<(), _>("boom".to_string()) })
             .await,
@@ -216,7 +221,7 @@ pub async fn run_passes_error(ctx: &Ctx) -> CaseResult {
 
 /// A panic in the closure propagates after the lock is released.
 pub async fn run_passes_panic(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
+    let lock = create(&ctx.factory(), ctx.key("k"))?;
     let task = {
         let lock = lock.clone();
         tokio::spawn(async move {
@@ -246,7 +251,7 @@ async fn exclusive_runs(ctx: &Ctx, factories: &[LockFactory]) -> CaseResult {
     let detector = Arc::new(OverlapDetector::default());
     let mut tasks = Vec::new();
     for (i, locks) in factories.iter().cycle().take(4).enumerate() {
-        let lock = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+        let lock = create(locks, ctx.key("k"))?;
         let detector = detector.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..3 {
@@ -287,9 +292,9 @@ pub async fn run_is_exclusive_with_two_locks(ctx: &Ctx) -> CaseResult {
 /// After an error inside `run`, the key can be acquired again.
 pub async fn errors_during_run_do_not_leave_the_lock_held(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let lock = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let lock = create(&locks, ctx.key("k"))?;
     let _ = ok(lock.run(|| async { Err::<(), _>("failed") }).await, "run")?;
-    let again = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let again = create(&locks, ctx.key("k"))?;
     ensure!(
         ok(again.acquire_immediately().await, "acquire")?,
         "the key stayed held after an error inside run"
@@ -300,18 +305,15 @@ pub async fn errors_during_run_do_not_leave_the_lock_held(ctx: &Ctx) -> CaseResu
 /// A second release is `NotOwned` and harms nobody.
 pub async fn multiple_calls_to_release_behave_as_expected(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let lock = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let lock = create(&locks, ctx.key("k"))?;
+    acquire_free(&lock).await?;
     ok(lock.release().await, "first release")?;
     let second = lock.release().await;
     ensure!(
         matches!(second, Err(LockError::NotOwned)),
         "second release returned {second:?}, expected NotOwned"
     );
-    let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let other = create(&locks, ctx.key("k"))?;
     ensure!(
         ok(other.acquire_immediately().await, "acquire")?,
         "key not free after release"
@@ -322,8 +324,8 @@ pub async fn multiple_calls_to_release_behave_as_expected(ctx: &Ctx) -> CaseResu
 /// Owners are unguessable 128-bit tokens, distinct per lock.
 pub async fn get_lock_owner(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let a = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    let b = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let a = create(&locks, ctx.key("k"))?;
+    let b = create(&locks, ctx.key("k"))?;
     ensure!(
         a.owner().len() == 32 && a.owner().bytes().all(|c| c.is_ascii_hexdigit()),
         "owner is not 128 bits of hex"
@@ -334,11 +336,8 @@ pub async fn get_lock_owner(ctx: &Ctx) -> CaseResult {
 
 /// A serialized lock restored on another store instance can release it.
 pub async fn restore_lock_from_another_instance(ctx: &Ctx) -> CaseResult {
-    let lock = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let lock = create(&ctx.factory(), ctx.key("k"))?;
+    acquire_free(&lock).await?;
     let json = lock.serialize().to_json();
     let other = LockFactory::new(ctx.other_store().await?);
     let restored = ok(
@@ -371,10 +370,7 @@ pub async fn exists_returns_false_if_lock_is_expired(ctx: &Ctx) -> CaseResult {
             .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&lock).await?;
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
     ensure!(
         !ok(lock.is_locked().await, "is_locked")?,
@@ -391,11 +387,8 @@ pub async fn can_acquire_lock_after_it_expires(ctx: &Ctx) -> CaseResult {
         locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    let second = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(first.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let second = create(&locks, ctx.key("k"))?;
+    acquire_free(&first).await?;
     ensure!(
         !ok(second.acquire_immediately().await, "acquire")?,
         "acquired a held key"
@@ -416,11 +409,8 @@ pub async fn can_acquire_with_another_instance_after_it_expires(ctx: &Ctx) -> Ca
         "create_lock",
     )?;
     let other = LockFactory::new(ctx.other_store().await?);
-    let second = ok(other.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(first.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let second = create(&other, ctx.key("k"))?;
+    acquire_free(&first).await?;
     ensure!(
         !ok(second.acquire_immediately().await, "acquire")?,
         "another instance acquired a held key"
@@ -441,10 +431,7 @@ pub async fn custom_ttl_is_used(ctx: &Ctx) -> CaseResult {
         "create_lock",
     )?;
     ensure!(lock.ttl() == Some(ttl), "lock reports TTL {:?}", lock.ttl());
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&lock).await?;
     let left = lock.remaining_time();
     ensure!(
         left.is_some_and(|l| l <= ttl && l > ttl / 2),
@@ -470,10 +457,7 @@ pub async fn able_to_acquire_a_lock_that_is_expired(ctx: &Ctx) -> CaseResult {
             .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&lock).await?;
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
     ensure!(
         ok(lock.acquire_immediately().await, "acquire")?,
@@ -490,10 +474,7 @@ pub async fn no_ttl_never_expires(ctx: &Ctx) -> CaseResult {
         locks.create_lock_with_ttl(ctx.key("k"), None),
         "create_lock",
     )?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&lock).await?;
     ensure!(
         lock.remaining_time().is_none(),
         "remaining_time of a no-TTL lock is not None"
@@ -504,7 +485,7 @@ pub async fn no_ttl_never_expires(ctx: &Ctx) -> CaseResult {
         "a lock without TTL expired"
     );
     ensure!(!lock.is_expired(), "a lock without TTL reports expired");
-    let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let other = create(&locks, ctx.key("k"))?;
     ensure!(
         !ok(other.acquire_immediately().await, "acquire")?,
         "a no-TTL lock was taken over"
@@ -515,12 +496,9 @@ pub async fn no_ttl_never_expires(ctx: &Ctx) -> CaseResult {
 /// `force_release` frees a key held by someone else.
 pub async fn force_release_releases_a_lock_held_by_another(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    let other = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(holder.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let holder = create(&locks, ctx.key("k"))?;
+    let other = create(&locks, ctx.key("k"))?;
+    acquire_free(&holder).await?;
     ok(other.force_release().await, "force_release")?;
     ensure!(
         !ok(holder.is_locked().await, "is_locked")?,
@@ -536,10 +514,7 @@ pub async fn extend_resets_the_ttl(ctx: &Ctx) -> CaseResult {
         ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
         "create_lock",
     )?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&lock).await?;
     tokio::time::sleep(ttl / 2).await;
     ok(lock.extend(Some(ttl * 3)).await, "extend")?;
     tokio::time::sleep(ttl).await; // 1.5 TTL after acquire: would have expired
@@ -563,17 +538,14 @@ pub async fn extend_resets_the_ttl(ctx: &Ctx) -> CaseResult {
 /// `extend` of a lock not held is `NotOwned`.
 pub async fn extend_errors_if_not_acquired(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let lock = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let lock = create(&locks, ctx.key("k"))?;
     let got = lock.extend(None).await;
     ensure!(
         matches!(got, Err(LockError::NotOwned)),
         "extend of an unheld lock returned {got:?}"
     );
-    let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(holder.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let holder = create(&locks, ctx.key("k"))?;
+    acquire_free(&holder).await?;
     let got = lock.extend(None).await;
     ensure!(
         matches!(got, Err(LockError::NotOwned)),
@@ -591,11 +563,8 @@ pub async fn release_after_expiry_takeover_belongs_to_new_holder(ctx: &Ctx) -> C
         locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    let new = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(old.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let new = create(&locks, ctx.key("k"))?;
+    acquire_free(&old).await?;
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
     ensure!(
         ok(new.acquire_immediately().await, "acquire")?,
@@ -616,12 +585,9 @@ pub async fn release_after_expiry_takeover_belongs_to_new_holder(ctx: &Ctx) -> C
 /// After a force release and a new acquire, the new holder releases; the old one cannot.
 pub async fn release_after_force_release_belongs_to_new_holder(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let old = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    let new = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(old.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let old = create(&locks, ctx.key("k"))?;
+    let new = create(&locks, ctx.key("k"))?;
+    acquire_free(&old).await?;
     ok(new.force_release().await, "force_release")?;
     ensure!(
         ok(new.acquire_immediately().await, "acquire")?,
@@ -655,10 +621,7 @@ pub async fn extend_of_expired_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
             .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
         "create_lock",
     )?;
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&lock).await?;
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
     let got = lock.extend(None).await;
     ensure!(
@@ -742,13 +705,10 @@ pub async fn many_tasks_one_key_never_overlap(ctx: &Ctx) -> CaseResult {
 /// Holding one key does not hold another; releasing one does not release another.
 pub async fn keys_are_independent(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let a = ok(locks.create_lock(ctx.key("a")), "create_lock")?;
-    let b = ok(locks.create_lock(ctx.key("b")), "create_lock")?;
-    let prefix = ok(locks.create_lock(ctx.key("")), "create_lock")?;
-    ensure!(
-        ok(a.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let a = create(&locks, ctx.key("a"))?;
+    let b = create(&locks, ctx.key("b"))?;
+    let prefix = create(&locks, ctx.key(""))?;
+    acquire_free(&a).await?;
     ensure!(
         ok(b.acquire_immediately().await, "acquire")?,
         "a second key was blocked by the first"
@@ -791,14 +751,14 @@ pub async fn long_and_non_ascii_keys(ctx: &Ctx) -> CaseResult {
         );
     }
     for (i, lock) in held.iter().enumerate() {
-        let rival = ok(locks.create_lock(lock.key()), "create_lock")?;
+        let rival = create(&locks, lock.key())?;
         ensure!(
             !ok(rival.acquire_immediately().await, "acquire")?,
             "key {i} ({:?}) was not held",
             lock.key()
         );
     }
-    let trimmed = ok(locks.create_lock(keys[5].trim_end()), "create_lock")?;
+    let trimmed = create(&locks, keys[5].trim_end())?;
     ensure!(
         ok(trimmed.acquire_immediately().await, "acquire")?,
         "keys differing by a trailing space collide"
@@ -858,7 +818,7 @@ pub async fn dropped_acquire_leaves_no_orphan(ctx: &Ctx) -> CaseResult {
         cancelled.is_err(),
         "the acquire was expected to still be in flight"
     );
-    let probe = ok(ctx.factory().create_lock(ctx.key("k")), "create_lock")?;
+    let probe = create(&ctx.factory(), ctx.key("k"))?;
     let started = Instant::now();
     while ok(probe.is_locked().await, "is_locked")? {
         ensure!(
@@ -923,13 +883,10 @@ pub async fn auto_extension_keeps_lock_and_signals_loss(ctx: &Ctx) -> CaseResult
         "create_lock",
     )?
     .with_auto_extend(true);
-    ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&lock).await?;
     let lost = lock.lost_signal();
     tokio::time::sleep(ttl * 3 + ttl / 2).await;
-    let rival = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+    let rival = create(&locks, ctx.key("k"))?;
     ensure!(
         !ok(rival.acquire_immediately().await, "acquire")?,
         "an auto-extended lock expired after 3.5 TTL"
@@ -961,7 +918,7 @@ pub async fn contenders_are_served_fairly(ctx: &Ctx) -> CaseResult {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..n {
-        let lock = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
+        let lock = create(&locks, ctx.key("k"))?;
         let (counts, stop) = (counts.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
@@ -1005,11 +962,8 @@ pub async fn release_wakes_waiter_before_retry_delay(ctx: &Ctx) -> CaseResult {
         retry: RetryConfig::default().delay(delay),
         ..FactoryOptions::default()
     });
-    let holder = ok(locks.create_lock(ctx.key("k")), "create_lock")?;
-    ensure!(
-        ok(holder.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    let holder = create(&locks, ctx.key("k"))?;
+    acquire_free(&holder).await?;
     // Another instance: the notification must cross connections, not only tasks.
     let other = LockFactory::with_options(
         ctx.other_store().await?,
@@ -1018,7 +972,7 @@ pub async fn release_wakes_waiter_before_retry_delay(ctx: &Ctx) -> CaseResult {
             ..FactoryOptions::default()
         },
     );
-    let waiter = ok(other.create_lock(ctx.key("k")), "create_lock")?;
+    let waiter = create(&other, ctx.key("k"))?;
     let task = tokio::spawn(async move {
         let got = waiter.acquire().await;
         (got, Instant::now(), waiter)
@@ -1078,16 +1032,13 @@ pub async fn waiter_wakes_at_holder_expiry(ctx: &Ctx) -> CaseResult {
         ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
         "create_lock",
     )?;
-    ensure!(
-        ok(holder.acquire_immediately().await, "acquire")?,
-        "acquire of a free key failed"
-    );
+    acquire_free(&holder).await?;
     let started = Instant::now();
     let waiter_locks = ctx.factory_with(FactoryOptions {
         retry: RetryConfig::default().delay(Duration::from_secs(10)),
         ..FactoryOptions::default()
     });
-    let waiter = ok(waiter_locks.create_lock(ctx.key("k")), "create_lock")?;
+    let waiter = create(&waiter_locks, ctx.key("k"))?;
     let got = within(Duration::from_secs(5), "the waiter", waiter.acquire()).await?;
     ensure!(ok(got, "acquire")?, "the waiter did not acquire");
     ensure!(
