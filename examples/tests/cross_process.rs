@@ -63,7 +63,7 @@ async fn run(kind: Kind, mode: Mode) {
         }
         children.push(cmd.spawn().expect("spawn stress_worker"));
     }
-    let (mut sections, mut overlaps, mut lost) = (0u64, 0u64, 0u64);
+    let (mut sections, mut overlaps, mut lost, mut storage_errors) = (0u64, 0u64, 0u64, 0u64);
     for child in children {
         let out = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
             .await
@@ -82,6 +82,7 @@ async fn run(kind: Kind, mode: Mode) {
         sections += v["sections"].as_u64().expect("sections");
         overlaps += v["overlaps"].as_u64().expect("overlaps");
         lost += v["lost"].as_u64().expect("lost");
+        storage_errors += v["storage_errors"].as_u64().expect("storage_errors");
     }
     let counter: u64 = std::fs::read_to_string(dir.join("counter"))
         .expect("counter file")
@@ -90,7 +91,7 @@ async fn run(kind: Kind, mode: Mode) {
         .expect("counter value");
     let expected = u64::from(PROCESSES * TASKS * SECTIONS);
     println!(
-        "{}: auto_extend={} processes={PROCESSES} sections={sections} counter={counter} overlaps={overlaps} lost={lost} in {:?}",
+        "{}: auto_extend={} processes={PROCESSES} sections={sections} counter={counter} overlaps={overlaps} lost={lost} tolerated_storage_errors={storage_errors} in {:?}",
         kind.name(),
         mode.auto_extend,
         started.elapsed()

@@ -807,7 +807,10 @@ impl Lock {
     pub(crate) fn deadline_from_serialized(s: &SerializedLock) -> Deadline {
         match (s.ttl, s.expiration) {
             (None, _) => Deadline::Never,
-            (Some(_), Some(at)) => Deadline::At(Instant::now() + until_unix_ms(at)),
+            // Never later than a full TTL from now, whatever the payload claims.
+            (Some(ttl), Some(at)) => {
+                Deadline::At(Instant::now() + until_unix_ms(at).min(Duration::from_millis(ttl)))
+            }
             (Some(_), None) => Deadline::NotHeld,
         }
     }

@@ -33,14 +33,21 @@ impl TestStore {
     }
 }
 
+fn deadline(ttl: Duration) -> Result<Instant, LockError> {
+    Instant::now()
+        .checked_add(ttl)
+        .ok_or_else(|| LockError::invalid(format!("TTL of {ttl:?} is beyond the clock's range")))
+}
+
 #[async_trait]
 impl LockStore for TestStore {
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        let expires_at = ttl.map(deadline).transpose()?;
         self.with(|map| {
             if Self::live(map, key).is_some() {
                 return Ok(false);
             }
-            map.insert(key.into(), (owner.into(), ttl.map(|t| Instant::now() + t)));
+            map.insert(key.into(), (owner.into(), expires_at));
             Ok(true)
         })
     }
@@ -65,9 +72,10 @@ impl LockStore for TestStore {
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
+        let expires_at = deadline(duration)?;
         self.with(|map| match Self::live(map, key) {
             Some((o, exp)) if o == owner => {
-                *exp = Some(Instant::now() + duration);
+                *exp = Some(expires_at);
                 Ok(())
             }
             _ => Err(LockError::NotOwned),

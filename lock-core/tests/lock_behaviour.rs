@@ -377,3 +377,18 @@ async fn a_failing_store_build_is_a_storage_error_and_is_retried() {
     assert!(lock.acquire().await.unwrap_err().is_storage());
     assert!(lock.acquire().await.unwrap());
 }
+
+#[tokio::test]
+async fn restored_expiration_is_capped_at_one_ttl() {
+    let locks = LockFactory::new(TestStore::default());
+    let lock = locks
+        .restore_lock(SerializedLock {
+            key: "k".into(),
+            owner: "0123456789abcdef0123456789abcdef".into(),
+            ttl: Some(1_000),
+            expiration: Some(u64::MAX),
+            fencing_token: None,
+        })
+        .unwrap();
+    assert!(lock.remaining_time().unwrap() <= Duration::from_secs(1));
+}

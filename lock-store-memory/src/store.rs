@@ -79,6 +79,15 @@ impl State {
     }
 }
 
+/// `now + ttl`, or `InvalidArgument` when the clock cannot represent it.
+fn deadline(now: Instant, ttl: Duration) -> Result<Instant, LockError> {
+    now.checked_add(ttl).ok_or_else(|| {
+        LockError::invalid(format!(
+            "TTL of {ttl:?} is beyond what the memory store's clock can represent"
+        ))
+    })
+}
+
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
@@ -149,9 +158,10 @@ impl LockStore for MemoryStore {
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
         let now = Instant::now();
+        let expires_at = deadline(now, duration)?;
         match self.inner.state.lock().live(key, now) {
             Some(e) if *e.owner == *owner => {
-                e.expires_at = Some(now + duration);
+                e.expires_at = Some(expires_at);
                 Ok(())
             }
             _ => Err(LockError::NotOwned),
@@ -173,6 +183,7 @@ impl LockStore for MemoryStore {
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         let now = Instant::now();
+        let expires_at = ttl.map(|t| deadline(now, t)).transpose()?;
         let mut st = self.inner.state.lock();
         if let Some(held) = st.live(key, now) {
             let left = held.expires_at.map(|at| at - now);
@@ -185,7 +196,7 @@ impl LockStore for MemoryStore {
             key.to_owned(),
             Entry {
                 owner: owner.into(),
-                expires_at: ttl.map(|t| now + t),
+                expires_at,
             },
         );
         Ok(Acquisition::acquired_with_token(token))

@@ -143,6 +143,19 @@ impl RedisStoreOptions {
                 "redis store timeout must be greater than zero",
             ));
         }
+        if let Connection::Url(url) = &self.connection {
+            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !scheme
+                .as_deref()
+                .is_some_and(|s| REDIS_SCHEMES.contains(&s))
+            {
+                return Err(LockError::invalid(format!(
+                    "{} is not a Redis URL: expected one of {}",
+                    redact_url(url),
+                    REDIS_SCHEMES.map(|s| format!("{s}://")).join(", ")
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -172,6 +185,17 @@ impl fmt::Debug for Connection {
         }
     }
 }
+
+/// The URL schemes fred understands: standalone, TLS, Cluster, Sentinel, Unix socket.
+const REDIS_SCHEMES: [&str; 7] = [
+    "redis",
+    "rediss",
+    "redis-cluster",
+    "rediss-cluster",
+    "redis-sentinel",
+    "rediss-sentinel",
+    "unix",
+];
 
 /// The URL with any user info (`user:password@`) replaced by `***@`.
 pub(crate) fn redact_url(url: &str) -> String {

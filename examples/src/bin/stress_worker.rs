@@ -12,7 +12,7 @@
 //! marker file (`DIR/marker`): if the marker already exists, someone else is inside.
 //! With `--long-ms`, the first section of task 0 lasts that long (longer than the TTL,
 //! to prove auto-extension). The process prints one line of JSON:
-//! `{"sections":…,"overlaps":…,"lost":…}` and exits 0, or prints the error and exits 1.
+//! `{"sections":…,"overlaps":…,"lost":…,"storage_errors":…}` and exits 0, or prints the error and exits 1.
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
@@ -108,6 +108,7 @@ struct Tally {
     sections: AtomicU64,
     overlaps: AtomicU64,
     lost: AtomicU64,
+    storage_errors: AtomicU64,
 }
 
 /// The critical section: an unsafe read-modify-write that only the lock makes safe.
@@ -155,21 +156,41 @@ async fn task(
             Some(long) if index == 0 && s == 0 => long,
             _ => Duration::from_millis(u64::from((index + s) % 3)),
         };
-        let dir = args.dir.clone();
-        let t = tally.clone();
-        let outcome = lock
-            .run_with_signal(|lost| async move {
-                let result = section(&dir, hold, &t).await;
-                (result, lost.is_lost())
-            })
-            .await
-            .map_err(|e| format!("task {index} section {s}: {e}"))?;
-        match outcome {
-            None => return Err(format!("task {index} section {s}: not acquired in time")),
-            Some((Err(e), _)) => return Err(format!("task {index} section {s}: io: {e}")),
-            Some((Ok(()), lost)) => {
-                if lost {
-                    tally.lost.fetch_add(1, Ordering::SeqCst);
+        // A transient store error (connection dropped by the server, …) is not a
+        // mutual-exclusion failure: retry the section if it did not run, count it, and
+        // report the count. A section that ran counts as done even if its release failed
+        // (the lock then expires with its TTL).
+        let mut storage_errors = 0;
+        loop {
+            let dir = args.dir.clone();
+            let t = tally.clone();
+            let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let r = ran.clone();
+            let outcome = lock
+                .run_with_signal(|lost| async move {
+                    r.store(true, Ordering::SeqCst);
+                    let result = section(&dir, hold, &t).await;
+                    (result, lost.is_lost())
+                })
+                .await;
+            match outcome {
+                Err(e) if e.is_storage() && storage_errors < 5 => {
+                    storage_errors += 1;
+                    tally.storage_errors.fetch_add(1, Ordering::SeqCst);
+                    eprintln!("stress_worker: task {index} section {s}: {e} (tolerated)");
+                    if ran.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(format!("task {index} section {s}: {e}")),
+                Ok(None) => return Err(format!("task {index} section {s}: not acquired in time")),
+                Ok(Some((Err(e), _))) => return Err(format!("task {index} section {s}: io: {e}")),
+                Ok(Some((Ok(()), lost))) => {
+                    if lost {
+                        tally.lost.fetch_add(1, Ordering::SeqCst);
+                    }
+                    break;
                 }
             }
         }
@@ -219,10 +240,11 @@ async fn main() -> ExitCode {
         }
     }
     println!(
-        "{{\"sections\":{},\"overlaps\":{},\"lost\":{}}}",
+        "{{\"sections\":{},\"overlaps\":{},\"lost\":{},\"storage_errors\":{}}}",
         tally.sections.load(Ordering::SeqCst),
         tally.overlaps.load(Ordering::SeqCst),
-        tally.lost.load(Ordering::SeqCst)
+        tally.lost.load(Ordering::SeqCst),
+        tally.storage_errors.load(Ordering::SeqCst)
     );
     if failed {
         ExitCode::FAILURE
