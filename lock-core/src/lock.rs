@@ -111,8 +111,8 @@ impl std::fmt::Debug for Lock {
 struct InFlight {
     op: Option<OwnedMutexGuard<()>>,
     store: Arc<dyn LockStore>,
-    key: String,
-    owner: String,
+    /// Key and owner are copied only if a clean-up is needed (not on every acquire).
+    lock: Arc<LockInner>,
     armed: bool,
 }
 
@@ -126,8 +126,8 @@ impl Drop for InFlight {
         };
         let op = self.op.take();
         let store = self.store.clone();
-        let key = std::mem::take(&mut self.key);
-        let owner = std::mem::take(&mut self.owner);
+        let key = self.lock.key.clone();
+        let owner = self.lock.owner.clone();
         runtime.spawn(async move {
             let _op = op;
             match store.delete(&key, &owner).await {
@@ -346,14 +346,20 @@ impl Lock {
         let mut in_flight = InFlight {
             op: Some(op),
             store: store.clone(),
-            key: key.to_owned(),
-            owner: self.inner.owner.clone(),
+            lock: self.inner.clone(),
             armed: false,
         };
         let mut attempts: u32 = 0;
         loop {
-            let listener = store.release_listener(key);
             attempts += 1;
+            // Registered before the try (so a release in between is not missed), but
+            // only when a wait can follow it: a last try never waits.
+            let final_try = last_try || retry.attempts.is_some_and(|max| attempts >= max);
+            let listener = if final_try {
+                None
+            } else {
+                store.release_listener(key)
+            };
             let sent_at = Instant::now();
             in_flight.armed = true;
             let outcome = match store

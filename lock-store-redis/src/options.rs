@@ -150,7 +150,7 @@ impl RedisStoreOptions {
                 .is_some_and(|s| REDIS_SCHEMES.contains(&s))
             {
                 return Err(LockError::invalid(format!(
-                    "{} is not a Redis URL: expected one of {}",
+                    "invalid redis URL {}: the scheme must be one of {}",
                     redact_url(url),
                     REDIS_SCHEMES.map(|s| format!("{s}://")).join(", ")
                 )));

@@ -22,6 +22,7 @@
 //! deliberately broken stores ([`broken`]) and check that each one fails.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod broken;
 pub mod cases;
 mod harness;
