@@ -556,6 +556,40 @@ impl Abandon for crate::options::AsyncSqliteConnection {
     const REUSE_AFTER_TIMEOUT: bool = true;
 }
 
+/// A checked-out connection that goes back to the pool only once its statement has
+/// completed. Dropped earlier — a timeout, or the caller dropping the operation's
+/// future — it is abandoned instead, since its protocol state is unknown (MySQL would
+/// answer the next statement with "packet out of order").
+struct Checkout<C>(Option<Object<AsyncDieselConnectionManager<C>>>)
+where
+    C: Abandon + Send + 'static,
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>;
+
+impl<C> Checkout<C>
+where
+    C: Abandon + Send + 'static,
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+{
+    /// The statement completed: back to the pool.
+    fn completed(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl<C> Drop for Checkout<C>
+where
+    C: Abandon + Send + 'static,
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+{
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            if !C::REUSE_AFTER_TIMEOUT {
+                Object::take(conn).abandon();
+            }
+        }
+    }
+}
+
 /// Check out a connection and run `op` on it, all within `timeout`.
 async fn run<C, T>(
     pool: &Pool<AsyncDieselConnectionManager<C>>,
@@ -567,8 +601,8 @@ where
     AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
 {
     let deadline = Instant::now() + timeout;
-    let mut conn = match timeout_at(deadline, pool.get()).await {
-        Ok(Ok(conn)) => conn,
+    let mut checkout = match timeout_at(deadline, pool.get()).await {
+        Ok(Ok(conn)) => Checkout(Some(conn)),
         Ok(Err(e)) => return Err(LockError::storage(e)),
         Err(_) => {
             return Err(LockError::storage(TimedOut(
@@ -577,14 +611,18 @@ where
             )));
         }
     };
-    match timeout_at(deadline, op(&mut conn)).await {
-        Ok(result) => result.map_err(LockError::storage),
-        Err(_) => {
-            if !C::REUSE_AFTER_TIMEOUT {
-                Object::take(conn).abandon();
-            }
-            Err(LockError::storage(TimedOut(timeout, "running a statement")))
+    let Some(conn) = checkout.0.as_mut() else {
+        return Err(LockError::storage_msg(
+            "connection checkout lost its connection",
+        ));
+    };
+    match timeout_at(deadline, op(conn)).await {
+        Ok(result) => {
+            checkout.completed();
+            result.map_err(LockError::storage)
         }
+        // Dropping the checkout abandons the connection.
+        Err(_) => Err(LockError::storage(TimedOut(timeout, "running a statement"))),
     }
 }
 

@@ -42,6 +42,8 @@ per_backend!(
     concurrent_connects_create_the_table_once,
     capabilities_match_the_backend,
     store_reports_its_backend_name,
+    cancelled_statements_do_not_poison_the_pool,
+    holder_ttl_hint_matches_the_holders_ttl,
 );
 
 async fn open(backend: Backend, table: &str) -> Option<(DatabaseStore, String)> {
@@ -656,4 +658,75 @@ async fn sqlite_memory_store_is_private_to_its_pool() {
     );
     a.delete("k", "o").await.unwrap();
     assert!(!a.exists("k").await.unwrap());
+}
+
+/// Dropping an operation's future mid-statement must not hand a half-used connection
+/// back to the pool: with a single pooled connection, every later call still works.
+async fn cancelled_statements_do_not_poison_the_pool(backend: Backend) {
+    let table = unique("cancelled");
+    let url = url(backend);
+    let Some(store) = connect_or_skip(
+        DatabaseStoreOptions::new(url)
+            .table_name(&table)
+            .max_connections(1),
+        backend,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut cancelled = 0;
+    for i in 0..40u64 {
+        let key = format!("k{i}");
+        // Cancel at varying points of the round trip.
+        let cut = Duration::from_micros(50 * (i % 10 + 1));
+        if tokio::time::timeout(cut, store.try_acquire(&key, "owner", None))
+            .await
+            .is_err()
+        {
+            cancelled += 1;
+        }
+        let _ = tokio::time::timeout(cut, store.delete(&key, "owner")).await;
+    }
+    for i in 0..10 {
+        let key = format!("after{i}");
+        assert!(
+            store.save(&key, "o", None).await.unwrap(),
+            "{backend}: save after cancellations"
+        );
+        assert!(store.exists(&key).await.unwrap());
+        store.delete(&key, "o").await.unwrap();
+    }
+    println!("{backend}: {cancelled} of 40 acquires cancelled mid-flight");
+}
+
+/// A denied acquire reports about the holder's remaining time, and nothing for a
+/// holder without TTL (waiters rely on it to sleep no longer than needed, and no less).
+async fn holder_ttl_hint_matches_the_holders_ttl(backend: Backend) {
+    let table = unique("hint");
+    let Some((store, _)) = open(backend, &table).await else {
+        return;
+    };
+    assert!(
+        store
+            .save("ttl", "a", Some(Duration::from_secs(30)))
+            .await
+            .unwrap()
+    );
+    let denied = store.try_acquire("ttl", "b", None).await.unwrap();
+    assert!(!denied.acquired);
+    let left = denied
+        .holder_expires_in
+        .expect("a holder with a TTL has a remaining time");
+    assert!(
+        left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+        "{backend}: holder has {left:?} left, expected about 30 s"
+    );
+    assert!(store.save("forever", "a", None).await.unwrap());
+    let denied = store.try_acquire("forever", "b", None).await.unwrap();
+    assert!(!denied.acquired);
+    assert_eq!(
+        denied.holder_expires_in, None,
+        "{backend}: a holder without TTL never expires"
+    );
 }

@@ -75,7 +75,26 @@ impl State {
         if self.locks.len() >= (self.swept_at * 2).max(MIN_SWEEP_LEN) {
             self.locks.retain(|_, e| e.live(now));
             self.swept_at = self.locks.len();
+            self.maybe_shrink();
         }
+    }
+
+    /// Give table memory back once the map is down to a quarter of its capacity
+    /// (halving at most, so that shrinking stays amortized O(1) per operation).
+    fn maybe_shrink(&mut self) {
+        let (len, capacity) = (self.locks.len(), self.locks.capacity());
+        if capacity > MIN_SWEEP_LEN && len * 4 < capacity {
+            self.locks.shrink_to((len * 2).max(MIN_SWEEP_LEN));
+            self.swept_at = self.swept_at.min(len);
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let removed = self.locks.remove(key);
+        if removed.is_some() {
+            self.maybe_shrink();
+        }
+        removed
     }
 }
 
@@ -118,6 +137,12 @@ impl MemoryStore {
         let now = Instant::now();
         st.locks.retain(|_, e| e.live(now));
         st.swept_at = st.locks.len();
+        st.maybe_shrink();
+    }
+
+    /// Capacity of the table (for memory measurements).
+    pub fn capacity(&self) -> usize {
+        self.inner.state.lock().locks.capacity()
     }
 
     /// Keys that have a waiter listening for their release.
@@ -136,7 +161,7 @@ impl LockStore for MemoryStore {
         {
             let mut st = self.inner.state.lock();
             match st.live(key, Instant::now()) {
-                Some(e) if *e.owner == *owner => st.locks.remove(key),
+                Some(e) if *e.owner == *owner => st.remove(key),
                 _ => return Err(LockError::NotOwned),
             };
         }
@@ -145,7 +170,7 @@ impl LockStore for MemoryStore {
     }
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        let removed = self.inner.state.lock().locks.remove(key);
+        let removed = self.inner.state.lock().remove(key);
         if removed.is_some() {
             self.inner.released.notify(key);
         }

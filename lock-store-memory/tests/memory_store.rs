@@ -98,3 +98,22 @@ async fn handoff_wakes_waiters_without_polling() {
     assert!(got);
     assert!(at.duration_since(released) < Duration::from_millis(100));
 }
+
+#[tokio::test]
+async fn table_memory_is_given_back_after_a_peak() {
+    let store = MemoryStore::new();
+    for i in 0..100_000 {
+        assert!(store.save(&format!("peak.{i}"), "o", None).await.unwrap());
+    }
+    let peak = store.capacity();
+    assert!(peak >= 100_000);
+    for i in 0..100_000 {
+        store.delete(&format!("peak.{i}"), "o").await.unwrap();
+    }
+    assert!(store.is_empty());
+    assert!(
+        store.capacity() <= 128,
+        "capacity stayed at {} after every lock was released (peak {peak})",
+        store.capacity()
+    );
+}

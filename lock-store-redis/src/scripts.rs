@@ -11,14 +11,17 @@
 /// Acquire: `SET NX [PX]`, and on success mint the next fencing token.
 ///
 /// `KEYS[1]` lock key, `KEYS[2]` fence counter key (never expires, never deleted, so tokens
-/// keep increasing across releases, expiry and force releases); `ARGV[1]` owner, `ARGV[2]`
-/// TTL in milliseconds (`0` = no expiry).
+/// keep increasing across releases, expiry and force releases), `KEYS[3]` waiting marker;
+/// `ARGV[1]` owner, `ARGV[2]` TTL in milliseconds (`0` = no expiry), `ARGV[3]` how long
+/// the waiting marker lives, in milliseconds.
 ///
 /// Returns `{1, token}` when acquired, `{0, pttl}` when held by someone (`pttl` = -1 for a
-/// lock without expiry).
+/// lock without expiry). A denial also sets the waiting marker, so that the next release
+/// publishes (releases nobody waits for publish nothing).
 ///
 /// Atomic because the `SET NX` and the `INCR` run inside one script: a token is minted
-/// exactly when, and only when, this owner got the lock.
+/// exactly when, and only when, this owner got the lock; and the marker is set before any
+/// release can run, so a denied waiter is always told of the next release.
 pub(crate) const ACQUIRE: &str = r#"
 local ok
 local ttl = tonumber(ARGV[2])
@@ -30,13 +33,15 @@ end
 if ok then
   return {1, redis.call('INCR', KEYS[2])}
 end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 return {0, redis.call('PTTL', KEYS[1])}
 "#;
 
 /// Release by owner, then tell waiters.
 ///
-/// `KEYS[1]` lock key; `ARGV[1]` owner, `ARGV[2]` release channel. Returns 1 when deleted,
-/// 0 when the key is absent or held by another owner.
+/// `KEYS[1]` lock key, `KEYS[2]` waiting marker; `ARGV[1]` owner, `ARGV[2]` release
+/// channel. Returns 1 when deleted, 0 when the key is absent or held by another owner.
+/// Publishes only when the waiting marker says someone was denied since the last release.
 ///
 /// Atomic because the owner comparison and the `DEL` run in one script: the key cannot
 /// expire and be taken by another owner between the two, so we never delete someone
@@ -44,7 +49,9 @@ return {0, redis.call('PTTL', KEYS[1])}
 pub(crate) const RELEASE: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], KEYS[1])
+  if redis.call('DEL', KEYS[2]) == 1 then
+    redis.call('PUBLISH', ARGV[2], KEYS[1])
+  end
   return 1
 end
 return 0
@@ -52,13 +59,14 @@ return 0
 
 /// Release whoever holds the lock, then tell waiters.
 ///
-/// `KEYS[1]` lock key; `ARGV[1]` release channel. Returns the number of keys deleted.
+/// `KEYS[1]` lock key, `KEYS[2]` waiting marker; `ARGV[1]` release channel. Returns the
+/// number of lock keys deleted (0 or 1).
 ///
 /// One script so that the `DEL` and the `PUBLISH` are one round trip and a waiter is told
 /// only about a release that really happened.
 pub(crate) const FORCE_RELEASE: &str = r#"
 local deleted = redis.call('DEL', KEYS[1])
-if deleted > 0 then
+if deleted > 0 and redis.call('DEL', KEYS[2]) == 1 then
   redis.call('PUBLISH', ARGV[1], KEYS[1])
 end
 return deleted

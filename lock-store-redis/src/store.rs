@@ -259,6 +259,12 @@ impl RedisStore {
         format!("{}{{{key}}}:fence", self.inner.prefix)
     }
 
+    /// The Redis key marking that an acquire of `key` was denied since its last release
+    /// (same hash slot as the lock): only then does a release publish.
+    pub fn waiting_key(&self, key: &str) -> String {
+        format!("{}{{{key}}}:waiting", self.inner.prefix)
+    }
+
     /// The pub/sub channel on which releases are published (payload: the Redis key).
     pub fn release_channel(&self) -> &str {
         &self.inner.channel
@@ -369,6 +375,11 @@ impl Drop for Inner {
     }
 }
 
+/// How long a denied acquire's waiting marker lives. A waiter that sleeps longer than
+/// this without retrying (a retry `delay` over a minute) may miss the wake-up and fall
+/// back to its delay; every retry renews the marker.
+const WAITING_MARKER_MILLIS: u64 = 60_000;
+
 #[async_trait]
 impl LockStore for RedisStore {
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
@@ -381,7 +392,7 @@ impl LockStore for RedisStore {
         let deleted: i64 = self
             .eval(
                 &self.inner.release,
-                redis_key.clone(),
+                vec![redis_key.clone(), self.waiting_key(key)],
                 vec![owner.into(), self.inner.channel.as_str().into()],
             )
             .await?;
@@ -400,7 +411,7 @@ impl LockStore for RedisStore {
         let deleted: i64 = self
             .eval(
                 &self.inner.force_release,
-                redis_key.clone(),
+                vec![redis_key.clone(), self.waiting_key(key)],
                 vec![self.inner.channel.as_str().into()],
             )
             .await?;
@@ -462,8 +473,16 @@ impl LockStore for RedisStore {
         let reply: Vec<i64> = self
             .eval(
                 &self.inner.acquire,
-                vec![self.redis_key(key), self.fence_key(key)],
-                vec![owner.into(), millis.to_string().into()],
+                vec![
+                    self.redis_key(key),
+                    self.fence_key(key),
+                    self.waiting_key(key),
+                ],
+                vec![
+                    owner.into(),
+                    millis.to_string().into(),
+                    WAITING_MARKER_MILLIS.to_string().into(),
+                ],
             )
             .await?;
         match reply.as_slice() {

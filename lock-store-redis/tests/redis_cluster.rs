@@ -123,6 +123,8 @@ async fn cluster_runs_every_operation_and_mints_increasing_tokens() {
         .await
         .expect("subscribed");
     let listener = store.release_listener(&key).unwrap();
+    // A waiter is denied first: that is what makes the release publish.
+    assert!(!store.try_acquire(&key, "w", TTL).await.unwrap().acquired);
     second.delete(&key, "h").await.unwrap();
     tokio::time::timeout(Duration::from_secs(2), listener)
         .await

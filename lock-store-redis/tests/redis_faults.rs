@@ -264,6 +264,8 @@ async fn release_listener_is_woken_after_subscriber_reconnects() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let listener = store.release_listener(&key).unwrap();
+        // Denied first, as a waiter is: that makes the release publish.
+        assert!(!store.try_acquire(&key, "w", TTL).await.unwrap().acquired);
         other.force_delete(&key).await.unwrap();
         if tokio::time::timeout(Duration::from_millis(300), listener)
             .await
@@ -330,7 +332,7 @@ async fn every_operation_is_one_command_once_scripts_are_loaded() {
     assert!(store.try_acquire(&key, "a", TTL).await.unwrap().acquired);
     check("acquire", &["SET", "INCR"]).await;
     assert!(!store.try_acquire(&key, "b", TTL).await.unwrap().acquired);
-    check("denied acquire", &["SET", "PTTL"]).await;
+    check("denied acquire (marks a waiter)", &["SET", "SET", "PTTL"]).await;
     store
         .extend(&key, "a", Duration::from_secs(5))
         .await
@@ -339,11 +341,15 @@ async fn every_operation_is_one_command_once_scripts_are_loaded() {
     assert!(store.exists(&key).await.unwrap());
     check("exists", &[]).await;
     store.delete(&key, "a").await.unwrap();
-    check("release", &["GET", "DEL", "PUBLISH"]).await;
+    check("release with a waiter", &["GET", "DEL", "DEL", "PUBLISH"]).await;
     assert!(store.delete(&key, "a").await.unwrap_err().is_not_owned());
     check("release of an absent lock", &["GET"]).await;
     assert!(store.save(&key, "a", None).await.unwrap());
     check("acquire without ttl", &["SET", "INCR"]).await;
     store.force_delete(&key).await.unwrap();
-    check("force release", &["DEL", "PUBLISH"]).await;
+    check("force release nobody waits for", &["DEL", "DEL"]).await;
+    assert!(store.save(&key, "a", None).await.unwrap());
+    check("acquire again", &["SET", "INCR"]).await;
+    store.delete(&key, "a").await.unwrap();
+    check("release nobody waits for", &["GET", "DEL", "DEL"]).await;
 }

@@ -288,6 +288,9 @@ async fn release_notification_wakes_listener_of_another_store_quickly() {
     let unrelated = waiter.release_listener(&key).expect("listener");
     drop(unrelated);
     let bystander = waiter.release_listener(&other).expect("listener");
+    // Waiters are denied before they wait: that marks the key, so its release publishes.
+    assert!(!waiter.try_acquire(&key, "w", TTL).await.unwrap().acquired);
+    assert!(!waiter.try_acquire(&other, "w", TTL).await.unwrap().acquired);
     let started = Instant::now();
     holder.delete(&key, "h").await.unwrap();
     tokio::time::timeout(Duration::from_secs(1), listener)
