@@ -392,6 +392,26 @@ pub async fn run_bench(
         .map_err(|e| LockError::storage_msg(format!("bench task failed: {e}")))?
 }
 
+/// Only the contended-handoff scenario, for each of `config.contended_tasks`: to compare
+/// two views of one store in one run, e.g. with and without release notification
+/// ([`crate::wrap::PollingOnly`]).
+pub async fn run_contended(
+    store: Arc<dyn LockStore>,
+    baseline: Arc<dyn Baseline>,
+    config: &BenchConfig,
+) -> Result<Vec<Contended>, LockError> {
+    let config = config.clone();
+    tokio::spawn(async move {
+        let mut all = Vec::with_capacity(config.contended_tasks.len());
+        for &tasks in &config.contended_tasks {
+            all.push(bench_contended(&store, &baseline, &config, tasks).await?);
+        }
+        Ok(all)
+    })
+    .await
+    .map_err(|e| LockError::storage_msg(format!("bench task failed: {e}")))?
+}
+
 async fn run_scenarios(
     store: Arc<dyn LockStore>,
     baseline: Arc<dyn Baseline>,

@@ -7,6 +7,9 @@
 //! * `--store` (repeatable, or comma-separated; default `all`);
 //! * `--json`: JSON lines on stdout (the table goes to stderr);
 //! * `--quick`: one short run of everything (the smoke mode CI runs);
+//! * `--compare-polling`: also measure the contended handoff with the store's release
+//!   notification and holder TTL hidden (waiters poll every 250 ms, as Verrou's do), in
+//!   the same run;
 //! * `--runs N`: runs per figure (default 3; `--quick`: 1);
 //! * `--prefix P`: key prefix (default `bench:`), so two benches can share a server.
 //!
@@ -69,10 +72,11 @@ struct Args {
     quick: bool,
     runs: Option<usize>,
     prefix: String,
+    compare_polling: bool,
 }
 
 fn usage() -> &'static str {
-    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P]"
+    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P] [--compare-polling]"
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -82,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         quick: false,
         runs: None,
         prefix: "bench:".to_owned(),
+        compare_polling: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -107,6 +112,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => args.json = true,
             "--quick" => args.quick = true,
+            "--compare-polling" => args.compare_polling = true,
             "--runs" => {
                 let n = value("--runs")?;
                 args.runs = Some(
@@ -204,6 +210,13 @@ async fn run(args: Args) -> ExitCode {
             json_string(name),
             json_string(&prepared.version)
         ));
+        let polling_view = args.compare_polling.then(|| {
+            (
+                Arc::new(lock_testkit::wrap::PollingOnly(prepared.store.clone()))
+                    as Arc<dyn LockStore>,
+                prepared.baseline.clone(),
+            )
+        });
         match run_bench(prepared.store, prepared.baseline, &config).await {
             Ok(report) => {
                 out.text(&report.table());
@@ -217,6 +230,10 @@ async fn run(args: Args) -> ExitCode {
                 if report.overlaps() > 0 {
                     failed = true;
                 }
+                if let Some((polling, baseline)) = polling_view {
+                    failed |=
+                        compare_polling(&out, name, &report, polling, baseline, &config).await;
+                }
             }
             Err(error) => {
                 out.text(&format!("{name}: bench failed: {error}"));
@@ -229,6 +246,44 @@ async fn run(args: Args) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The contended handoff again with notification hidden (Verrou-style polling), beside
+/// the event-driven figures of the same run. Returns whether it failed.
+async fn compare_polling(
+    out: &Out,
+    name: &str,
+    report: &lock_testkit::bench::BenchReport,
+    polling: Arc<dyn LockStore>,
+    baseline: Arc<dyn lock_testkit::bench::Baseline>,
+    config: &BenchConfig,
+) -> bool {
+    match lock_testkit::bench::run_contended(polling, baseline, config).await {
+        Ok(before) => {
+            out.text("handoff median: polling (before) -> event-driven (after), same run");
+            for (b, a) in before.iter().zip(&report.contended) {
+                let gain =
+                    b.handoff.median.as_secs_f64() / a.handoff.median.as_secs_f64().max(1e-12);
+                out.text(&format!(
+                    "  {:>3} task(s): {:>12?} -> {:>12?}  ({gain:.0}x faster; overlaps {} / {})",
+                    a.tasks, b.handoff.median, a.handoff.median, b.overlaps, a.overlaps
+                ));
+                out.json(&format!(
+                    "{{\"kind\":\"polling_vs_notified\",\"store\":{},\"tasks\":{},\"polling_median_ns\":{},\"notified_median_ns\":{},\"polling_overlaps\":{}}}",
+                    json_string(name),
+                    a.tasks,
+                    b.handoff.median.as_nanos(),
+                    a.handoff.median.as_nanos(),
+                    b.overlaps
+                ));
+            }
+            before.iter().any(|b| b.overlaps > 0)
+        }
+        Err(error) => {
+            out.text(&format!("{name}: polling comparison failed: {error}"));
+            true
+        }
     }
 }
 
