@@ -63,6 +63,9 @@ impl Display for Skip {
 /// Report an unreachable server: prints one `skipped: …` line, or panics when
 /// `LOCK_REQUIRE_SERVICES=1`. Call it and return from the test.
 ///
+/// The line goes straight to the process's standard error, past the test harness's
+/// output capture, so that `cargo test` shows which tests did not run.
+///
 /// ```no_run
 /// # async fn connect() -> Result<(), String> { Ok(()) }
 /// # async fn test() {
@@ -75,5 +78,6 @@ pub fn skip_or_fail(reason: impl Display) {
     if services_required() {
         panic!("LOCK_REQUIRE_SERVICES=1 but the service is unavailable: {reason}");
     }
-    println!("skipped: {reason}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
 }

@@ -38,7 +38,17 @@ async fn store(kind: &str) -> Result<Arc<dyn LockStore>, LockError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match contend().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("fairness_worker: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn contend() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, key, tasks, millis] = args.as_slice() else {
         return Err("usage: fairness_worker STORE KEY TASKS MILLIS".into());
