@@ -62,7 +62,7 @@ async fn redis_factory(url: &str, timeout: Duration) -> LockFactory {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_while_held_every_call_is_storage_the_lock_is_lost_and_recovers() {
-    let Some(mut server) = PrivateRedis::start().await else {
+    let Some(mut server) = PrivateRedis::start(&[]).await else {
         return;
     };
     let timeout = Duration::from_millis(700);
@@ -102,7 +102,10 @@ async fn redis_stopped_while_held_every_call_is_storage_the_lock_is_lost_and_rec
     )
     .await;
 
-    server.restart().await;
+    server
+        .restart()
+        .await
+        .expect("restart the private redis-server");
     // Recovery: the fresh server is empty; the lock can be taken and released again.
     let again = factory.create_lock(key.clone()).unwrap();
     let got = eventually(Duration::from_secs(10), || again.acquire_immediately()).await;
@@ -115,7 +118,7 @@ async fn redis_stopped_while_held_every_call_is_storage_the_lock_is_lost_and_rec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_while_waiters_wait_they_get_storage_not_the_lock() {
-    let Some(mut server) = PrivateRedis::start().await else {
+    let Some(mut server) = PrivateRedis::start(&[]).await else {
         return;
     };
     let timeout = Duration::from_millis(700);
@@ -160,7 +163,10 @@ async fn redis_stopped_while_waiters_wait_they_get_storage_not_the_lock() {
         stopped.elapsed()
     );
 
-    server.restart().await;
+    server
+        .restart()
+        .await
+        .expect("restart the private redis-server");
     let again = factory.create_lock(key.clone()).unwrap();
     assert!(eventually(Duration::from_secs(10), || again.acquire_immediately()).await);
     again.release().await.unwrap();

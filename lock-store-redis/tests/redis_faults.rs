@@ -206,7 +206,10 @@ async fn stopped_redis_gives_storage_errors_within_timeout_then_recovers() {
         );
     }
 
-    server.restart().await;
+    server
+        .restart()
+        .await
+        .expect("restart the private redis-server");
     let deadline = Instant::now() + Duration::from_secs(10);
     let recovered = loop {
         match store.save(&key, "again", TTL).await {
@@ -246,7 +249,10 @@ async fn release_listener_is_woken_after_subscriber_reconnects() {
         .expect("subscribed");
 
     let waiting = store.release_listener(&key).unwrap();
-    server.restart().await;
+    server
+        .restart()
+        .await
+        .expect("restart the private redis-server");
     // A reconnect wakes everyone (releases while disconnected are lost).
     tokio::time::timeout(Duration::from_secs(10), waiting)
         .await

@@ -81,3 +81,123 @@ pub fn skip_or_fail(reason: impl Display) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
 }
+
+/// A loopback port that is free now, and whose Redis Cluster bus port (+10 000) is free
+/// too; `None` if none was found.
+pub fn free_port() -> Option<u16> {
+    for _ in 0..200 {
+        let mut bytes = [0u8; 2];
+        getrandom::fill(&mut bytes).ok()?;
+        let port = 20_000 + u16::from_le_bytes(bytes) % 20_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
+        {
+            return Some(port);
+        }
+    }
+    None
+}
+
+/// A `redis-server` child process of the test on a loopback port, for fault tests that
+/// must stop a server (never the shared one). Killed when dropped.
+#[derive(Debug)]
+pub struct PrivateRedis {
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    child: Option<std::process::Child>,
+    extra: Vec<String>,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateRedis {
+    /// Start a server on a free port with `extra` arguments; `None` after
+    /// [`skip_or_fail`] when `redis-server` cannot be started.
+    pub async fn start(extra: &[&str]) -> Option<PrivateRedis> {
+        match free_port() {
+            Some(port) => Self::start_on(port, extra).await,
+            None => {
+                skip_or_fail("no free loopback port for a private redis-server");
+                None
+            }
+        }
+    }
+
+    /// Start a server on `port`.
+    pub async fn start_on(port: u16, extra: &[&str]) -> Option<PrivateRedis> {
+        let mut suffix = [0u8; 8];
+        let _ = getrandom::fill(&mut suffix);
+        let dir = std::env::temp_dir().join(format!(
+            "lock-testkit-redis-{port}-{:016x}",
+            u64::from_le_bytes(suffix)
+        ));
+        let mut server = PrivateRedis {
+            port,
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            dir,
+        };
+        match server.spawn().await {
+            Ok(()) => Some(server),
+            Err(reason) => {
+                skip_or_fail(format!("cannot start a private redis-server: {reason}"));
+                None
+            }
+        }
+    }
+
+    async fn spawn(&mut self) -> Result<(), String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("redis-server: {e}"))?;
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(format!(
+            "redis-server on port {} did not listen within 5 s",
+            self.port
+        ))
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill the server (SIGKILL) and wait for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again on the same port (empty: no persistence).
+    pub async fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.spawn().await
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
