@@ -170,7 +170,7 @@ pub use options::PgPool;
 #[cfg(feature = "sqlite")]
 pub use options::{AsyncSqliteConnection, SqlitePool};
 pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_TABLE_NAME, DatabaseStoreOptions};
-pub use sql::ddl;
+pub use sql::{Statements, ddl, statements};
 pub use store::{DatabaseStore, MAX_KEY_BYTES, MAX_OWNER_BYTES, database};
 
 #[cfg(test)]

@@ -44,7 +44,8 @@ use lock_store_database::diesel_async::{
     AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
 use lock_store_database::{
-    AsyncSqliteConnection, DatabaseStore, DatabaseStoreOptions, MysqlPool, PgPool, SqlitePool,
+    AsyncSqliteConnection, Backend, DatabaseStore, DatabaseStoreOptions, MysqlPool, PgPool,
+    SqlitePool,
 };
 use lock_store_memory::MemoryStore;
 use lock_store_redis::fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
@@ -490,41 +491,8 @@ async fn prepare_redis() -> Result<Prepared, Prep> {
 
 // ---- SQL ------------------------------------------------------------------------------------
 //
-// The store's statements (lock-store-database/src/sql/*.rs), rendered for TABLE. The
-// baseline runs the very statements the store runs, on the same pool, without the
-// store and lock-core around them.
-
-const PG_NOW: &str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
-const PG_ACQUIRE: &str = "WITH acquired AS (
-    INSERT INTO {table} AS l (lock_key, owner, expires_at, fence)
-    VALUES ($1, $2, {now} + $3, 1)
-    ON CONFLICT (lock_key) DO UPDATE
-        SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, fence = l.fence + 1
-        WHERE l.expires_at <= {now}
-    RETURNING l.fence
-)
-SELECT (SELECT fence FROM acquired) AS fence,
-       (SELECT expires_at - {now} FROM {table} WHERE lock_key = $1) AS holder_ms";
-const PG_RELEASE: &str = "WITH released AS (
-    UPDATE {table} SET owner = NULL, expires_at = 0
-    WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})
-    RETURNING lock_key
-)
-SELECT COUNT(*) AS n FROM released
-CROSS JOIN LATERAL pg_notify($3, encode(released.lock_key, 'hex')) AS notified";
-
-const MY_NOW: &str =
-    "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
-const MY_ACQUIRE: &str = "INSERT INTO {table} (lock_key, owner, expires_at, fence)
-VALUES (?, ?, {now} + ?, LAST_INSERT_ID(1))
-ON DUPLICATE KEY UPDATE
-    owner = IF(expires_at <= {now}, ?, owner),
-    fence = IF(expires_at <= {now}, LAST_INSERT_ID(fence + 1), fence + LAST_INSERT_ID(0)),
-    expires_at = IF(expires_at <= {now}, {now} + ?, expires_at)";
-const MY_ACQUIRE_RESULT: &str = "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS fence,
-    (SELECT CAST(expires_at - {now} AS SIGNED) FROM {table} WHERE lock_key = ?) AS holder_ms";
-const MY_RELEASE: &str = "UPDATE {table} SET owner = NULL, expires_at = 0
-    WHERE lock_key = ? AND owner = ? AND (expires_at IS NULL OR expires_at > {now})";
+// The baseline runs the very statements the store runs (`lock_store_database::statements`),
+// on the same pool, without the store and lock-core around them.
 
 /// The SQL "round trip": one committed single-row write (the fence of a released bench
 /// row is bumped). A no-op statement would hide the commit (WAL flush) that every lock
@@ -536,20 +504,12 @@ VALUES (?, NULL, 0, 0) ON DUPLICATE KEY UPDATE fence = fence + 1";
 const LITE_WRITE: &str = "INSERT INTO {table} (lock_key, owner, expires_at, fence)
 VALUES (?1, NULL, 0, 0) ON CONFLICT (lock_key) DO UPDATE SET fence = fence + 1";
 
-const LITE_NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
-const LITE_ACQUIRE: &str = "INSERT INTO {table} (lock_key, owner, expires_at, fence)
-VALUES (?1, ?2, {now} + ?3, 1)
-ON CONFLICT (lock_key) DO UPDATE
-    SET owner = excluded.owner, expires_at = excluded.expires_at, fence = fence + 1
-    WHERE expires_at <= {now}
-RETURNING fence";
-const LITE_RELEASE: &str = "UPDATE {table} SET owner = NULL, expires_at = 0
-    WHERE lock_key = ?1 AND owner = ?2 AND (expires_at IS NULL OR expires_at > {now})";
+fn render(template: &str, quoted_table: &str) -> String {
+    template.replace("{table}", quoted_table)
+}
 
-fn render(template: &str, quoted_table: &str, now: &str) -> String {
-    template
-        .replace("{table}", quoted_table)
-        .replace("{now}", now)
+fn store_sql(backend: Backend) -> Result<lock_store_database::Statements, Prep> {
+    lock_store_database::statements(backend, TABLE).map_err(|e| Prep::Fail(e.to_string()))
 }
 
 #[derive(QueryableByName)]
@@ -813,12 +773,13 @@ async fn prepare_postgres() -> Result<Prepared, Prep> {
             .map_err(|e| Prep::Fail(format!("SELECT version(): {e}")))?
     };
     let quoted = format!("\"{TABLE}\"");
+    let sql = store_sql(Backend::Postgres)?;
     Ok(Prepared {
         baseline: Arc::new(PgBaseline {
             pool,
-            acquire: render(PG_ACQUIRE, &quoted, PG_NOW),
-            release: render(PG_RELEASE, &quoted, PG_NOW),
-            write: render(PG_WRITE, &quoted, PG_NOW),
+            acquire: sql.acquire,
+            release: sql.release,
+            write: render(PG_WRITE, &quoted),
             channel: format!("{TABLE}_lock_released"),
         }),
         store: Arc::new(store),
@@ -844,13 +805,14 @@ async fn prepare_mysql() -> Result<Prepared, Prep> {
             .map_err(|e| Prep::Fail(format!("SELECT version(): {e}")))?
     };
     let quoted = format!("`{TABLE}`");
+    let sql = store_sql(Backend::Mysql)?;
     Ok(Prepared {
         baseline: Arc::new(MysqlBaseline {
             pool,
-            acquire: render(MY_ACQUIRE, &quoted, MY_NOW),
-            acquire_result: render(MY_ACQUIRE_RESULT, &quoted, MY_NOW),
-            release: render(MY_RELEASE, &quoted, MY_NOW),
-            write: render(MY_WRITE, &quoted, MY_NOW),
+            acquire: sql.acquire,
+            acquire_result: sql.acquire_followup,
+            release: sql.release,
+            write: render(MY_WRITE, &quoted),
         }),
         store: Arc::new(store),
         version: format!("MySQL/MariaDB {version}"),
@@ -895,12 +857,13 @@ async fn prepare_sqlite() -> Result<Prepared, Prep> {
             .map_err(|e| Prep::Fail(format!("SELECT sqlite_version(): {e}")))?
     };
     let quoted = format!("\"{TABLE}\"");
+    let sql = store_sql(Backend::Sqlite)?;
     Ok(Prepared {
         baseline: Arc::new(SqliteBaseline {
             pool,
-            acquire: render(LITE_ACQUIRE, &quoted, LITE_NOW),
-            release: render(LITE_RELEASE, &quoted, LITE_NOW),
-            write: render(LITE_WRITE, &quoted, LITE_NOW),
+            acquire: sql.acquire,
+            release: sql.release,
+            write: render(LITE_WRITE, &quoted),
         }),
         store: Arc::new(store),
         version: format!("SQLite {version} (file {})", path.display()),

@@ -11,19 +11,40 @@ use lock_core::LockError;
 use crate::backend::Backend;
 use crate::options::validate_table_name;
 
-/// The statements of one store, rendered once for its table.
+/// The statements a store runs, rendered for one backend and table: what to audit, or
+/// to run yourself (benchmarks, migrations). Bind parameters in the order the crate docs
+/// give for each backend.
+///
+/// ```
+/// use lock_store_database::{statements, Backend};
+/// let sql = statements(Backend::Sqlite, "locks").unwrap();
+/// assert!(sql.acquire.contains("ON CONFLICT"));
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Statements {
-    pub(crate) ddl: String,
-    pub(crate) probe: String,
-    pub(crate) acquire: String,
+#[non_exhaustive]
+pub struct Statements {
+    /// `CREATE TABLE IF NOT EXISTS …`.
+    pub ddl: String,
+    /// A read that fails when the table is missing.
+    pub probe: String,
+    /// Acquire: insert, or take over an expired row, minting the fencing token.
+    pub acquire: String,
     /// MySQL: the follow-up read of `LAST_INSERT_ID()`; SQLite: the holder hint.
-    #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
-    pub(crate) acquire_followup: String,
-    pub(crate) release: String,
-    pub(crate) force_release: String,
-    pub(crate) extend: String,
-    pub(crate) exists: String,
+    pub acquire_followup: String,
+    /// Release by owner (PostgreSQL: with `pg_notify`).
+    pub release: String,
+    /// Release whoever holds it.
+    pub force_release: String,
+    /// Extend by owner.
+    pub extend: String,
+    /// Held and not expired.
+    pub exists: String,
+}
+
+/// The statements for `backend` and `table` (a plain identifier, otherwise
+/// `InvalidArgument`).
+pub fn statements(backend: Backend, table: &str) -> Result<Statements, LockError> {
+    Statements::new(backend, table)
 }
 
 impl Statements {
