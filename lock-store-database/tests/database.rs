@@ -43,7 +43,6 @@ per_backend!(
     capabilities_match_the_backend,
     store_reports_its_backend_name,
     cancelled_statements_do_not_poison_the_pool,
-    holder_ttl_hint_matches_the_holders_ttl,
 );
 
 async fn open(backend: Backend, table: &str) -> Option<(DatabaseStore, String)> {
@@ -698,35 +697,4 @@ async fn cancelled_statements_do_not_poison_the_pool(backend: Backend) {
         store.delete(&key, "o").await.unwrap();
     }
     println!("{backend}: {cancelled} of 40 acquires cancelled mid-flight");
-}
-
-/// A denied acquire reports about the holder's remaining time, and nothing for a
-/// holder without TTL (waiters rely on it to sleep no longer than needed, and no less).
-async fn holder_ttl_hint_matches_the_holders_ttl(backend: Backend) {
-    let table = unique("hint");
-    let Some((store, _)) = open(backend, &table).await else {
-        return;
-    };
-    assert!(
-        store
-            .save("ttl", "a", Some(Duration::from_secs(30)))
-            .await
-            .unwrap()
-    );
-    let denied = store.try_acquire("ttl", "b", None).await.unwrap();
-    assert!(!denied.acquired);
-    let left = denied
-        .holder_expires_in
-        .expect("a holder with a TTL has a remaining time");
-    assert!(
-        left > Duration::from_secs(25) && left <= Duration::from_secs(30),
-        "{backend}: holder has {left:?} left, expected about 30 s"
-    );
-    assert!(store.save("forever", "a", None).await.unwrap());
-    let denied = store.try_acquire("forever", "b", None).await.unwrap();
-    assert!(!denied.acquired);
-    assert_eq!(
-        denied.holder_expires_in, None,
-        "{backend}: a holder without TTL never expires"
-    );
 }
