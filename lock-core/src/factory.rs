@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use crate::handle::StoreHandle;
 use crate::owner::new_owner;
-use crate::validate::{validate_key, validate_ttl};
+use crate::validate;
 use crate::{Lock, LockError, LockStore, RetryConfig, SerializedLock, StoreFactory};
 
 /// Verrou's default lock TTL.
@@ -129,8 +129,8 @@ impl LockFactory {
         ttl: Option<Duration>,
     ) -> Result<Lock, LockError> {
         let key = key.into();
-        validate_key(&key)?;
-        validate_ttl(ttl)?;
+        validate::key(&key)?;
+        validate::ttl(ttl)?;
         self.options.retry.validate()?;
         Ok(Lock::from_parts(
             key,

@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod delegate;
 mod error;
 mod extend;
 mod factory;
@@ -51,10 +52,11 @@ mod store;
 mod store_factory;
 pub mod testing;
 mod unwind;
-mod validate;
+pub mod validate;
 
 pub use async_trait::async_trait;
 pub use config::LockConfig;
+pub use delegate::DelegatingStore;
 pub use error::{BoxError, LockError};
 pub use extend::LostLock;
 pub use factory::{DEFAULT_TTL, FactoryOptions, LockFactory};
@@ -66,4 +68,4 @@ pub use retry::{DEFAULT_RETRY_DELAY, RetryConfig};
 pub use serialized::SerializedLock;
 pub use store::{Acquisition, Capabilities, LockStore, ReleaseFuture};
 pub use store_factory::StoreFactory;
-pub use validate::{MAX_KEY_LEN, MAX_TTL};
+pub use validate::{MAX_KEY_LEN, MAX_OWNER_LEN, MAX_TTL};

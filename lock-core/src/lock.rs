@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::handle::StoreHandle;
 use crate::serialized::{unix_ms_in, until_unix_ms};
 use crate::unwind::CatchUnwind;
-use crate::validate::validate_duration;
+use crate::validate;
 use crate::{LockError, LockGuard, LockStore, LostLock, RetryConfig, SerializedLock};
 
 /// An atomic lock (mutex) on one key of a store.
@@ -597,7 +597,7 @@ impl Lock {
         let duration = duration.or(self.inner.ttl).ok_or_else(|| {
             LockError::invalid("extend needs a duration: this lock has no TTL to default to")
         })?;
-        validate_duration("extension", duration)?;
+        validate::duration("extension", duration)?;
         let store = self.store().await?;
         let generation = self.inner.state().generation;
         let sent_at = Instant::now();

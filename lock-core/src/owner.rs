@@ -19,30 +19,10 @@ pub(crate) fn new_owner() -> Result<String, LockError> {
     Ok(out)
 }
 
-/// The longest owner accepted from a serialized lock.
-pub(crate) const MAX_OWNER_LEN: usize = 128;
-
-/// Owners restored from outside must look like tokens: 1–128 of `[A-Za-z0-9_-]`.
-pub(crate) fn validate_owner(owner: &str) -> Result<(), LockError> {
-    if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
-        return Err(LockError::invalid(format!(
-            "lock owner must be 1 to {MAX_OWNER_LEN} characters long"
-        )));
-    }
-    if !owner
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(LockError::invalid(
-            "lock owner may only contain ASCII letters, digits, '-' and '_'",
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::owner as validate_owner;
     use std::collections::HashSet;
 
     #[test]

@@ -3,8 +3,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::LockError;
-use crate::owner::validate_owner;
-use crate::validate::{validate_key, validate_ttl};
+
+use crate::validate;
 
 /// A lock in transit: what [`Lock::serialize`](crate::Lock::serialize) produces and
 /// [`LockFactory::restore_lock`](crate::LockFactory::restore_lock) takes back, e.g. in
@@ -72,11 +72,11 @@ impl SerializedLock {
 
     /// Check every field (done by `restore_lock` as well).
     pub fn validate(&self) -> Result<(), LockError> {
-        validate_key(&self.key)
+        validate::key(&self.key)
             .map_err(|e| LockError::invalid(format!("malformed serialized lock: {e}")))?;
-        validate_owner(&self.owner)
+        validate::owner(&self.owner)
             .map_err(|e| LockError::invalid(format!("malformed serialized lock: {e}")))?;
-        validate_ttl(self.ttl_duration())
+        validate::ttl(self.ttl_duration())
             .map_err(|e| LockError::invalid(format!("malformed serialized lock: {e}")))?;
         if self.ttl.is_none() && self.expiration.is_some() {
             return Err(LockError::invalid(
