@@ -132,7 +132,7 @@ impl LockFactory {
         validate::key(&key)?;
         validate::ttl(ttl)?;
         self.options.retry.validate()?;
-        Ok(Lock::from_parts(
+        Ok(Lock::new(
             key,
             new_owner()?,
             ttl,
@@ -146,8 +146,8 @@ impl LockFactory {
     /// extend the lock acquired elsewhere. Malformed input is `InvalidArgument`.
     pub fn restore_lock(&self, serialized: SerializedLock) -> Result<Lock, LockError> {
         serialized.validate()?;
-        let deadline = Lock::deadline_from_serialized(&serialized);
-        let lock = Lock::from_parts(
+        let deadline = serialized.deadline();
+        let lock = Lock::new(
             serialized.key,
             serialized.owner,
             serialized.ttl.map(Duration::from_millis),
@@ -155,7 +155,7 @@ impl LockFactory {
             self.auto_extend,
             self.handle.clone(),
         );
-        lock.restore_state(deadline, serialized.fencing_token);
+        lock.restore(deadline, serialized.fencing_token);
         Ok(lock)
     }
 }

@@ -1,9 +1,13 @@
 use std::ops::Deref;
 
+use crate::armed::Armed;
 use crate::{Lock, LockError};
 
 /// A held lock that is released when dropped (in the background, on the current tokio
 /// runtime). Call [`release`](Self::release) to release it and see the result.
+///
+/// A guard belongs to one holding: if that holding ends (released through a clone,
+/// lost and re-acquired), dropping or releasing the guard never touches the later one.
 ///
 /// Dereferences to the [`Lock`], so `extend`, `fencing_token`, `lost_signal` … are at hand.
 ///
@@ -11,59 +15,63 @@ use crate::{Lock, LockError};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
 /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
 /// let lock = factory.create_lock("k")?;
-/// {
-///     let _guard = lock.acquire_guard().await?.expect("free");
+/// if let Some(_guard) = lock.acquire_guard().await? {
 ///     // … critical section; any early return or `?` releases the lock …
 /// }
 /// # tokio::task::yield_now().await;
 /// # Ok(()) }
 /// ```
 #[must_use = "dropping the guard releases the lock"]
+#[clippy::has_significant_drop]
 #[derive(Debug)]
 pub struct LockGuard {
-    lock: Lock,
-    armed: bool,
+    held: Armed<(Lock, u64)>,
+}
+
+fn release_on_drop((lock, generation): (Lock, u64)) {
+    Lock::release_in_background(lock, generation);
 }
 
 impl LockGuard {
-    pub(crate) fn new(lock: Lock) -> Self {
-        LockGuard { lock, armed: true }
+    pub(crate) fn new(lock: Lock, generation: u64) -> Self {
+        LockGuard {
+            held: Armed::new((lock, generation), release_on_drop),
+        }
     }
 
-    /// Release the lock now.
-    pub async fn release(mut self) -> Result<(), LockError> {
-        let result = self.lock.release().await;
+    /// Release the lock now. `Err(NotOwned)` if this guard's holding already ended
+    /// (released through a clone, or lost); a later holding is left alone.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped before the store answered, the guard is dropped too and
+    /// releases in the background.
+    pub async fn release(self) -> Result<(), LockError> {
+        let (lock, generation) = self.held.get().clone();
+        let result = lock.release_holding(Some(generation)).await;
         // Only a failure to reach the store leaves it armed, for a retry on drop.
         if !matches!(result, Err(LockError::Storage(_))) {
-            self.armed = false;
+            self.held.disarm();
         }
         result
     }
 
     /// Give up the guard without releasing: the lock stays held (until its TTL) and can
     /// be released through the returned [`Lock`].
-    pub fn into_lock(mut self) -> Lock {
-        self.armed = false;
-        self.lock.clone()
+    pub fn into_lock(self) -> Lock {
+        let lock = self.held.get().0.clone();
+        self.held.disarm();
+        lock
     }
 
     /// The lock.
     pub fn lock(&self) -> &Lock {
-        &self.lock
+        self
     }
 }
 
 impl Deref for LockGuard {
     type Target = Lock;
     fn deref(&self) -> &Lock {
-        &self.lock
-    }
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.lock.spawn_release();
-        }
+        &self.held.get().0
     }
 }

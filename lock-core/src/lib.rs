@@ -34,14 +34,16 @@
 //! * Owner tokens and serialized locks are capabilities: they are never logged.
 #![warn(missing_docs)]
 
+mod armed;
 mod config;
 mod delegate;
 mod error;
-mod extend;
 mod factory;
 mod guard;
 mod handle;
+mod holding;
 mod lock;
+mod lost;
 mod manager;
 mod notify;
 mod owner;
@@ -58,10 +60,10 @@ pub use async_trait::async_trait;
 pub use config::LockConfig;
 pub use delegate::DelegatingStore;
 pub use error::{BoxError, LockError};
-pub use extend::LostLock;
 pub use factory::{DEFAULT_TTL, FactoryOptions, LockFactory};
 pub use guard::LockGuard;
 pub use lock::Lock;
+pub use lost::LostLock;
 pub use manager::LockManager;
 pub use notify::ReleaseHub;
 pub use retry::{DEFAULT_RETRY_DELAY, RetryConfig};

@@ -85,25 +85,36 @@ impl RetryConfig {
     }
 
     /// Check the configuration: `attempts: Some(0)` is `InvalidArgument` (Verrou would
-    /// report success without acquiring anything).
+    /// report success without acquiring anything), and so are a `delay` or a `timeout`
+    /// under 1 ms (a zero delay would retry in a tight loop; use
+    /// [`immediately`](Self::immediately) for a single try). Large values saturate:
+    /// `Duration::MAX` as a timeout or delay means "practically never".
     pub fn validate(&self) -> Result<(), LockError> {
         if self.attempts == Some(0) {
             return Err(LockError::invalid(
                 "retry attempts must be at least 1 (use None for unlimited attempts)",
             ));
         }
+        if self.delay < Duration::from_millis(1) {
+            return Err(LockError::invalid(format!(
+                "retry delay must be at least 1 ms (got {:?}); a zero delay would retry in a tight loop",
+                self.delay
+            )));
+        }
+        if self.timeout.is_some_and(|t| t < Duration::from_millis(1)) {
+            return Err(LockError::invalid(format!(
+                "retry timeout must be at least 1 ms (got {:?}); use RetryConfig::immediately() for one try",
+                self.timeout.unwrap_or_default()
+            )));
+        }
         Ok(())
     }
 
-    /// The longest a polling acquire with this configuration can take, if bounded.
-    pub(crate) fn time_budget(&self) -> Option<Duration> {
-        let by_attempts = self
-            .attempts
-            .map(|n| self.delay.saturating_mul(n.saturating_sub(1)));
-        match (by_attempts, self.timeout) {
-            (Some(a), Some(t)) => Some(a.min(t)),
-            (a, t) => a.or(t),
-        }
+    /// How long polling takes to use up the attempts (`delay × (attempts − 1)`,
+    /// saturating), if they are limited.
+    pub(crate) fn attempts_budget(&self) -> Option<Duration> {
+        self.attempts
+            .map(|n| self.delay.saturating_mul(n.saturating_sub(1)))
     }
 }
 
@@ -127,13 +138,37 @@ mod tests {
     }
 
     #[test]
-    fn budget_is_the_tighter_bound() {
+    fn attempts_budget_saturates() {
         let r = RetryConfig::default()
             .attempts(3)
             .delay(Duration::from_millis(100));
-        assert_eq!(r.time_budget(), Some(Duration::from_millis(200)));
-        let r = r.timeout(Duration::from_millis(50));
-        assert_eq!(r.time_budget(), Some(Duration::from_millis(50)));
-        assert_eq!(RetryConfig::default().time_budget(), None);
+        assert_eq!(r.attempts_budget(), Some(Duration::from_millis(200)));
+        assert_eq!(RetryConfig::default().attempts_budget(), None);
+        let huge = RetryConfig::default()
+            .attempts(u32::MAX)
+            .delay(Duration::MAX);
+        assert_eq!(huge.attempts_budget(), Some(Duration::MAX));
+        assert!(huge.validate().is_ok());
+    }
+
+    #[test]
+    fn zero_delay_and_zero_timeout_are_invalid() {
+        for bad in [
+            RetryConfig::default().delay(Duration::ZERO),
+            RetryConfig::default().delay(Duration::from_micros(999)),
+            RetryConfig::default().timeout(Duration::ZERO),
+        ] {
+            assert_eq!(
+                bad.validate().unwrap_err().code(),
+                "E_INVALID_ARGUMENTS",
+                "{bad:?}"
+            );
+        }
+        assert!(
+            RetryConfig::default()
+                .timeout(Duration::MAX)
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -2,9 +2,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::LockError;
+use tokio::time::Instant;
 
-use crate::validate;
+use crate::holding::Deadline;
+use crate::{Lock, LockError, validate};
 
 /// A lock in transit: what [`Lock::serialize`](crate::Lock::serialize) produces and
 /// [`LockFactory::restore_lock`](crate::LockFactory::restore_lock) takes back, e.g. in
@@ -146,6 +147,57 @@ mod tests {
         ] {
             let err = SerializedLock::from_json(bad).unwrap_err();
             assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{bad:?} gave {err}");
+        }
+    }
+}
+
+impl Lock {
+    /// The lock as data, to be restored elsewhere with
+    /// [`LockFactory::restore_lock`](crate::LockFactory::restore_lock).
+    ///
+    /// **The result is a capability**: whoever has it can release the lock. Treat it
+    /// like a secret.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// let lock = factory.create_lock("order.processing.7")?;
+    /// if lock.acquire().await? {
+    ///     let json = lock.serialize().to_json(); // send it through your queue
+    ///
+    ///     let restored = factory.restore_lock(lock_core::SerializedLock::from_json(&json)?)?;
+    ///     restored.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn serialize(&self) -> SerializedLock {
+        let expiration = match self.holding_deadline() {
+            Deadline::At(t) => Some(unix_ms_in(t.saturating_duration_since(Instant::now()))),
+            Deadline::Never | Deadline::NotHeld => None,
+        };
+        SerializedLock {
+            key: self.key().to_owned(),
+            owner: self.owner().to_owned(),
+            ttl: self
+                .ttl()
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            expiration,
+            fencing_token: self.fencing_token(),
+        }
+    }
+}
+
+impl SerializedLock {
+    /// The local deadline a restored lock starts with: never later than a full TTL from
+    /// now, whatever the payload claims.
+    pub(crate) fn deadline(&self) -> Deadline {
+        match (self.ttl, self.expiration) {
+            (None, _) => Deadline::Never,
+            (Some(ttl), Some(at)) => Deadline::after(
+                Instant::now(),
+                Some(until_unix_ms(at).min(Duration::from_millis(ttl))),
+            ),
+            (Some(_), None) => Deadline::NotHeld,
         }
     }
 }

@@ -1,0 +1,354 @@
+//! Acquiring: join this process's line for the key (queue), try the store once under
+//! the lock's operation mutex (attempt), sleep until a release or the retry delay
+//! (wait) — all within the caller's timeout.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OwnedMutexGuard;
+use tokio::time::Instant;
+
+use super::{Lock, Shared};
+use crate::armed::Armed;
+use crate::holding::Deadline;
+use crate::queue::QueueTurn;
+use crate::{Acquisition, LockError, LockStore, ReleaseFuture, RetryConfig};
+
+/// A place in this process's line for the key, or the right to one last try.
+struct Line {
+    _turn: Option<QueueTurn>,
+    last_try: bool,
+}
+
+/// `f`, cut off at `deadline` (`None` when it passed first).
+async fn until<F: Future>(deadline: Option<Instant>, f: F) -> Option<F::Output> {
+    match deadline {
+        None => Some(f.await),
+        Some(t) => tokio::time::timeout_at(t, f).await.ok(),
+    }
+}
+
+/// `now + d`, saturating far in the future instead of overflowing the clock.
+fn later(now: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    now.checked_add(d.min(FAR))
+        .or_else(|| now.checked_add(Duration::from_secs(24 * 60 * 60)))
+        .unwrap_or(now)
+}
+
+impl Lock {
+    /// Acquire the lock, retrying with the lock's [`RetryConfig`] (by default: forever,
+    /// every 250 ms at most, woken early by the store's release notification where it
+    /// has one). `Ok(true)` when acquired, `Ok(false)` when attempts or the timeout ran
+    /// out.
+    ///
+    /// **Check the result.** `Ok(false)` means you do *not* hold the lock; writing
+    /// `lock.acquire().await?;` and going on runs the critical section unprotected.
+    /// [`run`](Self::run) and [`acquire_guard`](Self::acquire_guard) cannot be misused
+    /// that way.
+    ///
+    /// Waiters of one process on the same key queue in arrival order, and only the head
+    /// of the queue contends in the store: nobody starves.
+    ///
+    /// **Errors fail fast.** A store error (`Storage`) ends the call at once, also an
+    /// acquire without timeout: the caller decides whether an outage is worth waiting
+    /// through (retry the call), rather than a lock silently spinning against a down
+    /// server. Nothing is left held by the failed attempt.
+    ///
+    /// # Cancel safety
+    /// Dropping the future never leaves the lock held with nobody able to release it: a
+    /// `save` in flight at that moment is undone in the background (owner-checked, and
+    /// never undoing a later acquisition of this lock).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// let lock = factory.create_lock("report.daily")?;
+    /// if lock.acquire().await? {
+    ///     // … critical section …
+    ///     lock.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire(&self) -> Result<bool, LockError> {
+        self.acquire_with(self.retry).await
+    }
+
+    /// One try, no waiting. `Ok(false)` if anyone (this owner included) holds it.
+    ///
+    /// # Cancel safety
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// let a = factory.create_lock("k")?;
+    /// let b = factory.create_lock("k")?;
+    /// assert!(a.acquire_immediately().await?);
+    /// assert!(!b.acquire_immediately().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_immediately(&self) -> Result<bool, LockError> {
+        self.acquire_with(RetryConfig::immediately()).await
+    }
+
+    /// Acquire with explicit retry settings. `attempts` counts `save` calls;
+    /// `attempts: Some(0)`, a zero `delay` or a zero `timeout` is `InvalidArgument`.
+    ///
+    /// The `timeout` bounds the whole call — building a lazily configured store, the
+    /// wait in the local queue and every store attempt: when it passes, the call
+    /// returns `Ok(false)` and an attempt still in flight is undone in the background.
+    ///
+    /// # Cancel safety
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// use std::time::Duration;
+    /// use lock_core::RetryConfig;
+    /// let holder = factory.create_lock("k")?;
+    /// assert!(holder.acquire().await?);
+    /// let waiter = factory.create_lock("k")?;
+    /// let retry = RetryConfig::default().timeout(Duration::from_millis(50));
+    /// assert!(!waiter.acquire_with(retry).await?, "held by someone else");
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_with(&self, retry: RetryConfig) -> Result<bool, LockError> {
+        Ok(self.acquire_holding(retry).await?.is_some())
+    }
+
+    /// Acquire; `Some(generation)` of the new holding when acquired.
+    pub(crate) async fn acquire_holding(
+        &self,
+        retry: RetryConfig,
+    ) -> Result<Option<u64>, LockError> {
+        retry.validate()?;
+        let started = Instant::now();
+        let deadline = retry.timeout.and_then(|t| started.checked_add(t));
+        let Some(store) = until(deadline, self.store()).await else {
+            return Ok(self.not_acquired(started, 0));
+        };
+        let store = store?;
+        let Some(line) = self.queue(&retry, started, deadline).await else {
+            return Ok(self.not_acquired(started, 0));
+        };
+        let mut attempts: u32 = 0;
+        loop {
+            attempts = attempts.saturating_add(1);
+            // Registered before the try (so a release in between is not missed), but
+            // only when a wait can follow it: a last try never waits.
+            let final_try = line.last_try || retry.attempts.is_some_and(|max| attempts >= max);
+            let listener = if final_try {
+                None
+            } else {
+                store.as_ref().release_listener(self.key())
+            };
+            let Some(outcome) = until(deadline, self.attempt(&store)).await else {
+                return Ok(self.not_acquired(started, attempts));
+            };
+            let outcome = outcome?;
+            if let Some(generation) = outcome.generation {
+                tracing::debug!(
+                    store = store.name(),
+                    key = %self.key(),
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    attempts,
+                    fencing_token = outcome.acquisition.fencing_token,
+                    "lock acquired"
+                );
+                return Ok(Some(generation));
+            }
+            if final_try || deadline.is_some_and(|t| Instant::now() >= t) {
+                return Ok(self.not_acquired(started, attempts));
+            }
+            wait(
+                &retry,
+                outcome.acquisition.holder_expires_in,
+                deadline,
+                listener,
+            )
+            .await;
+        }
+    }
+
+    fn not_acquired(&self, started: Instant, attempts: u32) -> Option<u64> {
+        tracing::debug!(
+            store = %self.store_name(),
+            key = %self.key(),
+            waited_ms = started.elapsed().as_millis() as u64,
+            attempts,
+            "lock not acquired"
+        );
+        None
+    }
+
+    /// Join this process's line for the key. `None` when the caller's timeout passed
+    /// in line; a line whose attempts budget ran out grants one last try.
+    async fn queue(
+        &self,
+        retry: &RetryConfig,
+        started: Instant,
+        deadline: Option<Instant>,
+    ) -> Option<Line> {
+        if retry.attempts == Some(1) {
+            return Some(Line {
+                _turn: None,
+                last_try: true,
+            });
+        }
+        let enter = self.shared.handle.slot().queues.enter(self.key());
+        let budget_end = retry.attempts_budget().and_then(|b| started.checked_add(b));
+        let give_up = match (deadline, budget_end) {
+            (Some(d), Some(b)) => Some(d.min(b)),
+            (d, b) => d.or(b),
+        };
+        match until(give_up, enter).await {
+            Some(turn) => Some(Line {
+                _turn: Some(turn),
+                last_try: false,
+            }),
+            // The caller's timeout passed: nothing more to try.
+            None if deadline.is_some_and(|d| Instant::now() >= d) => None,
+            // Only the attempts budget ran out: one last try, as polling would have had.
+            None => Some(Line {
+                _turn: None,
+                last_try: true,
+            }),
+        }
+    }
+
+    /// One `try_acquire`, under the operation mutex. If it does not complete (the future
+    /// is dropped, or the store errs after possibly saving), the [`PendingSave`] guard
+    /// undoes it in the background.
+    async fn attempt(&self, store: &Arc<dyn LockStore>) -> Result<Attempt, LockError> {
+        let op = self.shared.op.clone().lock_owned().await;
+        let (generation, held) = self.shared.holding.current();
+        let pending = Armed::new(
+            PendingSave {
+                _op: op,
+                store: store.clone(),
+                lock: self.shared.clone(),
+                generation,
+                held,
+            },
+            PendingSave::undo_in_background,
+        );
+        let sent_at = Instant::now();
+        let acquisition = store
+            .as_ref()
+            .try_acquire(self.key(), self.owner(), self.ttl())
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(store = store.name(), key = %self.key(), %error, "acquire failed");
+            })?;
+        // Still under the operation mutex (the payload holds it) until the end.
+        let _op = pending.disarm();
+        let generation = acquisition
+            .acquired
+            .then(|| self.on_acquired(sent_at, acquisition.fencing_token, store));
+        Ok(Attempt {
+            acquisition,
+            generation,
+        })
+    }
+
+    fn on_acquired(
+        &self,
+        sent_at: Instant,
+        fencing_token: Option<u64>,
+        store: &Arc<dyn LockStore>,
+    ) -> u64 {
+        let holding = &self.shared.holding;
+        let generation = holding.acquired(Deadline::after(sent_at, self.ttl()), fencing_token);
+        if let (true, Some(ttl)) = (self.auto_extend, self.ttl()) {
+            let extender = super::extend::spawn_extender(
+                Arc::downgrade(&self.shared),
+                generation,
+                ttl,
+                store.clone(),
+            );
+            holding.set_extender(generation, extender);
+        }
+        generation
+    }
+}
+
+struct Attempt {
+    acquisition: Acquisition,
+    /// The new holding's generation when acquired.
+    generation: Option<u64>,
+}
+
+/// A `try_acquire` whose answer has not arrived. The store may hold the lock for us
+/// without anyone knowing; the undo removes it, owner-checked, unless this lock was
+/// already held when the attempt started (then the save was denied, or the holder
+/// releases it) or a later holding began meanwhile. It keeps the operation mutex until
+/// done, so no later attempt of this lock can run before it and be undone by it.
+struct PendingSave {
+    _op: OwnedMutexGuard<()>,
+    store: Arc<dyn LockStore>,
+    lock: Arc<Shared>,
+    generation: u64,
+    held: bool,
+}
+
+impl PendingSave {
+    fn undo_in_background(self) {
+        if self.held {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if self.lock.holding.generation() != self.generation {
+                return;
+            }
+            let (store, key) = (self.store.as_ref(), self.lock.key.as_str());
+            match store.delete(key, &self.lock.owner).await {
+                Ok(()) => tracing::debug!(
+                    store = store.name(),
+                    key = %key,
+                    "removed a lock saved by an acquire that did not complete"
+                ),
+                Err(LockError::NotOwned) => {}
+                Err(error) => tracing::warn!(
+                    store = store.name(),
+                    key = %key,
+                    %error,
+                    "could not clean up after an acquire that did not complete; the lock expires with its TTL"
+                ),
+            }
+        });
+    }
+}
+
+/// Sleep until the retry delay, the holder's expiry or the caller's deadline, whichever
+/// comes first — or until the store says the key may have been released.
+async fn wait(
+    retry: &RetryConfig,
+    holder_expires_in: Option<Duration>,
+    deadline: Option<Instant>,
+    listener: Option<ReleaseFuture>,
+) {
+    let now = Instant::now();
+    let mut wake = later(now, retry.delay);
+    if let Some(left) = holder_expires_in {
+        // Never sleep past the holder's expiry.
+        wake = wake.min(later(now, left.saturating_add(Duration::from_millis(1))));
+    }
+    if let Some(t) = deadline {
+        wake = wake.min(t);
+    }
+    match listener {
+        Some(released) => {
+            tokio::select! {
+                _ = released => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        None => tokio::time::sleep_until(wake).await,
+    }
+}

@@ -1,0 +1,239 @@
+//! [`Lock`]: one key of one store, held by one owner. Each concern has its own file:
+//! `acquire` (queue, attempt, wait), `release` (explicit and background releases bound
+//! to one holding), `extend` (manual and automatic extension), `run` (closures).
+//! The holding state lives in [`crate::holding`].
+
+mod acquire;
+mod extend;
+mod release;
+mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::handle::StoreHandle;
+use crate::holding::{Deadline, Holding};
+use crate::{LockError, LockStore, LostLock, RetryConfig};
+
+/// An atomic lock (mutex) on one key of a store.
+///
+/// Create one with [`LockFactory::create_lock`](crate::LockFactory::create_lock) or
+/// [`LockManager::create_lock`](crate::LockManager::create_lock). Each `Lock` has its own
+/// random owner token; clones of a `Lock` share it and share one holding state (they are
+/// the same lock), so a lock can be handed to another task. Locks are not re-entrant: a
+/// second `acquire` by the same owner waits like anyone else's.
+///
+/// The forms that cannot be misused come first: [`run`](Self::run) releases for you,
+/// and [`acquire_guard`](Self::acquire_guard) returns `None` when the lock was not
+/// acquired, so the critical section cannot run unprotected by mistake.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+/// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+/// let lock = factory.create_lock("order.processing.42")?;
+/// let outcome = lock.run_immediately(|| async { "processed" }).await?;
+/// match outcome {
+///     Some(done) => assert_eq!(done, "processed"),
+///     None => { /* someone else is processing this order */ }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Lock {
+    shared: Arc<Shared>,
+    retry: RetryConfig,
+    auto_extend: bool,
+}
+
+/// What every clone of one lock shares.
+struct Shared {
+    key: String,
+    owner: String,
+    ttl: Option<Duration>,
+    handle: StoreHandle,
+    /// One store call that changes this owner's holding at a time (acquire attempts,
+    /// releases, extensions, and their background clean-ups), across all clones. It is
+    /// held for one store call, never across a wait, so a clone's call waits at most one
+    /// store round trip. It is what makes a background clean-up unable to undo a later
+    /// acquisition: the clean-up checks the holding's generation under it.
+    op: Arc<tokio::sync::Mutex<()>>,
+    holding: Arc<Holding>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last clone is gone: nobody can release or use the lock any more, so stop
+        // extending it; it expires with its TTL.
+        self.holding.stop_extender();
+    }
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("key", &self.shared.key)
+            .field("owner", &"<redacted>")
+            .field("ttl", &self.shared.ttl)
+            .field("store", &self.store_name())
+            .field("deadline", &self.shared.holding.deadline())
+            .field("fencing_token", &self.fencing_token())
+            .finish()
+    }
+}
+
+impl Lock {
+    pub(crate) fn new(
+        key: String,
+        owner: String,
+        ttl: Option<Duration>,
+        retry: RetryConfig,
+        auto_extend: bool,
+        handle: StoreHandle,
+    ) -> Self {
+        Lock {
+            shared: Arc::new(Shared {
+                key,
+                owner,
+                ttl,
+                handle,
+                op: Arc::new(tokio::sync::Mutex::new(())),
+                holding: Arc::new(Holding::default()),
+            }),
+            retry,
+            auto_extend,
+        }
+    }
+
+    /// Restore a holding (from a serialized lock).
+    pub(crate) fn restore(&self, deadline: Deadline, fencing_token: Option<u64>) {
+        self.shared.holding.restore(deadline, fencing_token);
+    }
+
+    /// This lock with other retry settings for [`acquire`](Self::acquire) and
+    /// [`run`](Self::run). It is the same lock: it shares the owner and the holding with
+    /// every clone (acquiring through one is holding through all).
+    pub fn with_retry(self, retry: RetryConfig) -> Lock {
+        Lock { retry, ..self }
+    }
+
+    /// This lock, with auto-extension on or off for its next acquisitions: once acquired,
+    /// it extends itself whenever less than two thirds of its TTL is left, until released
+    /// or until every clone is dropped; a refused extension fires the
+    /// [lost-lock signal](Self::lost_signal). A longer manual [`extend`](Self::extend)
+    /// is never shortened by it. No effect on a lock without TTL. It is the same lock: it
+    /// shares the owner and the holding with every clone.
+    pub fn with_auto_extend(self, on: bool) -> Lock {
+        Lock {
+            auto_extend: on,
+            ..self
+        }
+    }
+
+    /// The lock key.
+    pub fn key(&self) -> &str {
+        &self.shared.key
+    }
+
+    /// The owner token: 128 random bits as 32 hex digits.
+    ///
+    /// It is a capability to release the lock: never log it.
+    pub fn owner(&self) -> &str {
+        &self.shared.owner
+    }
+
+    /// The TTL used by `acquire` (`None`: never expires).
+    pub fn ttl(&self) -> Option<Duration> {
+        self.shared.ttl
+    }
+
+    /// The retry settings used by `acquire` and `run`.
+    pub fn retry(&self) -> RetryConfig {
+        self.retry
+    }
+
+    /// Whether this lock value extends itself once acquired (see
+    /// [`with_auto_extend`](Self::with_auto_extend)).
+    pub fn auto_extends(&self) -> bool {
+        self.auto_extend
+    }
+
+    /// The fencing token of the current acquisition, on stores that mint them
+    /// ([`Capabilities::fencing_tokens`](crate::Capabilities)). It is strictly greater
+    /// than every token issued before for this key by the store: pass it to the
+    /// resource you protect and have it reject writes carrying a smaller token.
+    pub fn fencing_token(&self) -> Option<u64> {
+        self.shared.holding.fencing_token()
+    }
+
+    fn store_name(&self) -> &str {
+        &self.shared.handle.slot().name
+    }
+
+    async fn store(&self) -> Result<Arc<dyn LockStore>, LockError> {
+        self.shared.handle.get().await.cloned()
+    }
+
+    // ---- inspecting ---------------------------------------------------------------
+
+    /// Whether anyone (not only this owner) holds the lock, asked of the store.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only reads.
+    pub async fn is_locked(&self) -> Result<bool, LockError> {
+        let store = self.store().await?;
+        store.as_ref().exists(self.key()).await.inspect_err(|error| {
+            tracing::warn!(store = store.name(), key = %self.key(), %error, "exists failed")
+        })
+    }
+
+    /// Whether this owner's hold has passed its deadline, by this process's monotonic
+    /// clock (measured from before the acquiring request was sent, so it errs early).
+    /// `false` for a lock without TTL or not held.
+    pub fn is_expired(&self) -> bool {
+        match self.shared.holding.deadline() {
+            Deadline::At(t) => Instant::now() >= t,
+            Deadline::Never | Deadline::NotHeld => false,
+        }
+    }
+
+    /// Time left before this owner's hold expires (local view, never negative);
+    /// `None` for a lock without TTL or not held.
+    pub fn remaining_time(&self) -> Option<Duration> {
+        match self.shared.holding.deadline() {
+            Deadline::At(t) => Some(t.saturating_duration_since(Instant::now())),
+            Deadline::Never | Deadline::NotHeld => None,
+        }
+    }
+
+    /// A signal that fires when this holding of the lock is lost: an extension was
+    /// refused, or the local deadline passed without a successful extension. It never
+    /// fires after a normal release, nor for a later holding.
+    ///
+    /// Taken while the lock is held, it follows that holding; taken while it is not
+    /// held, it follows the next one. It does not keep the lock alive (see
+    /// [`LostLock`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// use std::time::Duration;
+    /// let lock = factory.create_lock_with_ttl("k", Some(Duration::from_millis(20)))?;
+    /// let lost = lock.lost_signal(); // follows the next holding
+    /// assert!(lock.acquire().await?, "free, so acquired");
+    /// tokio::select! {
+    ///     _ = lost.wait() => { /* stop writing: the lock expired */ }
+    ///     _ = tokio::time::sleep(Duration::from_secs(5)) => unreachable!(),
+    /// }
+    /// assert!(lost.is_lost());
+    /// # Ok(()) }
+    /// ```
+    pub fn lost_signal(&self) -> LostLock {
+        LostLock::new(self.shared.holding.clone())
+    }
+
+    pub(crate) fn holding_deadline(&self) -> Deadline {
+        self.shared.holding.deadline()
+    }
+}

@@ -1,0 +1,97 @@
+//! Releasing: explicitly (`release`, `force_release`), and in the background on drop,
+//! bound to the one holding the dropped guard or `run` owned.
+
+use super::Lock;
+use crate::LockError;
+
+impl Lock {
+    /// Release the lock. `Err(NotOwned)` unless this owner holds it (also after it
+    /// expired and someone else took it).
+    ///
+    /// # Cancel safety
+    /// If the future is dropped, the delete may or may not have reached the store; the
+    /// lock then stays held until released again or until its TTL.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// let lock = factory.create_lock("k")?;
+    /// assert!(lock.release().await.unwrap_err().is_not_owned());
+    /// assert!(lock.acquire().await?);
+    /// lock.release().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn release(&self) -> Result<(), LockError> {
+        self.release_holding(None).await
+    }
+
+    /// Release holding `generation` only (`None`: whatever this owner holds). A holding
+    /// that already ended is `Err(NotOwned)`, and a later holding is left alone.
+    pub(crate) async fn release_holding(&self, generation: Option<u64>) -> Result<(), LockError> {
+        let store = self.store().await?;
+        let _op = self.shared.op.lock().await;
+        let holding = &self.shared.holding;
+        if generation.is_some_and(|g| g != holding.generation()) {
+            return Err(LockError::NotOwned);
+        }
+        holding.stop_extender();
+        let result = store.as_ref().delete(self.key(), self.owner()).await;
+        match &result {
+            Ok(()) => {
+                holding.released();
+                tracing::debug!(store = store.name(), key = %self.key(), "lock released");
+            }
+            Err(LockError::NotOwned) => holding.released(),
+            Err(error) => {
+                tracing::warn!(store = store.name(), key = %self.key(), %error, "release failed")
+            }
+        }
+        result
+    }
+
+    /// Release holding `generation` in the background (a dropped guard or `run`);
+    /// errors are logged. A later holding of this lock is never released by it.
+    pub(crate) fn release_in_background(lock: Lock, generation: u64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(
+                key = %lock.key(),
+                "no tokio runtime to release the lock on drop; it expires with its TTL"
+            );
+            return;
+        };
+        runtime.spawn(async move {
+            let _ = lock.release_holding(Some(generation)).await;
+        });
+    }
+
+    /// Release the lock whoever holds it.
+    ///
+    /// # Cancel safety
+    /// As [`release`](Self::release).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// let holder = factory.create_lock("k")?;
+    /// assert!(holder.acquire().await?);
+    /// factory.create_lock("k")?.force_release().await?;
+    /// assert!(!holder.is_locked().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn force_release(&self) -> Result<(), LockError> {
+        let store = self.store().await?;
+        let _op = self.shared.op.lock().await;
+        self.shared.holding.stop_extender();
+        let result = store.as_ref().force_delete(self.key()).await;
+        match &result {
+            Ok(()) => {
+                self.shared.holding.released();
+                tracing::debug!(store = store.name(), key = %self.key(), "lock force released");
+            }
+            Err(error) => {
+                tracing::warn!(store = store.name(), key = %self.key(), %error, "force release failed")
+            }
+        }
+        result
+    }
+}
