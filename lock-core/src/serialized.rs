@@ -103,54 +103,6 @@ pub(crate) fn until_unix_ms(unix_ms: u64) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> SerializedLock {
-        SerializedLock {
-            key: "k".into(),
-            owner: "0123456789abcdef0123456789abcdef".into(),
-            ttl: Some(1000),
-            expiration: Some(unix_ms_in(Duration::from_secs(1))),
-            fencing_token: Some(7),
-        }
-    }
-
-    #[test]
-    fn round_trips_through_json() {
-        let s = sample();
-        assert_eq!(SerializedLock::from_json(&s.to_json()).unwrap(), s);
-    }
-
-    #[test]
-    fn debug_hides_owner() {
-        let s = sample();
-        assert!(!format!("{s:?}").contains(&s.owner));
-    }
-
-    #[test]
-    fn bad_json_is_invalid_argument() {
-        let good = sample().to_json();
-        let truncated = &good[..good.len() / 2];
-        let tampered = good.replace("0123456789abcdef", "'; DROP TABLE locks;--");
-        for bad in [
-            "",
-            "null",
-            "{}",
-            truncated,
-            &tampered,
-            r#"{"key":"","owner":"abc","ttl":null,"expiration":null}"#,
-            r#"{"key":"k","owner":"abc","ttl":0,"expiration":null}"#,
-            r#"{"key":"k","owner":"abc","ttl":-5,"expiration":null}"#,
-            r#"{"key":"k","owner":"abc","ttl":null,"expiration":5}"#,
-        ] {
-            let err = SerializedLock::from_json(bad).unwrap_err();
-            assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{bad:?} gave {err}");
-        }
-    }
-}
-
 impl Lock {
     /// The lock as data, to be restored elsewhere with
     /// [`LockFactory::restore_lock`](crate::LockFactory::restore_lock).
@@ -198,6 +150,54 @@ impl SerializedLock {
                 Some(until_unix_ms(at).min(Duration::from_millis(ttl))),
             ),
             (Some(_), None) => Deadline::NotHeld,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SerializedLock {
+        SerializedLock {
+            key: "k".into(),
+            owner: "0123456789abcdef0123456789abcdef".into(),
+            ttl: Some(1000),
+            expiration: Some(unix_ms_in(Duration::from_secs(1))),
+            fencing_token: Some(7),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let s = sample();
+        assert_eq!(SerializedLock::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn debug_hides_owner() {
+        let s = sample();
+        assert!(!format!("{s:?}").contains(&s.owner));
+    }
+
+    #[test]
+    fn bad_json_is_invalid_argument() {
+        let good = sample().to_json();
+        let truncated = &good[..good.len() / 2];
+        let tampered = good.replace("0123456789abcdef", "'; DROP TABLE locks;--");
+        for bad in [
+            "",
+            "null",
+            "{}",
+            truncated,
+            &tampered,
+            r#"{"key":"","owner":"abc","ttl":null,"expiration":null}"#,
+            r#"{"key":"k","owner":"abc","ttl":0,"expiration":null}"#,
+            r#"{"key":"k","owner":"abc","ttl":-5,"expiration":null}"#,
+            r#"{"key":"k","owner":"abc","ttl":null,"expiration":5}"#,
+        ] {
+            let err = SerializedLock::from_json(bad).unwrap_err();
+            assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{bad:?} gave {err}");
         }
     }
 }
