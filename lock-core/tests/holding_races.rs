@@ -373,3 +373,25 @@ async fn the_retry_timeout_cuts_a_slow_attempt_and_leaves_nothing_held() {
         "the cut attempt's save was left held"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_undo_of_a_cut_attempt_never_removes_a_later_acquisition() {
+    let store = Arc::new(Slow::default());
+    let locks = factory(&store);
+    let holder = locks.create_lock_with_ttl("k", Some(MS * 100)).unwrap();
+    assert!(holder.acquire().await.unwrap());
+    let lock = locks
+        .create_lock_with_ttl("k", Some(Duration::from_secs(5)))
+        .unwrap();
+    store.answer_delay_ms.store(100, Ordering::SeqCst);
+    store.delete_delay_ms.store(80, Ordering::SeqCst);
+    // Denied (held), and cut at 50 ms before the answer: its undo is slow to arrive.
+    let retry = RetryConfig::default().timeout(MS * 50);
+    assert!(!lock.acquire_with(retry).await.unwrap());
+    store.answer_delay_ms.store(0, Ordering::SeqCst);
+    sleep(MS * 51).await; // the holder's lock has expired
+    assert!(lock.clone().acquire_immediately().await.unwrap());
+    sleep(MS * 100).await; // the undo has run
+    store.delete_delay_ms.store(0, Ordering::SeqCst);
+    assert_single_holder(&locks, &lock).await;
+}

@@ -296,18 +296,28 @@ struct PendingSave {
 
 impl PendingSave {
     fn undo_in_background(self) {
-        if self.held {
+        let PendingSave {
+            _op: op,
+            store,
+            lock,
+            generation,
+            held,
+        } = self;
+        if held {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         runtime.spawn(async move {
-            if self.lock.holding.generation() != self.generation {
+            // Moved in by name: the guard must live until the delete is done (a closure
+            // capturing only the fields it uses would drop it at once).
+            let _op = op;
+            if lock.holding.generation() != generation {
                 return;
             }
-            let (store, key) = (self.store.as_ref(), self.lock.key.as_str());
-            match store.delete(key, &self.lock.owner).await {
+            let (store, key) = (store.as_ref(), lock.key.as_str());
+            match store.delete(key, &lock.owner).await {
                 Ok(()) => tracing::debug!(
                     store = store.name(),
                     key = %key,
