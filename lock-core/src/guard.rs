@@ -1,7 +1,7 @@
 use std::ops::Deref;
 
 use crate::armed::Armed;
-use crate::{Lock, LockError};
+use crate::{Lock, LockError, RetryConfig};
 
 /// A held lock that is released when dropped (in the background, on the current tokio
 /// runtime). Call [`release`](Self::release) to release it and see the result.
@@ -73,5 +73,42 @@ impl Deref for LockGuard {
     type Target = Lock;
     fn deref(&self) -> &Lock {
         &self.held.get().0
+    }
+}
+
+impl Lock {
+    /// Acquire (with the lock's retry settings) and return a guard that releases the
+    /// lock when dropped, or `None` when not acquired. Prefer
+    /// [`LockGuard::release`] to observe release errors.
+    ///
+    /// # Cancel safety
+    /// As [`acquire`](Self::acquire).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
+    /// let lock = factory.create_lock("k")?;
+    /// if let Some(guard) = lock.acquire_guard().await? {
+    ///     // … critical section …
+    ///     guard.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire_guard(&self) -> Result<Option<LockGuard>, LockError> {
+        self.acquire_guard_with(self.retry()).await
+    }
+
+    /// [`acquire_guard`](Self::acquire_guard) with explicit retry settings.
+    ///
+    /// # Cancel safety
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_guard_with(
+        &self,
+        retry: RetryConfig,
+    ) -> Result<Option<LockGuard>, LockError> {
+        Ok(self
+            .acquire_holding(retry)
+            .await?
+            .map(|generation| LockGuard::new(self.clone(), generation)))
     }
 }

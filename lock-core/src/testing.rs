@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::{LockError, LockStore};
+use crate::{LockError, LockStore, validate};
 
 /// The store contract in its simplest form: a map from key to `(owner, expiry)` judged
 /// by tokio's clock (so `tokio::time::pause` controls it in tests). No notification, no
@@ -42,6 +42,7 @@ fn deadline(ttl: Duration) -> Result<Instant, LockError> {
 #[async_trait]
 impl LockStore for TestStore {
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        validate::save_input(key, owner, ttl)?;
         let expires_at = ttl.map(deadline).transpose()?;
         self.with(|map| {
             if Self::live(map, key).is_some() {
@@ -53,6 +54,7 @@ impl LockStore for TestStore {
     }
 
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate::delete_input(key, owner)?;
         self.with(|map| match Self::live(map, key) {
             Some((o, _)) if o == owner => {
                 map.remove(key);
@@ -63,15 +65,18 @@ impl LockStore for TestStore {
     }
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        validate::key(key)?;
         self.with(|map| map.remove(key));
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        validate::key(key)?;
         Ok(self.with(|map| Self::live(map, key).is_some()))
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
+        validate::extend_input(key, owner, duration)?;
         let expires_at = deadline(duration)?;
         self.with(|map| match Self::live(map, key) {
             Some((o, exp)) if o == owner => {

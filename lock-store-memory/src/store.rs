@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use lock_core::{
     Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, async_trait,
+    validate,
 };
 use parking_lot::Mutex;
 use tokio::time::Instant;
@@ -149,15 +150,44 @@ impl MemoryStore {
     pub fn waiting_keys(&self) -> usize {
         self.inner.released.waiting_keys()
     }
+
+    /// One acquire attempt: what both `save` and `try_acquire` report.
+    fn acquire_once(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        validate::save_input(key, owner, ttl)?;
+        let now = Instant::now();
+        let expires_at = ttl.map(|t| deadline(now, t)).transpose()?;
+        let mut st = self.inner.state.lock();
+        if let Some(held) = st.live(key, now) {
+            let left = held.expires_at.map(|at| at - now);
+            return Ok(Acquisition::denied(left));
+        }
+        st.maybe_sweep(now);
+        st.last_token += 1;
+        let token = st.last_token;
+        st.locks.insert(
+            key.to_owned(),
+            Entry {
+                owner: owner.into(),
+                expires_at,
+            },
+        );
+        Ok(Acquisition::acquired_with_token(token))
+    }
 }
 
 #[async_trait]
 impl LockStore for MemoryStore {
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
+        Ok(self.acquire_once(key, owner, ttl)?.acquired)
     }
 
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate::delete_input(key, owner)?;
         {
             let mut st = self.inner.state.lock();
             match st.live(key, Instant::now()) {
@@ -170,6 +200,7 @@ impl LockStore for MemoryStore {
     }
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        validate::key(key)?;
         let removed = self.inner.state.lock().remove(key);
         if removed.is_some() {
             self.inner.released.notify(key);
@@ -178,10 +209,12 @@ impl LockStore for MemoryStore {
     }
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        validate::key(key)?;
         Ok(self.inner.state.lock().live(key, Instant::now()).is_some())
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
+        validate::extend_input(key, owner, duration)?;
         let now = Instant::now();
         let expires_at = deadline(now, duration)?;
         match self.inner.state.lock().live(key, now) {
@@ -207,24 +240,7 @@ impl LockStore for MemoryStore {
         owner: &str,
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
-        let now = Instant::now();
-        let expires_at = ttl.map(|t| deadline(now, t)).transpose()?;
-        let mut st = self.inner.state.lock();
-        if let Some(held) = st.live(key, now) {
-            let left = held.expires_at.map(|at| at - now);
-            return Ok(Acquisition::denied(left));
-        }
-        st.maybe_sweep(now);
-        st.last_token += 1;
-        let token = st.last_token;
-        st.locks.insert(
-            key.to_owned(),
-            Entry {
-                owner: owner.into(),
-                expires_at,
-            },
-        );
-        Ok(Acquisition::acquired_with_token(token))
+        self.acquire_once(key, owner, ttl)
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {

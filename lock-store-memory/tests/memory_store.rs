@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use lock_core::{LockFactory, LockStore};
+use lock_core::{LockError, LockFactory, LockStore};
 use lock_store_memory::MemoryStore;
 
 #[tokio::test]
@@ -116,4 +116,60 @@ async fn table_memory_is_given_back_after_a_peak() {
         "capacity stayed at {} after every lock was released (peak {peak})",
         store.capacity()
     );
+}
+
+#[tokio::test]
+async fn trait_calls_outside_the_input_domain_are_invalid_arguments() {
+    let store = MemoryStore::new();
+    let owner = "0123456789abcdef0123456789abcdef";
+    let long_key = "k".repeat(lock_core::MAX_KEY_LEN + 1);
+    let ms = Duration::from_millis(1);
+    for key in ["", "a\0b", long_key.as_str()] {
+        let results = [
+            store.save(key, owner, Some(ms * 100)).await.map(|_| ()),
+            store.try_acquire(key, owner, None).await.map(|_| ()),
+            store.delete(key, owner).await,
+            store.force_delete(key).await,
+            store.exists(key).await.map(|_| ()),
+            store.extend(key, owner, ms * 100).await,
+        ];
+        for (i, r) in results.into_iter().enumerate() {
+            assert_eq!(
+                r.unwrap_err().code(),
+                "E_INVALID_ARGUMENTS",
+                "key {key:?}, call {i}"
+            );
+        }
+    }
+    for bad_owner in ["", "has space", "é"] {
+        assert!(matches!(
+            store.save("k", bad_owner, None).await,
+            Err(LockError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            store.delete("k", bad_owner).await,
+            Err(LockError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            store.extend("k", bad_owner, ms).await,
+            Err(LockError::InvalidArgument(_))
+        ));
+    }
+    for ttl in [Duration::ZERO, Duration::from_micros(999), Duration::MAX] {
+        assert!(
+            matches!(
+                store.save("k", owner, Some(ttl)).await,
+                Err(LockError::InvalidArgument(_))
+            ),
+            "ttl {ttl:?}"
+        );
+        assert!(
+            matches!(
+                store.extend("k", owner, ttl).await,
+                Err(LockError::InvalidArgument(_))
+            ),
+            "extend {ttl:?}"
+        );
+    }
+    assert!(store.is_empty(), "nothing was saved");
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use super::Lock;
 use crate::armed::Armed;
 use crate::unwind::CatchUnwind;
-use crate::{LockError, LockGuard, LostLock, RetryConfig};
+use crate::{LockError, LostLock, RetryConfig};
 
 impl Lock {
     /// Acquire (with the lock's retry settings), run `f`, release. `Ok(Some(value))`,
@@ -121,42 +121,5 @@ impl Lock {
             Err(panic) => std::panic::resume_unwind(panic),
             Ok(value) => released.map(|()| Some(value)),
         }
-    }
-
-    // ---- guards -------------------------------------------------------------------
-
-    /// Acquire (with the lock's retry settings) and return a guard that releases the
-    /// lock when dropped, or `None` when not acquired. Prefer
-    /// [`LockGuard::release`] to observe release errors.
-    ///
-    /// # Cancel safety
-    /// As [`acquire`](Self::acquire).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
-    /// # let factory = lock_core::LockFactory::new(lock_core::testing::TestStore::default());
-    /// let lock = factory.create_lock("k")?;
-    /// if let Some(guard) = lock.acquire_guard().await? {
-    ///     // … critical section …
-    ///     guard.release().await?;
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn acquire_guard(&self) -> Result<Option<LockGuard>, LockError> {
-        self.acquire_guard_with(self.retry).await
-    }
-
-    /// [`acquire_guard`](Self::acquire_guard) with explicit retry settings.
-    ///
-    /// # Cancel safety
-    /// As [`acquire`](Self::acquire).
-    pub async fn acquire_guard_with(
-        &self,
-        retry: RetryConfig,
-    ) -> Result<Option<LockGuard>, LockError> {
-        Ok(self
-            .acquire_holding(retry)
-            .await?
-            .map(|generation| LockGuard::new(self.clone(), generation)))
     }
 }
