@@ -50,6 +50,8 @@ struct State {
     /// Bumped on every acquire and release: identifies one holding of the lock.
     generation: u64,
     lost: bool,
+    /// When the current holding was acquired (for the hold time on release).
+    since: Option<Instant>,
     extender: Option<JoinHandle<()>>,
 }
 
@@ -69,6 +71,7 @@ impl Default for Holding {
                 fencing_token: None,
                 generation: 0,
                 lost: false,
+                since: None,
                 extender: None,
             }),
             changed: Notify::new(),
@@ -108,6 +111,7 @@ impl Holding {
         st.fencing_token = fencing_token;
         st.generation += 1;
         st.lost = false;
+        st.since = Some(Instant::now());
         if let Some(old) = st.extender.take() {
             old.abort();
         }
@@ -151,18 +155,21 @@ impl Holding {
     }
 
     /// The holding ended by release (or was found not held). Starts a new generation.
-    pub(crate) fn released(&self) {
+    /// Returns how long it was held, when this process acquired it.
+    pub(crate) fn released(&self) -> Option<Duration> {
         let mut st = self.state();
         if let Some(extender) = st.extender.take() {
             extender.abort();
         }
         if st.deadline == Deadline::NotHeld {
-            return;
+            return None;
         }
+        let held = st.since.take().map(|t| t.elapsed());
         st.deadline = Deadline::NotHeld;
         st.generation += 1;
         drop(st);
         self.changed.notify_waiters();
+        held
     }
 
     /// Holding `generation` is lost; returns `true` if this call marked it.

@@ -32,6 +32,29 @@
 //! * Dropping an in-flight `acquire` or `run` never leaves a lock held with nobody able
 //!   to release it.
 //! * Owner tokens and serialized locks are capabilities: they are never logged.
+//!
+//! # Observability
+//!
+//! Every `acquire`, `run`, `release`, `force_release` and `extend` runs in a `tracing`
+//! span (`lock.acquire`, …) with the `store` and the `key` — never the owner token. A
+//! `debug` event marks acquisitions (waited time, attempts, fencing token) and releases
+//! (`held_ms`, the hold time); every store error and every lost lock is a `warn` event.
+//!
+//! With the `metrics` feature, lock-core also records through the
+//! [`metrics`](https://docs.rs/metrics) facade (install any recorder, e.g. a Prometheus
+//! exporter):
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `lock_acquired_total` | counter | `store` | acquisitions |
+//! | `lock_denied_total` | counter | `store` | acquires that ran out of attempts or time |
+//! | `lock_released_total` | counter | `store` | releases by the owner (`release`, guards, `run`) |
+//! | `lock_lost_total` | counter | `store` | holdings lost (extension refused, or deadline passed while extending failed) |
+//! | `lock_errors_total` | counter | `store`, `operation`, `code` | store errors, by operation and [`LockError::code`](crate::LockError::code) |
+//! | `lock_wait_seconds` | histogram | `store` | from the start of an acquire to its success |
+//! | `lock_hold_seconds` | histogram | `store` | from an acquisition to its release |
+//!
+//!
 #![warn(missing_docs)]
 
 mod armed;
@@ -46,6 +69,7 @@ mod lock;
 mod lost;
 mod manager;
 mod notify;
+mod observe;
 mod owner;
 mod queue;
 mod retry;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::{Lock, Shared};
 use crate::armed::Armed;
@@ -124,6 +125,12 @@ impl Lock {
         &self,
         retry: RetryConfig,
     ) -> Result<Option<u64>, LockError> {
+        let span =
+            tracing::debug_span!("lock.acquire", store = %self.store_name(), key = %self.key());
+        self.acquire_traced(retry).instrument(span).await
+    }
+
+    async fn acquire_traced(&self, retry: RetryConfig) -> Result<Option<u64>, LockError> {
         retry.validate()?;
         let started = Instant::now();
         let deadline = retry.timeout.and_then(|t| started.checked_add(t));
@@ -150,6 +157,7 @@ impl Lock {
             };
             let outcome = outcome?;
             if let Some(generation) = outcome.generation {
+                crate::observe::acquired(store.name(), started.elapsed());
                 tracing::debug!(
                     store = store.name(),
                     key = %self.key(),
@@ -174,6 +182,7 @@ impl Lock {
     }
 
     fn not_acquired(&self, started: Instant, attempts: u32) -> Option<u64> {
+        crate::observe::denied(self.store_name());
         tracing::debug!(
             store = %self.store_name(),
             key = %self.key(),
@@ -241,7 +250,7 @@ impl Lock {
             .try_acquire(self.key(), self.owner(), self.ttl())
             .await
             .inspect_err(|error| {
-                tracing::warn!(store = store.name(), key = %self.key(), %error, "acquire failed");
+                crate::observe::error(store.name(), self.key(), "acquire", error)
             })?;
         // Still under the operation mutex (the payload holds it) until the end.
         let _op = pending.disarm();

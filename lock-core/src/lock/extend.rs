@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::{Lock, Shared};
 use crate::holding::Deadline;
-use crate::{LockError, LockStore, validate};
+use crate::{LockError, LockStore, observe, validate};
 
 impl Lock {
     /// Reset the expiry to now + `duration` (default: the lock's TTL).
@@ -34,10 +35,16 @@ impl Lock {
             LockError::invalid("extend needs a duration: this lock has no TTL to default to")
         })?;
         validate::duration("extension", duration)?;
-        let store = self.store().await?;
-        let _op = self.shared.op.lock().await;
-        let generation = self.shared.holding.generation();
-        extend_once(&self.shared, store.as_ref(), generation, duration).await
+        let span =
+            tracing::debug_span!("lock.extend", store = %self.store_name(), key = %self.key());
+        async {
+            let store = self.store().await?;
+            let _op = self.shared.op.lock().await;
+            let generation = self.shared.holding.generation();
+            extend_once(&self.shared, store.as_ref(), generation, duration).await
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -59,12 +66,12 @@ async fn extend_once(
         }
         Err(LockError::NotOwned) => {
             if shared.holding.mark_lost(generation) {
-                tracing::warn!(store = store.name(), key = %shared.key, "lock lost: extension refused");
+                observe::lost(store.name(), &shared.key, "extension refused");
             }
             Err(LockError::NotOwned)
         }
         Err(error) => {
-            tracing::warn!(store = store.name(), key = %shared.key, %error, "extend failed");
+            observe::error(store.name(), &shared.key, "extend", &error);
             Err(error)
         }
     }
@@ -112,7 +119,11 @@ pub(super) fn spawn_extender(
                 Err(LockError::NotOwned) => return,
                 Err(_) if now >= deadline => {
                     if shared.holding.mark_lost(generation) {
-                        tracing::warn!(store = store.name(), key = %shared.key, "lock lost: auto-extension failed until the deadline passed");
+                        observe::lost(
+                            store.name(),
+                            &shared.key,
+                            "auto-extension failed until the deadline passed",
+                        );
                     }
                     return;
                 }

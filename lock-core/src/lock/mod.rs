@@ -183,9 +183,11 @@ impl Lock {
     /// Cancel safe: it only reads.
     pub async fn is_locked(&self) -> Result<bool, LockError> {
         let store = self.store().await?;
-        store.as_ref().exists(self.key()).await.inspect_err(|error| {
-            tracing::warn!(store = store.name(), key = %self.key(), %error, "exists failed")
-        })
+        store
+            .as_ref()
+            .exists(self.key())
+            .await
+            .inspect_err(|error| crate::observe::error(store.name(), self.key(), "exists", error))
     }
 
     /// Whether this owner's hold has passed its deadline, by this process's monotonic

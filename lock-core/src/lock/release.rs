@@ -1,8 +1,11 @@
 //! Releasing: explicitly (`release`, `force_release`), and in the background on drop,
 //! bound to the one holding the dropped guard or `run` owned.
 
+use tracing::Instrument;
+
 use super::Lock;
 use crate::LockError;
+use crate::observe;
 
 impl Lock {
     /// Release the lock. `Err(NotOwned)` unless this owner holds it (also after it
@@ -28,6 +31,12 @@ impl Lock {
     /// Release holding `generation` only (`None`: whatever this owner holds). A holding
     /// that already ended is `Err(NotOwned)`, and a later holding is left alone.
     pub(crate) async fn release_holding(&self, generation: Option<u64>) -> Result<(), LockError> {
+        let span =
+            tracing::debug_span!("lock.release", store = %self.store_name(), key = %self.key());
+        self.release_traced(generation).instrument(span).await
+    }
+
+    async fn release_traced(&self, generation: Option<u64>) -> Result<(), LockError> {
         let store = self.store().await?;
         let _op = self.shared.op.lock().await;
         let holding = &self.shared.holding;
@@ -38,13 +47,19 @@ impl Lock {
         let result = store.as_ref().delete(self.key(), self.owner()).await;
         match &result {
             Ok(()) => {
+                let held = holding.released();
+                observe::released(store.name(), held);
+                tracing::debug!(
+                    store = store.name(),
+                    key = %self.key(),
+                    held_ms = held.map(|d| d.as_millis() as u64),
+                    "lock released"
+                );
+            }
+            Err(LockError::NotOwned) => {
                 holding.released();
-                tracing::debug!(store = store.name(), key = %self.key(), "lock released");
             }
-            Err(LockError::NotOwned) => holding.released(),
-            Err(error) => {
-                tracing::warn!(store = store.name(), key = %self.key(), %error, "release failed")
-            }
+            Err(error) => observe::error(store.name(), self.key(), "release", error),
         }
         result
     }
@@ -79,6 +94,11 @@ impl Lock {
     /// # Ok(()) }
     /// ```
     pub async fn force_release(&self) -> Result<(), LockError> {
+        let span = tracing::debug_span!("lock.force_release", store = %self.store_name(), key = %self.key());
+        self.force_release_traced().instrument(span).await
+    }
+
+    async fn force_release_traced(&self) -> Result<(), LockError> {
         let store = self.store().await?;
         let _op = self.shared.op.lock().await;
         self.shared.holding.stop_extender();
@@ -88,9 +108,7 @@ impl Lock {
                 self.shared.holding.released();
                 tracing::debug!(store = store.name(), key = %self.key(), "lock force released");
             }
-            Err(error) => {
-                tracing::warn!(store = store.name(), key = %self.key(), %error, "force release failed")
-            }
+            Err(error) => observe::error(store.name(), self.key(), "force_release", error),
         }
         result
     }

@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+use tracing::Instrument;
+
 use super::Lock;
 use crate::armed::Armed;
 use crate::unwind::CatchUnwind;
@@ -114,7 +116,10 @@ impl Lock {
         let release_on_drop = Armed::new((self.clone(), generation), |(lock, generation)| {
             Lock::release_in_background(lock, generation)
         });
-        let outcome = CatchUnwind::new(f(self.lost_signal())).await;
+        let span = tracing::debug_span!("lock.run", store = %self.store_name(), key = %self.key());
+        let outcome = CatchUnwind::new(f(self.lost_signal()))
+            .instrument(span)
+            .await;
         let released = self.release_holding(Some(generation)).await;
         release_on_drop.disarm();
         match outcome {
