@@ -4,7 +4,7 @@
 //! reached through [`Lock`](crate::Lock) never sees input outside this domain. A store
 //! can also be called directly through [`LockStore`](crate::LockStore); the bundled
 //! stores then reject the same input with the same
-//! [`LockError::InvalidArgument`](crate::LockError::InvalidArgument), by calling these
+//! `LockError::InvalidArgument`, by calling these
 //! functions first. Custom stores should do the same (the testkit's input-domain
 //! cases accept either a rejection with `InvalidArgument` or correct behaviour).
 //!

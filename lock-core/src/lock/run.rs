@@ -22,7 +22,7 @@ impl Lock {
     /// force-released), so `f` did not run under exclusion throughout; `Storage` means
     /// the release is unknown (the lock then expires with its TTL). Callers that want
     /// the value whatever happens use [`acquire_guard`](Self::acquire_guard) and
-    /// [`LockGuard::release`].
+    /// [`LockGuard::release`](crate::LockGuard::release).
     ///
     /// # Cancel safety
     /// Dropping the future releases the lock in the background (only the holding this
