@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -29,7 +30,42 @@ use crate::store::ReleaseFuture;
 /// ```
 #[derive(Clone, Default)]
 pub struct ReleaseHub {
-    inner: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    inner: Arc<Hub>,
+}
+
+#[derive(Default)]
+struct Hub {
+    map: Mutex<HashMap<String, Arc<Notify>>>,
+    /// `map.len()`, readable without the lock: a release with nobody listening anywhere
+    /// (the common case) costs one atomic load. Written under the lock; a listener
+    /// registered before a store operation is visible to a release ordered after that
+    /// operation (the store's own synchronisation orders them).
+    keys: AtomicUsize,
+}
+
+/// The map, with `keys` kept equal to its length when the guard is dropped.
+struct HubMap<'a> {
+    map: MutexGuard<'a, HashMap<String, Arc<Notify>>>,
+    keys: &'a AtomicUsize,
+}
+
+impl std::ops::Deref for HubMap<'_> {
+    type Target = HashMap<String, Arc<Notify>>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for HubMap<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
+impl Drop for HubMap<'_> {
+    fn drop(&mut self) {
+        self.keys.store(self.map.len(), Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for ReleaseHub {
@@ -41,11 +77,16 @@ impl std::fmt::Debug for ReleaseHub {
 }
 
 impl ReleaseHub {
-    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
-        // A panic while holding this lock cannot leave the map inconsistent.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn map(&self) -> HubMap<'_> {
+        HubMap {
+            // A panic while holding this lock cannot leave the map inconsistent.
+            map: self
+                .inner
+                .map
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            keys: &self.inner.keys,
+        }
     }
 
     /// A future that completes on the next [`notify`](Self::notify) of `key` (or
@@ -68,6 +109,9 @@ impl ReleaseHub {
 
     /// Wake every listener of `key`.
     pub fn notify(&self, key: &str) {
+        if self.inner.keys.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         let entry = self.map().remove(key);
         if let Some(notify) = entry {
             notify.notify_waiters();

@@ -1,20 +1,26 @@
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lock_core::{
     Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, async_trait,
     validate,
 };
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
-/// Below this many entries the map is never swept.
+/// Below this many entries a shard's map is never swept.
 const MIN_SWEEP_LEN: usize = 64;
+
+/// Shards of the table: independent keys rarely meet on one mutex (a power of two).
+const SHARDS: usize = 32;
 
 /// An in-process lock store: locks are shared by the tasks of one process only.
 ///
-/// * Every operation is one critical section on one mutex: correct under contention.
+/// * Every operation is one critical section on the mutex of the key's shard (one of 32):
+///   correct under contention, and independent keys rarely wait for each other.
 /// * Released entries are removed at once and expired ones are reclaimed as the map
 ///   grows (a sweep whenever it doubles), so memory follows the number of locks held,
 ///   not the number of keys ever used.
@@ -41,10 +47,30 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
-    state: Mutex<State>,
+    shards: Box<[Mutex<State>]>,
+    hasher: RandomState,
+    /// The last fencing token issued (one counter per store: tokens grow across keys).
+    last_token: AtomicU64,
     released: ReleaseHub,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            last_token: AtomicU64::new(0),
+            released: ReleaseHub::default(),
+        }
+    }
+}
+
+impl Inner {
+    fn shard(&self, key: &str) -> MutexGuard<'_, State> {
+        let hash = self.hasher.hash_one(key) as usize;
+        self.shards[hash & (SHARDS - 1)].lock()
+    }
 }
 
 #[derive(Default)]
@@ -52,7 +78,6 @@ struct State {
     locks: HashMap<String, Entry>,
     /// Map size after the last sweep; the next sweep happens at twice that.
     swept_at: usize,
-    last_token: u64,
 }
 
 struct Entry {
@@ -81,11 +106,13 @@ impl State {
     }
 
     /// Give table memory back once the map is down to a quarter of its capacity
-    /// (halving at most, so that shrinking stays amortized O(1) per operation).
+    /// (halving at most, so that shrinking stays amortized O(1) per operation). The
+    /// smallest table (3 entries) is kept, so one key locked and released in turn
+    /// never reallocates.
     fn maybe_shrink(&mut self) {
         let (len, capacity) = (self.locks.len(), self.locks.capacity());
-        if capacity > MIN_SWEEP_LEN && len * 4 < capacity {
-            self.locks.shrink_to((len * 2).max(MIN_SWEEP_LEN));
+        if capacity > 3 && len * 4 < capacity {
+            self.locks.shrink_to(len * 2);
             self.swept_at = self.swept_at.min(len);
         }
     }
@@ -124,7 +151,7 @@ impl MemoryStore {
 
     /// Entries in memory, expired ones not yet reclaimed included.
     pub fn len(&self) -> usize {
-        self.inner.state.lock().locks.len()
+        self.inner.shards.iter().map(|s| s.lock().locks.len()).sum()
     }
 
     /// Whether no entry is in memory.
@@ -134,16 +161,22 @@ impl MemoryStore {
 
     /// Reclaim every expired entry now (it also happens by itself as the map grows).
     pub fn purge_expired(&self) {
-        let mut st = self.inner.state.lock();
         let now = Instant::now();
-        st.locks.retain(|_, e| e.live(now));
-        st.swept_at = st.locks.len();
-        st.maybe_shrink();
+        for shard in self.inner.shards.iter() {
+            let mut st = shard.lock();
+            st.locks.retain(|_, e| e.live(now));
+            st.swept_at = st.locks.len();
+            st.maybe_shrink();
+        }
     }
 
-    /// Capacity of the table (for memory measurements).
+    /// Capacity of the table, all shards together (for memory measurements).
     pub fn capacity(&self) -> usize {
-        self.inner.state.lock().locks.capacity()
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.lock().locks.capacity())
+            .sum()
     }
 
     /// Keys that have a waiter listening for their release.
@@ -161,14 +194,14 @@ impl MemoryStore {
         validate::save_input(key, owner, ttl)?;
         let now = Instant::now();
         let expires_at = ttl.map(|t| deadline(now, t)).transpose()?;
-        let mut st = self.inner.state.lock();
+        let mut st = self.inner.shard(key);
         if let Some(held) = st.live(key, now) {
             let left = held.expires_at.map(|at| at - now);
             return Ok(Acquisition::denied(left));
         }
         st.maybe_sweep(now);
-        st.last_token += 1;
-        let token = st.last_token;
+        // Under the shard's lock: the key's tokens are issued in order.
+        let token = self.inner.last_token.fetch_add(1, Ordering::Relaxed) + 1;
         st.locks.insert(
             key.to_owned(),
             Entry {
@@ -189,7 +222,7 @@ impl LockStore for MemoryStore {
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         {
-            let mut st = self.inner.state.lock();
+            let mut st = self.inner.shard(key);
             match st.live(key, Instant::now()) {
                 Some(e) if *e.owner == *owner => st.remove(key),
                 _ => return Err(LockError::NotOwned),
@@ -201,7 +234,7 @@ impl LockStore for MemoryStore {
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
-        let removed = self.inner.state.lock().remove(key);
+        let removed = self.inner.shard(key).remove(key);
         if removed.is_some() {
             self.inner.released.notify(key);
         }
@@ -210,14 +243,14 @@ impl LockStore for MemoryStore {
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
         validate::key(key)?;
-        Ok(self.inner.state.lock().live(key, Instant::now()).is_some())
+        Ok(self.inner.shard(key).live(key, Instant::now()).is_some())
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
         validate::extend_input(key, owner, duration)?;
         let now = Instant::now();
         let expires_at = deadline(now, duration)?;
-        match self.inner.state.lock().live(key, now) {
+        match self.inner.shard(key).live(key, now) {
             Some(e) if *e.owner == *owner => {
                 e.expires_at = Some(expires_at);
                 Ok(())
