@@ -76,6 +76,7 @@ mod retry;
 mod serialized;
 mod store;
 mod store_factory;
+#[cfg(feature = "test-util")]
 pub mod testing;
 mod unwind;
 pub mod validate;

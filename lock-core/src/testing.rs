@@ -1,5 +1,6 @@
 //! A minimal reference store, for documentation examples and as the executable model
-//! of the store contract in tests. Applications should use `lock-store-memory`.
+//! of the store contract in tests (feature `test-util`). Applications should use
+//! `lock-store-memory`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
