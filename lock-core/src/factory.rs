@@ -107,7 +107,7 @@ impl LockFactory {
 
     /// The store, built if it was not yet.
     pub async fn store(&self) -> Result<Arc<dyn LockStore>, LockError> {
-        self.handle.get().await.cloned()
+        self.handle.get().await
     }
 
     /// The store's optional capabilities, if it was built already.
@@ -144,8 +144,24 @@ impl LockFactory {
 
     /// A lock from [`Lock::serialize`], owned by the same owner: it can release or
     /// extend the lock acquired elsewhere. Malformed input is `InvalidArgument`.
+    ///
+    /// Restored in the process that serialized it (same factory or manager), while the
+    /// original is alive, it *is* the original: one holding, shared with every clone.
+    /// Restored in another process, it takes the holding over: the original's process
+    /// should stop using its copy (the owner token is one capability; two processes
+    /// using it at once are one owner racing itself). Its local deadline comes from the
+    /// serializing machine's wall clock, capped at one TTL from now.
     pub fn restore_lock(&self, serialized: SerializedLock) -> Result<Lock, LockError> {
         serialized.validate()?;
+        if let Some(lock) = Lock::handed_over(
+            &self.handle,
+            &serialized.key,
+            &serialized.owner,
+            self.options.retry,
+            self.auto_extend,
+        ) {
+            return Ok(lock);
+        }
         let deadline = serialized.deadline();
         let lock = Lock::new(
             serialized.key,
@@ -156,6 +172,7 @@ impl LockFactory {
             self.handle.clone(),
         );
         lock.restore(deadline, serialized.fencing_token);
+        lock.hand_over();
         Ok(lock)
     }
 }

@@ -2,6 +2,10 @@
 //! fencing token, and whether it was lost. Shared by every clone of a [`Lock`](crate::Lock),
 //! its auto-extender and its [`LostLock`](crate::LostLock) signals, which use it only
 //! through the methods below.
+//!
+//! Each acquisition (or restore) starts a new *holding*, numbered by its generation. A
+//! holding ends when it is released; it is *lost* when the store refused to extend it or
+//! its local deadline passed — and once lost, it stays lost (a signal never un-fires).
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -31,6 +35,10 @@ impl Deadline {
             None => Deadline::Never,
         }
     }
+
+    fn passed(self, now: Instant) -> bool {
+        matches!(self, Deadline::At(t) if now >= t)
+    }
 }
 
 /// What a [`LostLock`](crate::LostLock) of one holding sees.
@@ -39,25 +47,58 @@ pub(crate) enum Status {
     /// The holding has not started yet (the signal was taken before acquiring).
     NotYet,
     Lost,
-    /// Released by its owner or replaced by a later holding: it ended without being lost.
+    /// It ended without being lost (released), or a later holding replaced it.
     Over,
     HeldUntil(Option<Instant>),
 }
 
 struct State {
+    /// The latest holding's number (0: none yet).
+    generation: u64,
     deadline: Deadline,
     fencing_token: Option<u64>,
-    /// Bumped on every acquire and release: identifies one holding of the lock.
-    generation: u64,
+    /// The latest holding was released (or never existed).
+    ended: bool,
+    /// A release of the latest holding is under way (or failed): it is no longer held
+    /// as far as this process is concerned, and no longer extended.
+    ending: bool,
+    /// The store refused to extend the latest holding, or its deadline passed while
+    /// extending failed: not held any more, until a later extension succeeds.
     lost: bool,
-    /// When the current holding was acquired (for the hold time on release).
+    /// The latest holding's lost-lock signal fired (sticky: a signal never un-fires).
+    fired: bool,
+    /// The last holding whose signal fired, for signals of holdings replaced since.
+    last_fired: u64,
+    /// When the latest holding was acquired (for the hold time on release).
     since: Option<Instant>,
     extender: Option<JoinHandle<()>>,
 }
 
-/// The holding state machine: `NotHeld → held(generation g) → extended* → (lost) →
-/// released / re-acquired (g + 1 …)`. Every change wakes the [`changed`](Self::changed)
-/// waiters.
+impl State {
+    /// Held, not ending, not lost, and the local deadline not passed.
+    fn believed_held(&self, now: Instant) -> bool {
+        !self.ended
+            && !self.ending
+            && !self.lost
+            && self.deadline != Deadline::NotHeld
+            && !self.deadline.passed(now)
+    }
+
+    /// The signal of the latest holding fires (if it has not yet).
+    fn fire(&mut self) {
+        self.fired = true;
+        self.last_fired = self.generation;
+    }
+
+    /// Fire if the latest open holding's local deadline has passed.
+    fn fire_if_expired(&mut self, now: Instant) {
+        if !self.ended && !self.ending && self.deadline.passed(now) {
+            self.fire();
+        }
+    }
+}
+
+/// The holding state machine. Every change wakes the [`changed`](Self::changed) waiters.
 pub(crate) struct Holding {
     state: Mutex<State>,
     changed: Notify,
@@ -67,10 +108,14 @@ impl Default for Holding {
     fn default() -> Self {
         Holding {
             state: Mutex::new(State {
+                generation: 0,
                 deadline: Deadline::NotHeld,
                 fencing_token: None,
-                generation: 0,
+                ended: true,
+                ending: false,
                 lost: false,
+                fired: false,
+                last_fired: 0,
                 since: None,
                 extender: None,
             }),
@@ -85,19 +130,38 @@ impl Holding {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current holding's generation.
+    fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.state());
+        self.changed.notify_waiters();
+        out
+    }
+
+    /// The latest holding's generation.
     pub(crate) fn generation(&self) -> u64 {
         self.state().generation
     }
 
-    /// The generation and whether this owner holds the lock (not lost) right now.
-    pub(crate) fn current(&self) -> (u64, bool) {
-        let st = self.state();
-        (st.generation, st.deadline != Deadline::NotHeld && !st.lost)
+    /// Whether this owner believes it holds the lock now: held, not being released, not
+    /// lost, local deadline not passed.
+    pub(crate) fn believed_held(&self) -> bool {
+        self.state().believed_held(Instant::now())
     }
 
+    /// Whether holding `generation` is the latest and has not ended (it may be lost).
+    pub(crate) fn is_open(&self, generation: u64) -> bool {
+        let st = self.state();
+        st.generation == generation && !st.ended
+    }
+
+    /// The local deadline as the views show it: `NotHeld` once the holding ended or its
+    /// release began.
     pub(crate) fn deadline(&self) -> Deadline {
-        self.state().deadline
+        let st = self.state();
+        if st.ended || st.ending {
+            Deadline::NotHeld
+        } else {
+            st.deadline
+        }
     }
 
     pub(crate) fn fencing_token(&self) -> Option<u64> {
@@ -106,25 +170,27 @@ impl Holding {
 
     /// A new holding starts; returns its generation. Stops the previous extender.
     pub(crate) fn acquired(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
-        let mut st = self.state();
-        st.deadline = deadline;
-        st.fencing_token = fencing_token;
-        st.generation += 1;
-        st.lost = false;
-        st.since = Some(Instant::now());
-        if let Some(old) = st.extender.take() {
-            old.abort();
-        }
-        let generation = st.generation;
-        drop(st);
-        self.changed.notify_waiters();
-        generation
+        self.update(|st| {
+            st.fire_if_expired(Instant::now());
+            st.generation += 1;
+            st.deadline = deadline;
+            st.fencing_token = fencing_token;
+            st.ended = deadline == Deadline::NotHeld;
+            st.ending = false;
+            st.lost = false;
+            st.fired = false;
+            st.since = Some(Instant::now());
+            if let Some(old) = st.extender.take() {
+                old.abort();
+            }
+            st.generation
+        })
     }
 
     /// Attach the auto-extender of holding `generation` (aborted if that holding ended).
     pub(crate) fn set_extender(&self, generation: u64, extender: JoinHandle<()>) {
         let mut st = self.state();
-        if st.generation == generation && !st.lost {
+        if st.generation == generation && !st.ended {
             if let Some(old) = st.extender.replace(extender) {
                 old.abort();
             }
@@ -133,73 +199,109 @@ impl Holding {
         }
     }
 
-    /// Stop auto-extension (on release, or when the last `Lock` clone is dropped).
+    /// Stop auto-extension (when the last `Lock` clone is dropped).
     pub(crate) fn stop_extender(&self) {
         if let Some(extender) = self.state().extender.take() {
             extender.abort();
         }
     }
 
-    /// The store accepted an extension of holding `generation` until `deadline`.
-    /// Ignored if that holding is over.
+    /// An extension of holding `generation` to `deadline` is about to be sent: until it
+    /// is confirmed, hold on to the earlier of the two deadlines (if it is cancelled, the
+    /// store may have applied it — also when it was shorter).
+    pub(crate) fn extending(&self, generation: u64, deadline: Instant) {
+        self.update(|st| {
+            if st.generation == generation && !st.ended {
+                st.deadline = match st.deadline {
+                    Deadline::At(t) => Deadline::At(t.min(deadline)),
+                    Deadline::Never | Deadline::NotHeld => Deadline::At(deadline),
+                };
+            }
+        });
+    }
+
+    /// The store accepted an extension of holding `generation` until `deadline`: it is
+    /// held again (also after a failed release, or after it was lost). A signal that
+    /// fired, or whose deadline passed before, stays fired: the extension came too late
+    /// to promise exclusivity in between.
     pub(crate) fn extended(&self, generation: u64, deadline: Instant) {
-        let mut st = self.state();
-        if st.generation != generation || st.deadline == Deadline::NotHeld {
-            return;
-        }
-        // Also when held without a TTL (the store now expires it) or restored without
-        // a known expiration.
-        st.deadline = Deadline::At(deadline);
-        drop(st);
-        self.changed.notify_waiters();
+        self.update(|st| {
+            if st.generation != generation || st.ended {
+                return;
+            }
+            st.fire_if_expired(Instant::now());
+            st.deadline = Deadline::At(deadline);
+            st.lost = false;
+            st.ending = false;
+        });
     }
 
-    /// The holding ended by release (or was found not held). Starts a new generation.
-    /// Returns how long it was held, when this process acquired it.
+    /// A release of holding `generation` (`None`: the latest) begins: from now on it is
+    /// not held as far as this process knows, and not extended. `false` if that holding
+    /// already ended.
+    pub(crate) fn releasing(&self, generation: Option<u64>) -> bool {
+        self.update(|st| {
+            if generation.is_some_and(|g| g != st.generation || st.ended) {
+                return false;
+            }
+            st.fire_if_expired(Instant::now());
+            st.ending = true;
+            if let Some(extender) = st.extender.take() {
+                extender.abort();
+            }
+            true
+        })
+    }
+
+    /// The latest holding ended (released, or found not held). Returns how long it was
+    /// held, when this process acquired it.
     pub(crate) fn released(&self) -> Option<Duration> {
-        let mut st = self.state();
-        if let Some(extender) = st.extender.take() {
-            extender.abort();
-        }
-        if st.deadline == Deadline::NotHeld {
-            return None;
-        }
-        let held = st.since.take().map(|t| t.elapsed());
-        st.deadline = Deadline::NotHeld;
-        st.generation += 1;
-        drop(st);
-        self.changed.notify_waiters();
-        held
+        self.update(|st| {
+            if let Some(extender) = st.extender.take() {
+                extender.abort();
+            }
+            if st.ended {
+                return None;
+            }
+            st.fire_if_expired(Instant::now());
+            st.ended = true;
+            st.ending = false;
+            st.deadline = Deadline::NotHeld;
+            st.since.take().map(|t| t.elapsed())
+        })
     }
 
-    /// Holding `generation` is lost; returns `true` if this call marked it.
+    /// Holding `generation` is lost; returns `true` if this call marked it. The store
+    /// told us it is not ours, so it is no longer held locally either.
     pub(crate) fn mark_lost(&self, generation: u64) -> bool {
-        let mut st = self.state();
-        if st.generation != generation || st.lost || st.deadline == Deadline::NotHeld {
-            return false;
-        }
-        st.lost = true;
-        drop(st);
-        self.changed.notify_waiters();
-        true
+        self.update(|st| {
+            if st.generation != generation || st.ended || st.lost {
+                return false;
+            }
+            st.lost = true;
+            st.fire();
+            let now = Instant::now();
+            st.deadline = match st.deadline {
+                Deadline::At(t) => Deadline::At(t.min(now)),
+                _ => Deadline::At(now),
+            };
+            true
+        })
     }
 
     /// Restore a holding from a serialized lock (a new generation).
-    pub(crate) fn restore(&self, deadline: Deadline, fencing_token: Option<u64>) {
-        let mut st = self.state();
-        st.deadline = deadline;
-        st.fencing_token = fencing_token;
-        st.generation += 1;
+    pub(crate) fn restore(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
+        self.acquired(deadline, fencing_token)
     }
 
-    /// The generation a signal taken now follows: the current holding, or, when the lock
-    /// is not held, the next one.
+    /// The generation a signal taken now follows: the current holding while this owner
+    /// believes it holds the lock, otherwise the next one.
     pub(crate) fn signal_target(&self) -> u64 {
         let st = self.state();
-        if st.deadline == Deadline::NotHeld {
-            st.generation + 1
-        } else {
+        if st.believed_held(Instant::now()) {
             st.generation
+        } else {
+            st.generation + 1
         }
     }
 
@@ -210,10 +312,17 @@ impl Holding {
             return Status::NotYet;
         }
         if st.generation > generation {
-            return Status::Over;
+            return if st.last_fired == generation {
+                Status::Lost
+            } else {
+                Status::Over
+            };
         }
-        if st.lost {
+        if st.fired {
             return Status::Lost;
+        }
+        if st.ended || st.ending {
+            return Status::Over;
         }
         match st.deadline {
             Deadline::At(t) if Instant::now() >= t => Status::Lost,

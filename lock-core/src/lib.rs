@@ -29,8 +29,11 @@
 //! * Expiry is judged by the store's clock; [`Lock::remaining_time`] is the local view,
 //!   measured from *before* the acquiring request was sent, so it errs on the early side.
 //! * Locks are not re-entrant.
-//! * Dropping an in-flight `acquire` or `run` never leaves a lock held with nobody able
-//!   to release it.
+//! * Dropping an in-flight `acquire` or `run`, or a guard, never leaves a lock held with
+//!   nobody able to release it, as long as the tokio runtime keeps running: the clean-up
+//!   is a background task. If the runtime shuts down first, a lock with a TTL expires by
+//!   itself; a lock without TTL stays held — prefer TTLs (with auto-extension for long
+//!   sections), or release before shutting down.
 //! * Owner tokens and serialized locks are capabilities: they are never logged.
 //!
 //! # Observability
@@ -38,7 +41,10 @@
 //! Every `acquire`, `run`, `release`, `force_release` and `extend` runs in a `tracing`
 //! span (`lock.acquire`, …) with the `store` and the `key` — never the owner token. A
 //! `debug` event marks acquisitions (waited time, attempts, fencing token) and releases
-//! (`held_ms`, the hold time); every store error and every lost lock is a `warn` event.
+//! (`held_ms`, the hold time); every store error (also a failed store build) and every
+//! loss lock-core notices (a refused extension, an auto-extension that failed until the
+//! deadline) is a `warn` event. A lock without auto-extension that simply outlives its
+//! TTL is noticed by its [`LostLock`] signal, not logged.
 //!
 //! With the `metrics` feature, lock-core also records through the
 //! [`metrics`](https://docs.rs/metrics) facade (install any recorder, e.g. a Prometheus

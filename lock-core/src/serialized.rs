@@ -123,6 +123,7 @@ impl Lock {
     /// # Ok(()) }
     /// ```
     pub fn serialize(&self) -> SerializedLock {
+        self.hand_over();
         let expiration = match self.holding_deadline() {
             Deadline::At(t) => Some(unix_ms_in(t.saturating_duration_since(Instant::now()))),
             Deadline::Never | Deadline::NotHeld => None,

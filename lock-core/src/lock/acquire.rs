@@ -76,7 +76,10 @@ impl Lock {
         self.acquire_with(self.retry).await
     }
 
-    /// One try, no waiting. `Ok(false)` if anyone (this owner included) holds it.
+    /// One try, no waiting for the lock. `Ok(false)` if anyone (this owner included)
+    /// holds it. The first call on a lazily configured store builds the store first
+    /// (bounded by the store's own operation timeout; `acquire_with` with a timeout
+    /// bounds it by yours).
     ///
     /// # Cancel safety
     /// As [`acquire`](Self::acquire).
@@ -142,6 +145,9 @@ impl Lock {
             return Ok(self.not_acquired(started, 0));
         };
         let mut attempts: u32 = 0;
+        // Release wakes in a row that were followed by a denial (see `wait`).
+        let mut fruitless_wakes: u32 = 0;
+        let mut woken_by_release = false;
         loop {
             attempts = attempts.saturating_add(1);
             // Registered before the try (so a release in between is not missed), but
@@ -171,11 +177,17 @@ impl Lock {
             if final_try || deadline.is_some_and(|t| Instant::now() >= t) {
                 return Ok(self.not_acquired(started, attempts));
             }
-            wait(
+            fruitless_wakes = if woken_by_release {
+                fruitless_wakes.saturating_add(1)
+            } else {
+                0
+            };
+            woken_by_release = wait(
                 &retry,
                 outcome.acquisition.holder_expires_in,
                 deadline,
                 listener,
+                fruitless_wakes,
             )
             .await;
         }
@@ -233,14 +245,11 @@ impl Lock {
     /// undoes it in the background.
     async fn attempt(&self, store: &Arc<dyn LockStore>) -> Result<Attempt, LockError> {
         let op = self.shared.op.clone().lock_owned().await;
-        let (generation, held) = self.shared.holding.current();
         let pending = Armed::new(
             PendingSave {
                 _op: op,
                 store: store.clone(),
                 lock: self.shared.clone(),
-                generation,
-                held,
             },
             PendingSave::undo_in_background,
         );
@@ -256,30 +265,19 @@ impl Lock {
         let _op = pending.disarm();
         let generation = acquisition
             .acquired
-            .then(|| self.on_acquired(sent_at, acquisition.fencing_token, store));
+            .then(|| self.on_acquired(sent_at, acquisition.fencing_token));
         Ok(Attempt {
             acquisition,
             generation,
         })
     }
 
-    fn on_acquired(
-        &self,
-        sent_at: Instant,
-        fencing_token: Option<u64>,
-        store: &Arc<dyn LockStore>,
-    ) -> u64 {
-        let holding = &self.shared.holding;
-        let generation = holding.acquired(Deadline::after(sent_at, self.ttl()), fencing_token);
-        if let (true, Some(ttl)) = (self.auto_extend, self.ttl()) {
-            let extender = super::extend::spawn_extender(
-                Arc::downgrade(&self.shared),
-                generation,
-                ttl,
-                store.clone(),
-            );
-            holding.set_extender(generation, extender);
-        }
+    fn on_acquired(&self, sent_at: Instant, fencing_token: Option<u64>) -> u64 {
+        let generation = self
+            .shared
+            .holding
+            .acquired(Deadline::after(sent_at, self.ttl()), fencing_token);
+        self.start_extender(generation);
         generation
     }
 }
@@ -290,17 +288,16 @@ struct Attempt {
     generation: Option<u64>,
 }
 
-/// A `try_acquire` whose answer has not arrived. The store may hold the lock for us
-/// without anyone knowing; the undo removes it, owner-checked, unless this lock was
-/// already held when the attempt started (then the save was denied, or the holder
-/// releases it) or a later holding began meanwhile. It keeps the operation mutex until
-/// done, so no later attempt of this lock can run before it and be undone by it.
+/// A `try_acquire` whose answer has not arrived (the future was dropped, or the store
+/// erred after possibly saving). The store may hold the lock for us without anyone
+/// knowing; the undo removes it, owner-checked — unless this owner believes it holds the
+/// lock at that moment (a clone's holding: then the save was denied, and the holder
+/// releases it). It keeps the operation mutex until done, so no later attempt, release or
+/// extension of this lock runs in between, and the check cannot go stale.
 struct PendingSave {
     _op: OwnedMutexGuard<()>,
     store: Arc<dyn LockStore>,
     lock: Arc<Shared>,
-    generation: u64,
-    held: bool,
 }
 
 impl PendingSave {
@@ -309,12 +306,7 @@ impl PendingSave {
             _op: op,
             store,
             lock,
-            generation,
-            held,
         } = self;
-        if held {
-            return;
-        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -322,7 +314,7 @@ impl PendingSave {
             // Moved in by name: the guard must live until the delete is done (a closure
             // capturing only the fields it uses would drop it at once).
             let _op = op;
-            if lock.holding.generation() != generation {
+            if lock.holding.believed_held() {
                 return;
             }
             let (store, key) = (store.as_ref(), lock.key.as_str());
@@ -344,14 +336,21 @@ impl PendingSave {
     }
 }
 
+/// After this many release wakes in a row that each led to a denial (another process
+/// won, or a store's listener fires spuriously), waiting backs off: 1 ms more per extra
+/// wake, up to the retry delay, so a listener that is always ready cannot make a waiter
+/// spin against the store.
+const FRUITLESS_WAKES_BEFORE_BACKOFF: u32 = 32;
+
 /// Sleep until the retry delay, the holder's expiry or the caller's deadline, whichever
-/// comes first — or until the store says the key may have been released.
+/// comes first — or until the store says the key may have been released (`true`).
 async fn wait(
     retry: &RetryConfig,
     holder_expires_in: Option<Duration>,
     deadline: Option<Instant>,
     listener: Option<ReleaseFuture>,
-) {
+    fruitless_wakes: u32,
+) -> bool {
     let now = Instant::now();
     let mut wake = later(now, retry.delay);
     if let Some(left) = holder_expires_in {
@@ -361,13 +360,16 @@ async fn wait(
     if let Some(t) = deadline {
         wake = wake.min(t);
     }
-    match listener {
-        Some(released) => {
-            tokio::select! {
-                _ = released => {}
-                _ = tokio::time::sleep_until(wake) => {}
-            }
-        }
-        None => tokio::time::sleep_until(wake).await,
+    let Some(released) = listener else {
+        tokio::time::sleep_until(wake).await;
+        return false;
+    };
+    if let Some(extra) = fruitless_wakes.checked_sub(FRUITLESS_WAKES_BEFORE_BACKOFF) {
+        let backoff = Duration::from_millis(u64::from(extra) + 1).min(retry.delay);
+        tokio::time::sleep_until(wake.min(later(now, backoff))).await;
+    }
+    tokio::select! {
+        _ = released => true,
+        _ = tokio::time::sleep_until(wake) => false,
     }
 }

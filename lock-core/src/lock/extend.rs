@@ -3,12 +3,11 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{Lock, Shared};
-use crate::holding::Deadline;
+use crate::holding::{Deadline, Holding};
 use crate::{LockError, LockStore, observe, validate};
 
 impl Lock {
@@ -18,7 +17,7 @@ impl Lock {
     ///
     /// # Cancel safety
     /// If the future is dropped, the extension may or may not have reached the store;
-    /// the local deadline is then left as it was (the earlier, safer one).
+    /// the local deadline is then the earlier of the old one and the requested one.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
@@ -46,6 +45,24 @@ impl Lock {
         .instrument(span)
         .await
     }
+
+    /// Start auto-extending holding `generation`, if this lock value auto-extends and
+    /// has a TTL.
+    pub(super) fn start_extender(&self, generation: u64) {
+        let (true, Some(ttl)) = (self.auto_extend, self.ttl()) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let extender = runtime.spawn(extend_while_held(
+            Arc::downgrade(&self.shared),
+            self.shared.holding.clone(),
+            generation,
+            ttl,
+        ));
+        self.shared.holding.set_extender(generation, extender);
+    }
 }
 
 /// One extension of holding `generation`, under the operation mutex.
@@ -56,11 +73,17 @@ async fn extend_once(
     duration: Duration,
 ) -> Result<(), LockError> {
     let sent_at = Instant::now();
+    let Deadline::At(until) = Deadline::after(sent_at, Some(duration)) else {
+        return Err(LockError::invalid(
+            "extension beyond what the clock can represent",
+        ));
+    };
+    // Until the store confirms, the earlier deadline holds: a cancelled extension may
+    // have been applied, also a shorter one.
+    shared.holding.extending(generation, until);
     match store.extend(&shared.key, &shared.owner, duration).await {
         Ok(()) => {
-            if let Deadline::At(t) = Deadline::after(sent_at, Some(duration)) {
-                shared.holding.extended(generation, t);
-            }
+            shared.holding.extended(generation, until);
             tracing::debug!(store = store.name(), key = %shared.key, extended_ms = duration.as_millis() as u64, "lock extended");
             Ok(())
         }
@@ -77,59 +100,79 @@ async fn extend_once(
     }
 }
 
+/// When the extender of holding `generation` should act next, or `None` to stop.
+fn next_extension(
+    holding: &Holding,
+    generation: u64,
+    keep: Duration,
+    retry_at: Option<Instant>,
+) -> Option<Instant> {
+    if !holding.is_open(generation) {
+        return None;
+    }
+    let Deadline::At(deadline) = holding.deadline() else {
+        // Released, being released, or held without TTL: nothing to extend.
+        return None;
+    };
+    Some(retry_at.unwrap_or_else(|| deadline.checked_sub(keep).unwrap_or(deadline)))
+}
+
 /// Keeps holding `generation` alive: whenever less than two thirds of `ttl` is left, it
-/// extends by `ttl` — so a longer manual extension is never shortened. Stops on release,
+/// extends by `ttl` — so a longer manual extension is never shortened, and a shorter one
+/// is caught up at once (it wakes on every change of the holding). Stops on release,
 /// re-acquire, loss, or when the last `Lock` clone is dropped (it holds the lock only
 /// weakly, and `Shared`'s drop aborts it).
-pub(super) fn spawn_extender(
+async fn extend_while_held(
     lock: Weak<Shared>,
+    holding: Arc<Holding>,
     generation: u64,
     ttl: Duration,
-    store: Arc<dyn LockStore>,
-) -> JoinHandle<()> {
+) {
     let keep = ttl.saturating_sub(ttl / 3);
     let retry_gap = (ttl / 12).max(Duration::from_millis(5));
-    tokio::spawn(async move {
-        let mut retry_at: Option<Instant> = None;
-        loop {
-            let wake = {
-                let Some(shared) = lock.upgrade() else { return };
-                let Deadline::At(deadline) = shared.holding.deadline() else {
-                    return;
-                };
-                retry_at.unwrap_or_else(|| deadline.checked_sub(keep).unwrap_or(deadline))
-            };
-            tokio::time::sleep_until(wake).await;
-            let Some(shared) = lock.upgrade() else { return };
-            let _op = shared.op.lock().await;
-            let (current, held) = shared.holding.current();
-            if current != generation || !held {
-                return;
-            }
-            let Deadline::At(deadline) = shared.holding.deadline() else {
-                return;
-            };
-            let now = Instant::now();
-            if retry_at.is_none() && deadline.saturating_duration_since(now) > keep {
-                // Extended by hand meanwhile: sleep until that deadline comes near.
-                continue;
-            }
-            match extend_once(&shared, store.as_ref(), generation, ttl).await {
-                Ok(()) => retry_at = None,
-                Err(LockError::NotOwned) => return,
-                Err(_) if now >= deadline => {
-                    if shared.holding.mark_lost(generation) {
-                        observe::lost(
-                            store.name(),
-                            &shared.key,
-                            "auto-extension failed until the deadline passed",
-                        );
-                    }
-                    return;
-                }
-                // Retry soon, but not in a tight loop, and not past the deadline.
-                Err(_) => retry_at = Some(now + retry_gap.min(deadline - now)),
-            }
+    let mut retry_at: Option<Instant> = None;
+    loop {
+        let changed = holding.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let Some(wake) = next_extension(&holding, generation, keep, retry_at) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = changed => continue,
         }
-    })
+        let Some(shared) = lock.upgrade() else { return };
+        let Ok(store) = shared.handle.get().await else {
+            return;
+        };
+        let _op = shared.op.lock().await;
+        if !holding.is_open(generation) {
+            return;
+        }
+        let Deadline::At(deadline) = holding.deadline() else {
+            return;
+        };
+        let now = Instant::now();
+        if retry_at.is_none() && deadline.saturating_duration_since(now) > keep {
+            // Extended by hand meanwhile: sleep until that deadline comes near.
+            continue;
+        }
+        match extend_once(&shared, store.as_ref(), generation, ttl).await {
+            Ok(()) => retry_at = None,
+            Err(LockError::NotOwned) => return,
+            Err(_) if now >= deadline => {
+                if holding.mark_lost(generation) {
+                    observe::lost(
+                        store.name(),
+                        &shared.key,
+                        "auto-extension failed until the deadline passed",
+                    );
+                }
+                return;
+            }
+            // Retry soon, but not in a tight loop, and not past the deadline.
+            Err(_) => retry_at = Some(now + retry_gap.min(deadline - now)),
+        }
+    }
 }

@@ -8,7 +8,9 @@ mod extend;
 mod release;
 mod run;
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -60,6 +62,8 @@ struct Shared {
     /// acquisition: the clean-up checks the holding's generation under it.
     op: Arc<tokio::sync::Mutex<()>>,
     holding: Arc<Holding>,
+    /// Serialized at least once: registered for restores in this process.
+    handed_over: AtomicBool,
 }
 
 impl Drop for Shared {
@@ -67,6 +71,9 @@ impl Drop for Shared {
         // The last clone is gone: nobody can release or use the lock any more, so stop
         // extending it; it expires with its TTL.
         self.holding.stop_extender();
+        if *self.handed_over.get_mut() {
+            self.handle.forget(&self.key, &self.owner);
+        }
     }
 }
 
@@ -100,15 +107,43 @@ impl Lock {
                 handle,
                 op: Arc::new(tokio::sync::Mutex::new(())),
                 holding: Arc::new(Holding::default()),
+                handed_over: AtomicBool::new(false),
             }),
             retry,
             auto_extend,
         }
     }
 
-    /// Restore a holding (from a serialized lock).
+    /// This process's own lock with `key` and `owner`, if it was serialized and is still
+    /// alive: restoring it gives back the same lock, with these settings.
+    pub(crate) fn handed_over(
+        handle: &StoreHandle,
+        key: &str,
+        owner: &str,
+        retry: RetryConfig,
+        auto_extend: bool,
+    ) -> Option<Lock> {
+        let shared = handle.handed_over(key, owner)?.downcast::<Shared>().ok()?;
+        Some(Lock {
+            shared,
+            retry,
+            auto_extend,
+        })
+    }
+
+    /// Register this lock for restores in this process (done by `serialize`).
+    pub(crate) fn hand_over(&self) {
+        if !self.shared.handed_over.swap(true, Ordering::SeqCst) {
+            let weak: Weak<dyn Any + Send + Sync> = Arc::downgrade(&self.shared) as _;
+            self.shared.handle.hand_over(self.key(), self.owner(), weak);
+        }
+    }
+
+    /// Restore a holding (from a serialized lock), auto-extended if this lock value
+    /// auto-extends.
     pub(crate) fn restore(&self, deadline: Deadline, fencing_token: Option<u64>) {
-        self.shared.holding.restore(deadline, fencing_token);
+        let generation = self.shared.holding.restore(deadline, fencing_token);
+        self.start_extender(generation);
     }
 
     /// This lock with other retry settings for [`acquire`](Self::acquire) and
@@ -172,7 +207,7 @@ impl Lock {
     }
 
     async fn store(&self) -> Result<Arc<dyn LockStore>, LockError> {
-        self.shared.handle.get().await.cloned()
+        self.shared.handle.get().await
     }
 
     // ---- inspecting ---------------------------------------------------------------

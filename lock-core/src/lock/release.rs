@@ -11,9 +11,13 @@ impl Lock {
     /// Release the lock. `Err(NotOwned)` unless this owner holds it (also after it
     /// expired and someone else took it).
     ///
+    /// From the moment it is called, this process no longer considers the lock held and
+    /// stops extending it; if the release fails (`Storage`) or its future is dropped, the
+    /// store may still hold it until released again or until its TTL.
+    ///
     /// # Cancel safety
-    /// If the future is dropped, the delete may or may not have reached the store; the
-    /// lock then stays held until released again or until its TTL.
+    /// If the future is dropped, the delete may or may not have reached the store (see
+    /// above); call `release` again to be sure.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
@@ -40,10 +44,9 @@ impl Lock {
         let store = self.store().await?;
         let _op = self.shared.op.lock().await;
         let holding = &self.shared.holding;
-        if generation.is_some_and(|g| g != holding.generation()) {
+        if !holding.releasing(generation) {
             return Err(LockError::NotOwned);
         }
-        holding.stop_extender();
         let result = store.as_ref().delete(self.key(), self.owner()).await;
         match &result {
             Ok(()) => {
@@ -79,7 +82,8 @@ impl Lock {
         });
     }
 
-    /// Release the lock whoever holds it.
+    /// Release the lock whoever holds it. As with [`release`](Self::release), this
+    /// lock's own holding (if any) counts as ended from the call on.
     ///
     /// # Cancel safety
     /// As [`release`](Self::release).
@@ -101,7 +105,7 @@ impl Lock {
     async fn force_release_traced(&self) -> Result<(), LockError> {
         let store = self.store().await?;
         let _op = self.shared.op.lock().await;
-        self.shared.holding.stop_extender();
+        self.shared.holding.releasing(None);
         let result = store.as_ref().force_delete(self.key()).await;
         match &result {
             Ok(()) => {

@@ -26,7 +26,8 @@ impl Lock {
     ///
     /// # Cancel safety
     /// Dropping the future releases the lock in the background (only the holding this
-    /// call acquired; never a later one).
+    /// call acquired; never a later one), on the tokio runtime: if the runtime shuts
+    /// down first, the lock expires with its TTL.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
