@@ -1,6 +1,7 @@
 //! Cross-process mutual exclusion: 4 OS processes × 8 tasks do unsafe read-modify-write
 //! increments of a counter file, guarded by one lock, on Redis, PostgreSQL, MariaDB and a
-//! SQLite file; with short TTLs and auto-extension (one section per process lasts 1.5 TTL),
+//! SQLite file; with short TTLs and auto-extension (one section per process lasts 1.5 TTL,
+//! and, in the mixed runs, guards are dropped right before the same lock acquires again),
 //! and without it (sections far shorter than the TTL). Any overlap loses an increment and
 //! trips the `O_EXCL` marker of the worker.
 
@@ -19,13 +20,26 @@ struct Mode {
     ttl_ms: u64,
     auto_extend: bool,
     long_ms: Option<u64>,
+    /// Rotate `run`, released guards and dropped guards (see the worker's `--forms`).
+    mixed: bool,
 }
 
-/// Auto-extension on: TTL 400 ms, the first section of each process lasts 600 ms.
+/// Auto-extension on: TTL 1 s, the first section of each process lasts 1.5 s (the TTL
+/// leaves the extender 667 ms of scheduling slack on a loaded 2-core machine).
 const AUTO: Mode = Mode {
-    ttl_ms: 400,
+    ttl_ms: 1_000,
     auto_extend: true,
-    long_ms: Some(600),
+    long_ms: Some(1_500),
+    mixed: false,
+};
+
+/// Auto-extension on, and every third section ends by dropping its guard right before
+/// the same lock acquires again.
+const MIXED: Mode = Mode {
+    ttl_ms: 1_000,
+    auto_extend: true,
+    long_ms: Some(1_500),
+    mixed: true,
 };
 
 /// Auto-extension off: TTL 5 s, sections of 0–2 ms.
@@ -33,9 +47,15 @@ const PLAIN: Mode = Mode {
     ttl_ms: 5_000,
     auto_extend: false,
     long_ms: None,
+    mixed: false,
 };
 
+/// At most two runs (eight worker processes) at a time: on two cores, more starve the
+/// extenders of CPU and the test would measure the scheduler, not the locks.
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 async fn run(kind: Kind, mode: Mode) {
+    let _turn = GATE.acquire().await.expect("the gate is never closed");
     let url = kind.url();
     // Reachable? (Also creates the table once, before four processes race to.)
     if connect(kind, &url).await.is_none() {
@@ -60,6 +80,9 @@ async fn run(kind: Kind, mode: Mode) {
             .kill_on_drop(true);
         if let Some(long) = mode.long_ms {
             cmd.args(["--long-ms", &long.to_string()]);
+        }
+        if mode.mixed {
+            cmd.args(["--forms", "mixed"]);
         }
         children.push(cmd.spawn().expect("spawn stress_worker"));
     }
@@ -91,9 +114,10 @@ async fn run(kind: Kind, mode: Mode) {
         .expect("counter value");
     let expected = u64::from(PROCESSES * TASKS * SECTIONS);
     println!(
-        "{}: auto_extend={} processes={PROCESSES} sections={sections} counter={counter} overlaps={overlaps} lost={lost} tolerated_storage_errors={storage_errors} in {:?}",
+        "{}: auto_extend={} mixed={} processes={PROCESSES} sections={sections} counter={counter} overlaps={overlaps} lost={lost} tolerated_storage_errors={storage_errors} in {:?}",
         kind.name(),
         mode.auto_extend,
+        mode.mixed,
         started.elapsed()
     );
     assert_eq!(sections, expected, "{}: sections completed", kind.name());
@@ -119,6 +143,11 @@ async fn redis_four_processes_never_overlap_without_auto_extension() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_four_processes_never_overlap_with_guard_drops_and_auto_extension() {
+    run(Kind::Redis, MIXED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_four_processes_never_overlap_with_auto_extension() {
     run(Kind::Postgres, AUTO).await;
 }
@@ -126,6 +155,11 @@ async fn postgres_four_processes_never_overlap_with_auto_extension() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_four_processes_never_overlap_without_auto_extension() {
     run(Kind::Postgres, PLAIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_four_processes_never_overlap_with_guard_drops_and_auto_extension() {
+    run(Kind::Postgres, MIXED).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,6 +173,11 @@ async fn mysql_four_processes_never_overlap_without_auto_extension() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_four_processes_never_overlap_with_guard_drops_and_auto_extension() {
+    run(Kind::Mysql, MIXED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_four_processes_never_overlap_with_auto_extension() {
     run(Kind::Sqlite, AUTO).await;
 }
@@ -146,6 +185,11 @@ async fn sqlite_four_processes_never_overlap_with_auto_extension() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_four_processes_never_overlap_without_auto_extension() {
     run(Kind::Sqlite, PLAIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_four_processes_never_overlap_with_guard_drops_and_auto_extension() {
+    run(Kind::Sqlite, MIXED).await;
 }
 
 /// The detector bites: with a store per process (memory), the "lock" excludes nobody

@@ -3,7 +3,7 @@
 //! ```text
 //! stress_worker --store redis|postgres|mysql|sqlite|memory --url URL [--table NAME]
 //!               --key KEY --tasks N --sections N --ttl-ms MS --auto-extend on|off
-//!               --dir COUNTER_DIR [--long-ms MS]
+//!               --dir COUNTER_DIR [--long-ms MS] [--forms run|mixed]
 //! ```
 //!
 //! Each of `tasks` tasks runs `sections` critical sections guarded by one lock on `key`.
@@ -11,7 +11,10 @@
 //! lock (`DIR/counter`, read, pause, write), and detects overlaps with an `O_EXCL`
 //! marker file (`DIR/marker`): if the marker already exists, someone else is inside.
 //! With `--long-ms`, the first section of task 0 lasts that long (longer than the TTL,
-//! to prove auto-extension). The process prints one line of JSON:
+//! to prove auto-extension). With `--forms mixed`, sections rotate through `run`, a guard
+//! released explicitly, and a guard of a clone that is *dropped* (released in the
+//! background) right before the same lock acquires again — the interleaving where a
+//! background release must never undo the next holding. The process prints one line of JSON:
 //! `{"sections":…,"overlaps":…,"lost":…,"storage_errors":…}` and exits 0, or prints the error and exits 1.
 
 use std::fs::OpenOptions;
@@ -38,6 +41,7 @@ struct Args {
     auto_extend: bool,
     dir: PathBuf,
     long: Option<Duration>,
+    mixed: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -81,6 +85,11 @@ fn parse_args() -> Result<Args, String> {
             .map(|v| v.parse().map(Duration::from_millis))
             .transpose()
             .map_err(|e| format!("--long-ms: {e}"))?,
+        mixed: match get.get("forms").map(String::as_str) {
+            None | Some("run") => false,
+            Some("mixed") => true,
+            Some(other) => return Err(format!("--forms run|mixed, not {other:?}")),
+        },
     })
 }
 
@@ -166,13 +175,19 @@ async fn task(
             let t = tally.clone();
             let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let r = ran.clone();
-            let outcome = lock
-                .run_with_signal(|lost| async move {
-                    r.store(true, Ordering::SeqCst);
-                    let result = section(&dir, hold, &t).await;
-                    (result, lost.is_lost())
-                })
-                .await;
+            let form = if args.mixed { (index + s) % 3 } else { 0 };
+            let outcome = match form {
+                0 => {
+                    lock.run_with_signal(|lost| async move {
+                        r.store(true, Ordering::SeqCst);
+                        let result = section(&dir, hold, &t).await;
+                        (result, lost.is_lost())
+                    })
+                    .await
+                }
+                1 => guarded(&lock, true, &dir, hold, &t, &r).await,
+                _ => guarded(&lock.clone(), false, &dir, hold, &t, &r).await,
+            };
             match outcome {
                 Err(e) if e.is_storage() && storage_errors < 5 => {
                     storage_errors += 1;
@@ -196,6 +211,31 @@ async fn task(
         }
     }
     Ok(())
+}
+
+/// A section under a guard: released explicitly (`release`), or dropped, which
+/// releases in the background while the caller goes on to acquire again.
+async fn guarded(
+    lock: &lock_core::Lock,
+    release: bool,
+    dir: &Path,
+    hold: Duration,
+    tally: &Tally,
+    ran: &std::sync::atomic::AtomicBool,
+) -> Result<Option<(std::io::Result<()>, bool)>, LockError> {
+    let Some(guard) = lock.acquire_guard().await? else {
+        return Ok(None);
+    };
+    let lost = guard.lost_signal();
+    ran.store(true, Ordering::SeqCst);
+    let result = section(dir, hold, tally).await;
+    let was_lost = lost.is_lost();
+    if release {
+        guard.release().await?;
+    } else {
+        drop(guard);
+    }
+    Ok(Some((result, was_lost)))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
