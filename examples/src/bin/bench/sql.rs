@@ -79,152 +79,104 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-struct PgBaseline {
-    pool: PgPool,
+/// The store's statements on the store's pool; `what` describes them.
+struct SqlBaseline<P> {
+    pool: P,
     sql: Statements,
+    what: &'static str,
 }
 
-#[async_trait]
-impl Baseline for PgBaseline {
-    fn describe(&self) -> String {
-        "the store's INSERT … ON CONFLICT and UPDATE + pg_notify statements, on the store's pool; round trip = one committed upsert"
-            .to_owned()
+impl SqlBaseline<PgPool> {
+    async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
+        let (key, owner, ttl) = (key.as_bytes(), owner.as_bytes(), Some(ms(ttl)));
+        let query = sql_query(&self.sql.acquire).bind::<Binary, _>(key);
+        let query = query
+            .bind::<Binary, _>(owner)
+            .bind::<Nullable<BigInt>, _>(ttl);
+        let row: AcquireRow = on_pool!(self.pool, get_result, query)?;
+        Ok(row.fence.is_some())
     }
 
-    async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<bool, LockError> {
+        let query = sql_query(&self.sql.release).bind::<Binary, _>(key.as_bytes());
+        let query = query.bind::<Binary, _>(owner.as_bytes());
+        let row: CountRow = on_pool!(self.pool, get_result, query.bind::<Text, _>(PG_CHANNEL))?;
+        Ok(row.n == 1)
+    }
+}
+
+impl SqlBaseline<MysqlPool> {
+    async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
         let (key, owner) = (key.as_bytes(), owner.as_bytes());
-        let row: AcquireRow = on_pool!(
-            self.pool,
-            get_result,
-            sql_query(&self.sql.acquire)
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-                .bind::<Nullable<BigInt>, _>(Some(ms(ttl)))
-        )?;
-        if row.fence.is_none() {
-            return Ok(false);
+        // LAST_INSERT_ID() is per connection: both statements on one.
+        let mut conn = self.pool.get().await.map_err(storage)?;
+        sql_query(&self.sql.acquire)
+            .bind::<Binary, _>(key)
+            .bind::<Binary, _>(owner)
+            .bind::<Nullable<BigInt>, _>(Some(ms(ttl)))
+            .bind::<Binary, _>(owner)
+            .bind::<Nullable<BigInt>, _>(Some(ms(ttl)))
+            .execute(&mut conn)
+            .await
+            .map_err(storage)?;
+        let row: AcquireRow = sql_query(&self.sql.acquire_followup)
+            .bind::<Binary, _>(key)
+            .get_result(&mut conn)
+            .await
+            .map_err(storage)?;
+        Ok(row.fence.is_some_and(|f| f > 0))
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<bool, LockError> {
+        let query = sql_query(&self.sql.release)
+            .bind::<Binary, _>(key.as_bytes())
+            .bind::<Binary, _>(owner.as_bytes());
+        Ok(on_pool!(self.pool, execute, query)? == 1)
+    }
+}
+
+// SQLite runs on a blocking thread: its queries own their text and binds.
+impl SqlBaseline<SqlitePool> {
+    async fn acquire(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
+        let query = sql_query(self.sql.acquire.clone())
+            .bind::<Binary, _>(key.as_bytes().to_vec())
+            .bind::<Binary, _>(owner.as_bytes().to_vec())
+            .bind::<Nullable<BigInt>, _>(Some(ms(ttl)));
+        let rows: Vec<FenceRow> = on_pool!(self.pool, load, query)?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<bool, LockError> {
+        let query = sql_query(self.sql.release.clone())
+            .bind::<Binary, _>(key.as_bytes().to_vec())
+            .bind::<Binary, _>(owner.as_bytes().to_vec());
+        Ok(on_pool!(self.pool, execute, query)? == 1)
+    }
+}
+
+/// [`Baseline`] for each pool type: a cycle is the store's acquire statement, then its
+/// release statement; a round trip is one committed write (`$write`).
+macro_rules! sql_baseline {
+    ($($pool:ty => $write:expr),* $(,)?) => {$(
+        #[async_trait]
+        impl Baseline for SqlBaseline<$pool> {
+            fn describe(&self) -> String {
+                self.what.to_owned()
+            }
+
+            async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
+                Ok(self.acquire(key, owner, ttl).await? && self.release(key, owner).await?)
+            }
+
+            async fn round_trip(&self, key: &str) -> Result<(), LockError> {
+                let key = key.as_bytes().to_vec();
+                on_pool!(self.pool, execute, sql_query($write).bind::<Binary, _>(key)).map(drop)
+            }
         }
-        let released: CountRow = on_pool!(
-            self.pool,
-            get_result,
-            sql_query(&self.sql.release)
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-                .bind::<Text, _>(PG_CHANNEL)
-        )?;
-        Ok(released.n == 1)
-    }
-
-    async fn round_trip(&self, key: &str) -> Result<(), LockError> {
-        on_pool!(
-            self.pool,
-            execute,
-            sql_query(PG_WRITE).bind::<Binary, _>(key.as_bytes())
-        )
-        .map(drop)
-    }
+    )*};
 }
 
-struct MysqlBaseline {
-    pool: MysqlPool,
-    sql: Statements,
-}
-
-#[async_trait]
-impl Baseline for MysqlBaseline {
-    fn describe(&self) -> String {
-        "the store's INSERT … ON DUPLICATE KEY UPDATE + SELECT LAST_INSERT_ID() and UPDATE statements, on the store's pool".to_owned()
-    }
-
-    async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
-        let (key, owner) = (key.as_bytes(), owner.as_bytes());
-        let row: AcquireRow = {
-            // LAST_INSERT_ID() is per connection: both statements on one.
-            let mut conn = self.pool.get().await.map_err(storage)?;
-            sql_query(&self.sql.acquire)
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-                .bind::<Nullable<BigInt>, _>(Some(ms(ttl)))
-                .bind::<Binary, _>(owner)
-                .bind::<Nullable<BigInt>, _>(Some(ms(ttl)))
-                .execute(&mut conn)
-                .await
-                .map_err(storage)?;
-            sql_query(&self.sql.acquire_followup)
-                .bind::<Binary, _>(key)
-                .get_result(&mut conn)
-                .await
-                .map_err(storage)?
-        };
-        if row.fence.is_none_or(|f| f <= 0) {
-            return Ok(false);
-        }
-        let released = on_pool!(
-            self.pool,
-            execute,
-            sql_query(&self.sql.release)
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-        )?;
-        Ok(released == 1)
-    }
-
-    async fn round_trip(&self, key: &str) -> Result<(), LockError> {
-        on_pool!(
-            self.pool,
-            execute,
-            sql_query(MY_WRITE).bind::<Binary, _>(key.as_bytes())
-        )
-        .map(drop)
-    }
-}
-
-struct SqliteBaseline {
-    pool: SqlitePool,
-    sql: Statements,
-}
-
-#[async_trait]
-impl Baseline for SqliteBaseline {
-    fn describe(&self) -> String {
-        "the store's INSERT … ON CONFLICT … RETURNING and UPDATE statements, on the store's pool"
-            .to_owned()
-    }
-
-    // SQLite runs on a blocking thread: its queries own their text and binds.
-    async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
-        let (key, owner) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
-        let rows: Vec<FenceRow> = on_pool!(
-            self.pool,
-            load,
-            sql_query(self.sql.acquire.clone())
-                .bind::<Binary, _>(key.clone())
-                .bind::<Binary, _>(owner.clone())
-                .bind::<Nullable<BigInt>, _>(Some(ms(ttl)))
-        )?;
-        if rows.is_empty() {
-            return Ok(false);
-        }
-        let released = on_pool!(
-            self.pool,
-            execute,
-            sql_query(self.sql.release.clone())
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-        )?;
-        Ok(released == 1)
-    }
-
-    async fn round_trip(&self, key: &str) -> Result<(), LockError> {
-        let key = key.as_bytes().to_vec();
-        on_pool!(
-            self.pool,
-            execute,
-            sql_query(LITE_WRITE).bind::<Binary, _>(key)
-        )
-        .map(drop)
-    }
-}
+sql_baseline!(PgPool => PG_WRITE, MysqlPool => MY_WRITE, SqlitePool => LITE_WRITE);
 
 /// A pool built as the store builds its own for a URL (fast recycling, same size and
 /// timeouts), so that the store can be handed the pool and the baseline can share it.
@@ -250,11 +202,44 @@ fn fast<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
     config
 }
 
-/// The store on the bench table, its statements, and the server's version (`$version`
-/// is a query returning one text column `v`).
-macro_rules! connect {
-    ($pool:expr, $options:expr, $backend:expr, $url:expr, $version:expr) => {{
-        let service = $backend.to_string();
+/// What differs between the SQL servers, beyond their pool type.
+struct Server {
+    backend: Backend,
+    /// A query returning the server's version as one text column `v`.
+    version: &'static str,
+    /// The version for the report, given the version and the URL.
+    label: fn(String, &str) -> String,
+    /// What the baseline runs.
+    what: &'static str,
+}
+
+const POSTGRES: Server = Server {
+    backend: Backend::Postgres,
+    version: "SELECT version() AS v",
+    label: |v, _| v,
+    what: "the store's INSERT … ON CONFLICT and UPDATE + pg_notify statements, on the store's pool; round trip = one committed upsert",
+};
+
+const MYSQL: Server = Server {
+    backend: Backend::Mysql,
+    version: "SELECT CAST(version() AS CHAR) AS v",
+    label: |v, _| format!("MySQL/MariaDB {v}"),
+    what: "the store's INSERT … ON DUPLICATE KEY UPDATE + SELECT LAST_INSERT_ID() and UPDATE statements, on the store's pool",
+};
+
+const SQLITE: Server = Server {
+    backend: Backend::Sqlite,
+    version: "SELECT sqlite_version() AS v",
+    label: |v, path| format!("SQLite {v} (file {path})"),
+    what: "the store's INSERT … ON CONFLICT … RETURNING and UPDATE statements, on the store's pool",
+};
+
+/// The store on the bench table (given `$options` on `$pool`) and its baseline on
+/// the same pool.
+macro_rules! prepared {
+    ($server:expr, $pool:ident, $options:expr, $url:expr) => {{
+        let server = &$server;
+        let service = server.backend.to_string();
         let store = DatabaseStore::connect($options.table_name(TABLE))
             .await
             .map_err(|e| match e {
@@ -265,14 +250,24 @@ macro_rules! connect {
             .get()
             .await
             .map_err(|e| Prep::Fail(format!("{service}: {e}")))?;
-        let version = sql_query($version)
+        let version = sql_query(server.version)
             .get_result::<VersionRow>(&mut conn)
             .await
             .map(|r| r.v)
-            .map_err(|e| Prep::Fail(format!("{}: {e}", $version)))?;
-        let sql = lock_store_database::statements($backend, TABLE)
+            .map_err(|e| Prep::Fail(format!("{}: {e}", server.version)))?;
+        drop(conn);
+        let sql = lock_store_database::statements(server.backend, TABLE)
             .map_err(|e| Prep::Fail(e.to_string()))?;
-        (Arc::new(store), sql, version)
+        let what = server.what;
+        Ok(Prepared {
+            baseline: Arc::new(SqlBaseline {
+                pool: $pool,
+                sql,
+                what,
+            }),
+            store: Arc::new(store),
+            version: (server.label)(version, $url),
+        })
     }};
 }
 
@@ -280,31 +275,14 @@ pub async fn prepare_postgres() -> Result<Prepared, Prep> {
     let url = postgres_url();
     let pool: PgPool = pool_of(&url, fast(), POOL_SIZE)?;
     let options = DatabaseStoreOptions::from_postgres_pool(pool.clone());
-    let (store, sql, version) = connect!(
-        pool,
-        options,
-        Backend::Postgres,
-        &url,
-        "SELECT version() AS v"
-    );
-    Ok(Prepared {
-        baseline: Arc::new(PgBaseline { pool, sql }),
-        store,
-        version,
-    })
+    prepared!(POSTGRES, pool, options, &url)
 }
 
 pub async fn prepare_mysql() -> Result<Prepared, Prep> {
     let url = mysql_url();
     let pool: MysqlPool = pool_of(&url, fast(), POOL_SIZE)?;
     let options = DatabaseStoreOptions::from_mysql_pool(pool.clone());
-    let version_sql = "SELECT CAST(version() AS CHAR) AS v";
-    let (store, sql, version) = connect!(pool, options, Backend::Mysql, &url, version_sql);
-    Ok(Prepared {
-        baseline: Arc::new(MysqlBaseline { pool, sql }),
-        store,
-        version: format!("MySQL/MariaDB {version}"),
-    })
+    prepared!(MYSQL, pool, options, &url)
 }
 
 pub async fn prepare_sqlite() -> Result<Prepared, Prep> {
@@ -327,11 +305,5 @@ pub async fn prepare_sqlite() -> Result<Prepared, Prep> {
     });
     let pool: SqlitePool = pool_of(&url, config, 4)?;
     let options = DatabaseStoreOptions::from_sqlite_pool(pool.clone());
-    let version_sql = "SELECT sqlite_version() AS v";
-    let (store, sql, version) = connect!(pool, options, Backend::Sqlite, &url, version_sql);
-    Ok(Prepared {
-        baseline: Arc::new(SqliteBaseline { pool, sql }),
-        store,
-        version: format!("SQLite {version} (file {})", path.display()),
-    })
+    prepared!(SQLITE, pool, options, &url)
 }
