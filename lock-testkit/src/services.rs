@@ -191,7 +191,11 @@ impl PrivateRedis {
         match free_port() {
             Some(port) => Self::start_on(port, extra).await,
             None => {
-                skip_or_fail("no free loopback port for a private redis-server");
+                skip_unreachable(
+                    "private redis-server",
+                    "redis://127.0.0.1",
+                    "no free loopback port",
+                );
                 None
             }
         }
@@ -214,7 +218,7 @@ impl PrivateRedis {
         match server.spawn().await {
             Ok(()) => Some(server),
             Err(reason) => {
-                skip_or_fail(format!("cannot start a private redis-server: {reason}"));
+                skip_unreachable("private redis-server", &server.url(), reason);
                 None
             }
         }
