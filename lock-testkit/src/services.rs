@@ -145,16 +145,17 @@ pub fn redact_url(url: &str) -> String {
         None if !url.contains('=') => return "<unparsable url>".to_owned(),
         None => {}
     }
-    let mut from = 0;
-    while let Some(found) = out[from..].to_ascii_lowercase().find("password=") {
-        let value = from + found + "password=".len();
-        let len = out[value..]
-            .find(['&', ' ', ';', '#'])
-            .unwrap_or(out.len() - value);
-        out.replace_range(value..value + len, "***");
-        from = value + 3;
-    }
-    out
+    // password=… in a query string or a key/value string: each piece ends at a separator.
+    const SEPARATORS: [char; 5] = ['?', '&', ' ', ';', '#'];
+    out.split_inclusive(SEPARATORS)
+        .map(|piece| {
+            let body = piece.trim_end_matches(SEPARATORS);
+            match body.to_ascii_lowercase().find("password=") {
+                Some(at) => format!("{}***{}", &body[..at + 9], &piece[body.len()..]),
+                None => piece.to_owned(),
+            }
+        })
+        .collect()
 }
 
 /// A loopback port that is free now, and whose Redis Cluster bus port (+10 000) is free
