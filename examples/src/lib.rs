@@ -16,12 +16,7 @@ use lock_store_redis::{RedisStoreOptions, redis};
 pub fn lock_config() -> LockConfig {
     LockConfig::new()
         .default_store_from_env_or("LOCK_STORE", "memory")
-        .store(
-            "redis",
-            redis(RedisStoreOptions::from_url(
-                lock_testkit::services::redis_url(),
-            )),
-        )
+        .store("redis", redis(RedisStoreOptions::from_url(redis_url())))
         .store(
             "database",
             database(DatabaseStoreOptions::new(database_url())),
@@ -34,15 +29,25 @@ pub fn locks() -> Result<LockManager, LockError> {
     LockManager::new(lock_config())
 }
 
+/// `LOCK_REDIS_URL`, or a Redis server on this machine.
+pub fn redis_url() -> String {
+    env_or("LOCK_REDIS_URL", || "redis://127.0.0.1:6379".to_owned())
+}
+
 /// `LOCK_DATABASE_URL`, or a SQLite file shared by the processes of this machine.
 pub fn database_url() -> String {
-    std::env::var("LOCK_DATABASE_URL")
+    env_or("LOCK_DATABASE_URL", || {
+        let path = std::env::temp_dir().join("atomic-locks-examples.sqlite");
+        format!("sqlite://{}", path.display())
+    })
+}
+
+/// The variable `name`, or `default()` when it is unset or empty.
+fn env_or(name: &str, default: impl FnOnce() -> String) -> String {
+    std::env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| {
-            let path = std::env::temp_dir().join("atomic-locks-examples.sqlite");
-            format!("sqlite://{}", path.display())
-        })
+        .unwrap_or_else(default)
 }
 
 /// Log lock events (`RUST_LOG`-style filtering is left to applications).
@@ -54,3 +59,19 @@ pub fn init_tracing() {
 }
 
 pub mod http;
+
+#[cfg(test)]
+mod tests {
+    /// The configuration above is what applications copy: it must build on the
+    /// library crates alone, not on the test kit.
+    #[test]
+    fn app_configuration_does_not_use_the_test_kit() {
+        let testkit = concat!("lock_", "testkit");
+        for (file, source) in [
+            ("lib.rs", include_str!("lib.rs")),
+            ("http.rs", include_str!("http.rs")),
+        ] {
+            assert!(!source.contains(testkit), "{file} uses {testkit}");
+        }
+    }
+}

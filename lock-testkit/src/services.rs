@@ -41,11 +41,20 @@ pub struct Skip {
 }
 
 impl Skip {
-    /// Skip with a reason, e.g. `"redis unreachable at redis://127.0.0.1:6379: …"`.
+    /// Skip with a reason. For an unreachable server prefer [`Skip::unreachable`], so
+    /// that every skip line words it the same way.
     pub fn new(reason: impl Display) -> Self {
         Skip {
             reason: reason.to_string(),
         }
+    }
+
+    /// `<service> unreachable at <redacted url>: <cause>`.
+    pub fn unreachable(service: &str, url: &str, cause: impl Display) -> Self {
+        Skip::new(format!(
+            "{service} unreachable at {}: {cause}",
+            redact_url(url)
+        ))
     }
 
     /// The reason.
@@ -60,26 +69,93 @@ impl Display for Skip {
     }
 }
 
-/// Report an unreachable server: prints one `skipped: …` line, or panics when
-/// `LOCK_REQUIRE_SERVICES=1`. Call it and return from the test.
-///
-/// The line goes straight to the process's standard error, past the test harness's
-/// output capture, so that `cargo test` shows which tests did not run.
+/// Report an unreachable server: prints one
+/// `skipped: <test> — <service> unreachable at <redacted url>: <cause>` line, or panics
+/// when `LOCK_REQUIRE_SERVICES=1`. Call it and return from the test.
 ///
 /// ```no_run
-/// # async fn connect() -> Result<(), String> { Ok(()) }
+/// # async fn connect(url: &str) -> Result<(), String> { Ok(()) }
 /// # async fn test() {
-/// let Ok(conn) = connect().await else {
-///     return lock_testkit::services::skip_or_fail("redis unreachable");
+/// let url = lock_testkit::services::redis_url();
+/// let Ok(conn) = connect(&url).await else {
+///     return lock_testkit::services::skip_unreachable("redis", &url, "connection refused");
 /// };
 /// # }
 /// ```
+pub fn skip_unreachable(service: &str, url: &str, cause: impl Display) {
+    skip_or_fail(Skip::unreachable(service, url, cause));
+}
+
+/// Report a test that cannot run: prints one `skipped: <test> — <reason>` line, or panics
+/// when `LOCK_REQUIRE_SERVICES=1`. Call it and return from the test. For an
+/// unreachable server, [`skip_unreachable`] words the reason.
+///
+/// `<test>` is the name of the current thread, which is the test's path under the
+/// standard test harness. The line is written whole, with one write, straight to the
+/// process's standard error: past the test harness's output capture (so that
+/// `cargo test` shows which tests did not run), and never interleaved with other output.
 pub fn skip_or_fail(reason: impl Display) {
+    let test = current_test_name();
     if services_required() {
-        panic!("LOCK_REQUIRE_SERVICES=1 but the service is unavailable: {reason}");
+        panic!("LOCK_REQUIRE_SERVICES=1 but {test} cannot run: {reason}");
     }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
+    write_skip(&mut std::io::stderr().lock(), &test, &reason);
+}
+
+/// The test running on this thread: the thread's name (the test's path under libtest).
+pub fn current_test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned()
+}
+
+/// `skipped: <test> — <reason>` and a newline.
+pub fn skip_line(test: &str, reason: &dyn Display) -> String {
+    format!("skipped: {test} — {reason}\n")
+}
+
+/// The skip line, with one `write_all`: an unbuffered stream given formatting
+/// arguments would receive one write per piece, which other threads' output can split.
+fn write_skip(out: &mut impl std::io::Write, test: &str, reason: &dyn Display) {
+    let _ = out.write_all(skip_line(test, reason).as_bytes());
+    let _ = out.flush();
+}
+
+/// `url` with its secrets hidden, for skip lines, errors and `Debug`: the password of
+/// the user info becomes `***` (`postgres://app:***@db/app`), a user info without a
+/// password is kept (a user name is not a secret), and every `password=` value of a
+/// query or key/value string becomes `***`. Text that is neither a URL nor a key/value
+/// string may be a bare secret: it becomes `<unparsable url>`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    match url.find("://") {
+        Some(scheme_end) => {
+            let start = scheme_end + 3;
+            let rest = &url[start..];
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            // user:password@ (the last `@` ends the user info; a password may hold `@`).
+            let userinfo = authority
+                .rfind('@')
+                .map(|at| (at, authority[..at].find(':')));
+            if let Some((at, Some(colon))) = userinfo {
+                out.replace_range(start + colon + 1..start + at, "***");
+            }
+        }
+        None if !url.contains('=') => return "<unparsable url>".to_owned(),
+        None => {}
+    }
+    // password=… in a query string or a key/value string: each piece ends at a separator.
+    const SEPARATORS: [char; 5] = ['?', '&', ' ', ';', '#'];
+    out.split_inclusive(SEPARATORS)
+        .map(|piece| {
+            let body = piece.trim_end_matches(SEPARATORS);
+            match body.to_ascii_lowercase().find("password=") {
+                Some(at) => format!("{}***{}", &body[..at + 9], &piece[body.len()..]),
+                None => piece.to_owned(),
+            }
+        })
+        .collect()
 }
 
 /// A loopback port that is free now, and whose Redis Cluster bus port (+10 000) is free
@@ -116,7 +192,11 @@ impl PrivateRedis {
         match free_port() {
             Some(port) => Self::start_on(port, extra).await,
             None => {
-                skip_or_fail("no free loopback port for a private redis-server");
+                skip_unreachable(
+                    "private redis-server",
+                    "redis://127.0.0.1",
+                    "no free loopback port",
+                );
                 None
             }
         }
@@ -139,7 +219,7 @@ impl PrivateRedis {
         match server.spawn().await {
             Ok(()) => Some(server),
             Err(reason) => {
-                skip_or_fail(format!("cannot start a private redis-server: {reason}"));
+                skip_unreachable("private redis-server", &server.url(), reason);
                 None
             }
         }
@@ -199,5 +279,87 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_passwords_only() {
+        let cases = [
+            (
+                "postgres://app:s3cr%40t@db:5432/app",
+                "postgres://app:***@db:5432/app",
+            ),
+            (
+                "redis://user:pw@host:6379/1",
+                "redis://user:***@host:6379/1",
+            ),
+            ("redis://:p@ss@h", "redis://:***@h"),
+            ("mysql://root@127.0.0.1/test", "mysql://root@127.0.0.1/test"),
+            ("redis://h:1/0", "redis://h:1/0"),
+            (
+                "postgres://db/app?user=a&password=hunter2&sslmode=disable",
+                "postgres://db/app?user=a&password=***&sslmode=disable",
+            ),
+            (
+                "mysql://r:x@db/app?PASSWORD=y",
+                "mysql://r:***@db/app?PASSWORD=***",
+            ),
+            (
+                "host=db password=hunter2 user=a",
+                "host=db password=*** user=a",
+            ),
+            ("secret", "<unparsable url>"),
+        ];
+        for (url, redacted) in cases {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
+    }
+
+    #[test]
+    fn skip_line_names_test_service_redacted_url_and_cause() {
+        let skip = Skip::unreachable("redis", "redis://u:hunter2@127.0.0.1:1", "refused");
+        assert_eq!(
+            skip_line("conformance::acquires", &skip),
+            "skipped: conformance::acquires — redis unreachable at redis://u:***@127.0.0.1:1: refused\n"
+        );
+    }
+
+    #[test]
+    fn the_test_name_is_the_thread_name() {
+        assert_eq!(
+            current_test_name(),
+            "services::tests::the_test_name_is_the_thread_name"
+        );
+    }
+
+    /// Counts the `write` calls it receives.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl std::io::Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_skip_line_is_one_write() {
+        let mut out = Writes::default();
+        let skip = Skip::unreachable("postgres", "postgres://db", "down");
+        write_skip(&mut out, "t", &skip);
+        let line = skip_line("t", &skip);
+        assert_eq!(
+            out.0,
+            vec![line.into_bytes()],
+            "the line must reach the stream whole"
+        );
     }
 }

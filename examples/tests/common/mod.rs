@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use lock_core::LockStore;
 use lock_store_database::{DatabaseStore, DatabaseStoreOptions};
 use lock_store_redis::{RedisStore, RedisStoreOptions};
-pub use lock_testkit::services::{mysql_url, postgres_url, redis_url, skip_or_fail};
+#[allow(unused_imports)]
+pub use lock_testkit::services::{
+    mysql_url, postgres_url, redis_url, skip_or_fail, skip_unreachable,
+};
 
 /// 64 random bits as hex.
 pub fn rand_hex() -> String {
@@ -92,7 +95,7 @@ pub async fn connect(kind: Kind, url: &str) -> Option<Arc<dyn LockStore>> {
     match result {
         Ok(store) => Some(store),
         Err(e) => {
-            skip_or_fail(format!("{} unreachable: {e}", kind.name()));
+            skip_unreachable(kind.name(), url, e);
             None
         }
     }
@@ -100,7 +103,8 @@ pub async fn connect(kind: Kind, url: &str) -> Option<Arc<dyn LockStore>> {
 
 /// A PostgreSQL admin connection (its driver task is spawned), or `None` after a skip.
 pub async fn pg_admin() -> Option<tokio_postgres::Client> {
-    match tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await {
+    let url = postgres_url();
+    match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
         Ok((client, conn)) => {
             tokio::spawn(async move {
                 let _ = conn.await;
@@ -108,7 +112,7 @@ pub async fn pg_admin() -> Option<tokio_postgres::Client> {
             Some(client)
         }
         Err(e) => {
-            skip_or_fail(format!("postgres unreachable: {e}"));
+            skip_unreachable("postgres", &url, e);
             None
         }
     }

@@ -1,0 +1,197 @@
+//! The benchmark front end: every store against its raw baseline, in one run.
+//!
+//! ```text
+//! cargo run --release -p examples --bin bench -- --store memory|redis|postgres|mysql|sqlite|all [--json] [--quick]
+//! ```
+//!
+//! * `--store` (repeatable, or comma-separated; default `all`);
+//! * `--json`: JSON lines on stdout (the table goes to stderr);
+//! * `--quick`: one short run of everything (the smoke mode CI runs);
+//! * `--compare-polling`: also measure the contended handoff with the store's release
+//!   notification and holder TTL hidden (waiters poll every 250 ms, as Verrou's do), in
+//!   the same run;
+//! * `--runs N`: runs per figure (default 3; `--quick`: 1);
+//! * `--prefix P`: key prefix (default `bench:`), so two benches can share a server.
+//!
+//! Servers: `LOCK_REDIS_URL`, `LOCK_POSTGRES_URL`, `LOCK_MYSQL_URL` (see the README);
+//! SQLite uses a file in the system temp folder. An unreachable server is reported as
+//! `skipped` (a JSON line `{"kind":"skipped",…}`) and the others still run.
+//!
+//! The baselines send the raw commands through the store's own connection:
+//! * memory: `tokio::sync::Mutex` try_lock + unlock;
+//! * Redis: `SET key owner NX PX ttl` + `EVALSHA` of the owner-checked delete script
+//!   (`GET` = owner → `DEL`), on the store's fred client;
+//! * SQL: the store's own acquire and release statements
+//!   (`lock_store_database::statements`), on the pool the store was given.
+//!
+//! The "raw round trip" of the handoff ratio is one baseline command: for memory a
+//! mutex lock + unlock; for Redis the delete script on an absent key; for SQL one
+//! committed single-row upsert (a no-op statement would skip the commit's WAL flush,
+//! which every lock state change pays and a handoff pays twice).
+//!
+//! The memory figure counts allocations with this program's own global allocator
+//! ([`alloc::CountingAllocator`]); the harness only reads the counter it is handed.
+
+mod alloc;
+mod args;
+mod lines;
+mod prepare;
+mod redis;
+mod sql;
+mod targets;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lock_core::LockStore;
+use lock_testkit::bench::{Baseline, BenchConfig, BenchReport, run_bench, run_contended};
+
+use args::Args;
+use lines::{Line, Out};
+use prepare::{Prep, prepare};
+
+#[global_allocator]
+static ALLOC: alloc::CountingAllocator = alloc::CountingAllocator;
+
+fn main() -> ExitCode {
+    let args = match args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+fn config(args: &Args) -> BenchConfig {
+    let mut config = if args.quick {
+        BenchConfig::quick()
+    } else {
+        BenchConfig::full()
+    };
+    if let Some(runs) = args.runs {
+        config.runs = runs;
+    }
+    config.key_prefix = args.prefix.clone();
+    config
+}
+
+async fn run(args: Args) -> ExitCode {
+    let out = Out { json: args.json };
+    let machine = lines::Machine::detect();
+    out.text(&machine.describe());
+    out.line(&machine.line());
+    let mut failed = false;
+    for name in &args.stores {
+        failed |= !bench_store(&out, &args, name).await;
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Bench one store; `false` when something failed (a skip is no failure).
+async fn bench_store(out: &Out, args: &Args, name: &str) -> bool {
+    let mut config = config(args);
+    let prepared = match prepare(name, &mut config, args.quick).await {
+        Ok(p) => p,
+        Err(Prep::Skip(reason)) => {
+            out.text(&format!("\n{name}: skipped: {reason}"));
+            out.line(&Line::Skipped {
+                store: name,
+                reason: &reason,
+            });
+            return true;
+        }
+        Err(Prep::Fail(error)) => {
+            out.text(&format!("\n{name}: failed to set up: {error}"));
+            out.line(&Line::Error { store: name, error });
+            return false;
+        }
+    };
+    out.text(&format!("\n{name} — server: {}", prepared.version));
+    out.line(&Line::Store {
+        store: name,
+        server_version: &prepared.version,
+    });
+    let polling_view = args.compare_polling.then(|| {
+        (
+            Arc::new(lock_testkit::wrap::PollingOnly(prepared.store.clone())) as Arc<dyn LockStore>,
+            prepared.baseline.clone(),
+        )
+    });
+    let report = match run_bench(prepared.store, prepared.baseline, &config).await {
+        Ok(report) => report,
+        Err(error) => {
+            out.text(&format!("{name}: bench failed: {error}"));
+            out.line(&Line::Error {
+                store: name,
+                error: error.to_string(),
+            });
+            return false;
+        }
+    };
+    out.text(&report.table());
+    for line in report.json_lines() {
+        out.json(&line);
+    }
+    for target in targets::targets(name, &report) {
+        out.text(&target.text());
+        out.line(&target.line(name));
+    }
+    let mut ok = report.overlaps() == 0;
+    if let Some((polling, baseline)) = polling_view {
+        ok &= compare_polling(out, name, &report, polling, baseline, &config).await;
+    }
+    ok
+}
+
+/// The contended handoff again with notification hidden (Verrou-style polling), beside
+/// the event-driven figures of the same run. Returns whether it succeeded.
+async fn compare_polling(
+    out: &Out,
+    name: &str,
+    report: &BenchReport,
+    polling: Arc<dyn LockStore>,
+    baseline: Arc<dyn Baseline>,
+    config: &BenchConfig,
+) -> bool {
+    match run_contended(polling, baseline, config).await {
+        Ok(before) => {
+            out.text("handoff median: polling (before) -> event-driven (after), same run");
+            for (b, a) in before.iter().zip(&report.contended) {
+                let gain =
+                    b.handoff.median.as_secs_f64() / a.handoff.median.as_secs_f64().max(1e-12);
+                out.text(&format!(
+                    "  {:>3} task(s): {:>12?} -> {:>12?}  ({gain:.0}x faster; overlaps {} / {})",
+                    a.tasks, b.handoff.median, a.handoff.median, b.overlaps, a.overlaps
+                ));
+                out.line(&Line::PollingVsNotified {
+                    store: name,
+                    tasks: a.tasks,
+                    polling_median_ns: b.handoff.median.as_nanos(),
+                    notified_median_ns: a.handoff.median.as_nanos(),
+                    polling_overlaps: b.overlaps,
+                });
+            }
+            before.iter().all(|b| b.overlaps == 0)
+        }
+        Err(error) => {
+            out.text(&format!("{name}: polling comparison failed: {error}"));
+            false
+        }
+    }
+}
