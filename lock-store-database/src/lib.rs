@@ -152,25 +152,27 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod dialect;
+mod engine;
+mod error;
 #[cfg(feature = "postgres")]
 mod listener;
 mod options;
-mod sql;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+mod statements;
 mod store;
+mod url;
 
 pub use backend::Backend;
+#[cfg(feature = "mysql")]
+pub use dialect::mysql::MysqlPool;
+#[cfg(feature = "postgres")]
+pub use dialect::postgres::PgPool;
+#[cfg(feature = "sqlite")]
+pub use dialect::sqlite::{AsyncSqliteConnection, SqlitePool};
 /// The diesel-async this crate is built on, to build a pool of the matching version.
 pub use diesel_async;
-#[cfg(feature = "mysql")]
-pub use options::MysqlPool;
-#[cfg(feature = "postgres")]
-pub use options::PgPool;
-#[cfg(feature = "sqlite")]
-pub use options::{AsyncSqliteConnection, SqlitePool};
 pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_TABLE_NAME, DatabaseStoreOptions};
-pub use sql::{Statements, ddl, statements};
+pub use statements::{Statements, ddl, statements};
 pub use store::{DatabaseStore, MAX_KEY_BYTES, MAX_OWNER_BYTES, database};
 
 #[cfg(test)]

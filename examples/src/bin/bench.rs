@@ -810,7 +810,9 @@ async fn prepare_mysql() -> Result<Prepared, Prep> {
         baseline: Arc::new(MysqlBaseline {
             pool,
             acquire: sql.acquire,
-            acquire_result: sql.acquire_followup,
+            acquire_result: sql
+                .acquire_followup
+                .ok_or_else(|| Prep::Fail("MySQL acquire has no result read".to_owned()))?,
             release: sql.release,
             write: render(MY_WRITE, &quoted),
         }),

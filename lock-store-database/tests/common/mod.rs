@@ -1,5 +1,23 @@
 //! Helpers shared by the database tests: which servers, unique names, raw SQL.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// One `#[tokio::test]` per backend for each listed `async fn name(Backend)`.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Postgres).await })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Mysql).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Sqlite).await })*
+        }
+    };
+}
 
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
@@ -15,12 +33,13 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{suffix}")
 }
 
-/// The URL tests use for `backend`. SQLite: a fresh file under the target dir.
+/// The URL tests use for `backend`. SQLite: a fresh file under the target dir
+/// (`sqlite://` + path; diesel's raw connections accept it too).
 pub fn url(backend: Backend) -> String {
     match backend {
         Backend::Postgres => lock_testkit::services::postgres_url(),
         Backend::Mysql => lock_testkit::services::mysql_url(),
-        _ => sqlite_file(),
+        _ => format!("sqlite://{}", sqlite_file()),
     }
 }
 

@@ -1,24 +1,22 @@
-//! The SQL, one module per backend. Each statement is a named constant with a comment
-//! saying why it is atomic. The table name is the only interpolated identifier, and it
-//! is validated ([`crate::options::validate_table_name`]) and quoted first.
-
-pub(crate) mod mysql;
-pub(crate) mod postgres;
-pub(crate) mod sqlite;
+//! The statements a store runs, rendered for one backend and table. The table name is
+//! the only interpolated identifier, and it is validated
+//! ([`crate::options::validate_table_name`]) and quoted first.
 
 use lock_core::LockError;
 
 use crate::backend::Backend;
+use crate::dialect::Templates;
 use crate::options::validate_table_name;
 
 /// The statements a store runs, rendered for one backend and table: what to audit, or
-/// to run yourself (benchmarks, migrations). Bind parameters in the order the crate docs
-/// give for each backend.
+/// to run yourself (benchmarks, migrations). Bind parameters in the order the comment
+/// of each statement gives (PostgreSQL `$n`, SQLite `?n`, MySQL `?` in order).
 ///
 /// ```
 /// use lock_store_database::{statements, Backend};
 /// let sql = statements(Backend::Sqlite, "locks").unwrap();
 /// assert!(sql.acquire.contains("ON CONFLICT"));
+/// assert!(statements(Backend::Postgres, "locks").unwrap().acquire_followup.is_none());
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -29,8 +27,10 @@ pub struct Statements {
     pub probe: String,
     /// Acquire: insert, or take over an expired row, minting the fencing token.
     pub acquire: String,
-    /// MySQL: the follow-up read of `LAST_INSERT_ID()`; SQLite: the holder hint.
-    pub acquire_followup: String,
+    /// A second statement of the acquire, on the same connection. MySQL: the read of
+    /// the outcome (`LAST_INSERT_ID()`), always run; SQLite: the holder's remaining
+    /// time, run only when denied; PostgreSQL: none (one statement does both).
+    pub acquire_followup: Option<String>,
     /// Release by owner (PostgreSQL: with `pg_notify`).
     pub release: String,
     /// Release whoever holds it.
@@ -51,76 +51,24 @@ impl Statements {
     /// Render every statement for `table` (validated here).
     pub(crate) fn new(backend: Backend, table: &str) -> Result<Self, LockError> {
         validate_table_name(table)?;
-        let quoted = quote(backend, table);
-        let (now, t) = match backend {
-            Backend::Postgres => (postgres::NOW_MS, PG),
-            Backend::Mysql => (mysql::NOW_MS, MYSQL),
-            Backend::Sqlite => (sqlite::NOW_MS, SQLITE),
+        let t = Templates::of(backend);
+        let quoted = format!("{q}{table}{q}", q = t.quote);
+        let render = |template: &str| {
+            template
+                .replace("{table}", &quoted)
+                .replace("{now}", t.now_ms)
+                .replace("{now_us}", t.now_us)
         };
-        let render = |template: &str| template.replace("{table}", &quoted).replace("{now}", now);
         Ok(Statements {
             ddl: render(t.ddl),
             probe: render(t.probe),
             acquire: render(t.acquire),
-            acquire_followup: render(t.acquire_followup),
+            acquire_followup: t.acquire_followup.map(render),
             release: render(t.release),
             force_release: render(t.force_release),
             extend: render(t.extend),
             exists: render(t.exists),
         })
-    }
-}
-
-struct Templates {
-    ddl: &'static str,
-    probe: &'static str,
-    acquire: &'static str,
-    acquire_followup: &'static str,
-    release: &'static str,
-    force_release: &'static str,
-    extend: &'static str,
-    exists: &'static str,
-}
-
-const PG: Templates = Templates {
-    ddl: postgres::DDL,
-    probe: postgres::PROBE,
-    acquire: postgres::ACQUIRE,
-    acquire_followup: "",
-    release: postgres::RELEASE,
-    force_release: postgres::FORCE_RELEASE,
-    extend: postgres::EXTEND,
-    exists: postgres::EXISTS,
-};
-
-const MYSQL: Templates = Templates {
-    ddl: mysql::DDL,
-    probe: mysql::PROBE,
-    acquire: mysql::ACQUIRE,
-    acquire_followup: mysql::ACQUIRE_RESULT,
-    release: mysql::RELEASE,
-    force_release: mysql::FORCE_RELEASE,
-    extend: mysql::EXTEND,
-    exists: mysql::EXISTS,
-};
-
-const SQLITE: Templates = Templates {
-    ddl: sqlite::DDL,
-    probe: sqlite::PROBE,
-    acquire: sqlite::ACQUIRE,
-    acquire_followup: sqlite::HOLDER,
-    release: sqlite::RELEASE,
-    force_release: sqlite::FORCE_RELEASE,
-    extend: sqlite::EXTEND,
-    exists: sqlite::EXISTS,
-};
-
-/// Quote a validated identifier. Quoting keeps reserved words usable as table names
-/// (and makes the name case-sensitive on PostgreSQL).
-fn quote(backend: Backend, table: &str) -> String {
-    match backend {
-        Backend::Mysql => format!("`{table}`"),
-        Backend::Postgres | Backend::Sqlite => format!("\"{table}\""),
     }
 }
 
@@ -153,7 +101,7 @@ mod tests {
                 &s.ddl,
                 &s.probe,
                 &s.acquire,
-                &s.acquire_followup,
+                s.acquire_followup.as_ref().unwrap_or(&s.ddl),
                 &s.release,
                 &s.force_release,
                 &s.extend,
