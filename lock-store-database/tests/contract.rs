@@ -237,3 +237,157 @@ async fn a_connection_string_without_a_scheme_is_rejected_and_creates_no_file() 
     assert!(absolute.exists(), "sqlite_path did not create the file");
     let _ = std::fs::remove_file(&absolute);
 }
+
+// ---- a server that stops answering after the store was built -------------------------
+
+/// A TCP proxy to the server of `url` that forwards until frozen; then it holds every
+/// connection, old and new, open and silent.
+struct FreezingProxy {
+    url: String,
+    freeze: tokio::sync::watch::Sender<bool>,
+}
+
+impl FreezingProxy {
+    async fn start(url: &str) -> FreezingProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // scheme://[user@]host:port/db → the authority is what the proxy stands in for.
+        let rest = &url[url.find("://").expect("a URL") + 3..];
+        let start = url.len() - rest.len() + rest.find('@').map_or(0, |at| at + 1);
+        let end = url[start..]
+            .find('/')
+            .map_or(url.len(), |slash| start + slash);
+        let upstream = url[start..end].to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxied = format!(
+            "{}127.0.0.1:{}{}",
+            &url[..start],
+            listener.local_addr().unwrap().port(),
+            &url[end..]
+        );
+        let (freeze, frozen) = tokio::sync::watch::channel(false);
+        async fn pump(
+            mut from: tokio::net::tcp::OwnedReadHalf,
+            mut to: tokio::net::tcp::OwnedWriteHalf,
+            mut frozen: tokio::sync::watch::Receiver<bool>,
+        ) {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = tokio::select! {
+                    read = from.read(&mut buf) => match read {
+                        Ok(n) if n > 0 => n,
+                        _ => return,
+                    },
+                    _ = frozen.wait_for(|f| *f) => 0,
+                };
+                if n == 0 || *frozen.borrow() {
+                    // Frozen: hold the connection, say nothing.
+                    std::future::pending::<()>().await;
+                }
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((client, _)) = listener.accept().await {
+                if *frozen.borrow() {
+                    held.push(client);
+                    continue;
+                }
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, frozen.clone()));
+                tokio::spawn(pump(sr, cw, frozen.clone()));
+            }
+        });
+        FreezingProxy {
+            url: proxied,
+            freeze,
+        }
+    }
+
+    fn freeze(&self) {
+        self.freeze.send_replace(true);
+    }
+}
+
+async fn every_operation_is_bounded_once_the_server_goes_silent(backend: Backend) {
+    let table = unique("frozen");
+    let mut upstream = url(backend);
+    if backend == Backend::Mysql {
+        // mysql_async would otherwise move a local connection to the server's Unix
+        // socket, around the proxy.
+        upstream.push_str(if upstream.contains('?') { "&" } else { "?" });
+        upstream.push_str("prefer_socket=false");
+    }
+    let proxy = FreezingProxy::start(&upstream).await;
+    let timeout = Duration::from_millis(400);
+    let Some(store) = connect_or_skip(
+        DatabaseStoreOptions::new(proxy.url.clone())
+            .table_name(&table)
+            .max_connections(1)
+            .operation_timeout(timeout),
+        backend,
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(store.save("held", "o", None).await.unwrap());
+    proxy.freeze();
+    let ttl = Some(Duration::from_secs(10));
+    let second = Duration::from_secs(1);
+    let mut took = Vec::new();
+    for op in [
+        "save",
+        "try_acquire",
+        "delete",
+        "force_delete",
+        "exists",
+        "extend",
+    ] {
+        let started = Instant::now();
+        let call = async {
+            match op {
+                "save" => store.save("k", "o", ttl).await.map(drop),
+                "try_acquire" => store.try_acquire("k", "o", ttl).await.map(drop),
+                "delete" => store.delete("held", "o").await,
+                "force_delete" => store.force_delete("held").await,
+                "exists" => store.exists("held").await.map(drop),
+                _ => store.extend("held", "o", second).await,
+            }
+        };
+        // A hang fails the test instead of stalling it.
+        let result = tokio::time::timeout(timeout * 5, call)
+            .await
+            .unwrap_or_else(|_| panic!("{op} on a silent server never returned"));
+        let elapsed = started.elapsed();
+        let err = result.expect_err(op);
+        assert!(err.is_storage(), "{op}: {err:?}");
+        assert!(
+            elapsed < timeout.mul_f32(1.5),
+            "{op} on a silent server took {elapsed:?} (operation timeout {timeout:?})"
+        );
+        took.push((op, elapsed));
+    }
+    println!("{backend}: {took:?}");
+    drop(store);
+    Raw::connect(backend, &url(backend))
+        .await
+        .drop_table(&table)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_every_operation_is_bounded_once_the_server_goes_silent() {
+    every_operation_is_bounded_once_the_server_goes_silent(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_every_operation_is_bounded_once_the_server_goes_silent() {
+    every_operation_is_bounded_once_the_server_goes_silent(Backend::Mysql).await;
+}
