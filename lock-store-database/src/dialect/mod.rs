@@ -5,6 +5,23 @@
 //!
 //! The SQL text is compiled whatever the features, so that [`crate::statements`] and
 //! [`crate::ddl`] render every backend's statements.
+//!
+//! # Fencing tokens: the rule every dialect's acquire follows
+//!
+//! The acquiring statement writes `fence = max(fence + 1, now_us)` when it takes over a
+//! row, and `fence = now_us` when it inserts one; the value written is the token.
+//! `now_us` is the dialect's clock in Unix microseconds, read in the same statement.
+//!
+//! * While the key's row exists, each token exceeds the previous one by the `+ 1`,
+//!   whatever the clock: releases and force releases keep the row (they clear `owner`
+//!   and set `expires_at = 0`), and takeovers after expiry update it in place, under
+//!   the row's lock, whichever store instance or process runs them.
+//! * When the row is gone — released rows purged by an operator, the table dropped and
+//!   re-created — the counter is lost and the token is `now_us`. It exceeds every
+//!   earlier token of the key **assuming the clock has not stepped back** since then
+//!   (earlier tokens are at most their own `now_us` plus the number of acquires that
+//!   shared one microsecond). PostgreSQL and MySQL read the server's clock; SQLite the
+//!   machine's wall clock.
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
