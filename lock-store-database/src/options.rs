@@ -76,7 +76,8 @@ impl DatabaseStoreOptions {
     /// use lock_store_database::DatabaseStoreOptions;
     /// let options = DatabaseStoreOptions::sqlite_path("/var/lib/app/locks.db");
     /// ```
-    #[cfg(feature = "sqlite")]
+    ///
+    /// Without the `sqlite` feature, building the store is `InvalidArgument`.
     pub fn sqlite_path(path: impl AsRef<std::path::Path>) -> Self {
         Self::with_source(Source::SqlitePath(path.as_ref().to_path_buf()))
     }
