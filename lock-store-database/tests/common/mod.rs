@@ -67,6 +67,25 @@ pub async fn connect_or_skip(
     }
 }
 
+/// A store on `backend`'s test database with table `table`, and its URL; `None` when
+/// the server is unreachable (skipped).
+pub async fn open(backend: Backend, table: &str) -> Option<(DatabaseStore, String)> {
+    let url = url(backend);
+    let store = connect_or_skip(
+        DatabaseStoreOptions::new(url.clone()).table_name(table),
+        backend,
+    )
+    .await?;
+    Some((store, url))
+}
+
+/// A second store instance on the same database and table.
+pub async fn second(url: &str, table: &str) -> DatabaseStore {
+    DatabaseStore::connect(DatabaseStoreOptions::new(url).table_name(table))
+        .await
+        .expect("second store on the same database")
+}
+
 /// A raw connection for checks the store's API cannot make.
 pub enum Raw {
     Pg(Box<AsyncPgConnection>),
