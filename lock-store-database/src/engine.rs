@@ -14,9 +14,9 @@ use lock_core::{LockError, ReleaseFuture};
 use tokio::time::{Instant, timeout_at};
 
 use crate::backend::Backend;
-use crate::dialect::{Abandon, AcquireRow, BoxFuture, Dialect, PoolOf};
 use crate::error::TimedOut;
 use crate::options::{DatabaseStoreOptions, Source};
+use crate::sql::{Abandon, AcquireRow, BoxFuture, Dialect, PoolOf};
 use crate::statements::Statements;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
 
@@ -292,12 +292,12 @@ pub(crate) fn open(options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>
     match backend {
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            Engine::<crate::dialect::postgres::Postgres>::open(&target, memory, options)
+            Engine::<crate::sql::postgres::Postgres>::open(&target, memory, options)
         }
         #[cfg(feature = "mysql")]
-        Backend::Mysql => Engine::<crate::dialect::mysql::Mysql>::open(&target, memory, options),
+        Backend::Mysql => Engine::<crate::sql::mysql::Mysql>::open(&target, memory, options),
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Engine::<crate::dialect::sqlite::Sqlite>::open(&target, memory, options),
+        Backend::Sqlite => Engine::<crate::sql::sqlite::Sqlite>::open(&target, memory, options),
         #[allow(unreachable_patterns)]
         other => Err(backend_disabled(other)),
     }

@@ -140,8 +140,8 @@
 //! # Capabilities
 //!
 //! * **Fencing tokens** on every backend: minted by the acquiring statement as
-//!   `max(previous token of the key + 1, now in Unix microseconds)` (now by the clock
-//!   above). Strictly increasing per key across releases, expiry takeovers, force
+//!   `max(previous token of the key + 1, now in Unix milliseconds × 1000)` (now by the
+//!   clock above). Strictly increasing per key across releases, expiry takeovers, force
 //!   releases, store instances and processes — by the `+ 1` alone, whatever the clock,
 //!   as long as the key's row exists (a release keeps it). When the row is gone
 //!   (released rows purged, table dropped and re-created), the next token is the clock
@@ -187,26 +187,26 @@
 #![warn(missing_docs)]
 
 mod backend;
-mod dialect;
 mod engine;
 mod error;
 #[cfg(feature = "postgres")]
 mod listener;
 mod options;
+mod sql;
 mod statements;
 mod store;
 mod url;
 
 pub use backend::Backend;
-#[cfg(feature = "mysql")]
-pub use dialect::mysql::MysqlPool;
-#[cfg(feature = "postgres")]
-pub use dialect::postgres::PgPool;
-#[cfg(feature = "sqlite")]
-pub use dialect::sqlite::{AsyncSqliteConnection, SqlitePool};
 /// The diesel-async this crate is built on, to build a pool of the matching version.
 pub use diesel_async;
 pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_TABLE_NAME, DatabaseStoreOptions};
+#[cfg(feature = "mysql")]
+pub use sql::mysql::MysqlPool;
+#[cfg(feature = "postgres")]
+pub use sql::postgres::PgPool;
+#[cfg(feature = "sqlite")]
+pub use sql::sqlite::{AsyncSqliteConnection, SqlitePool};
 pub use statements::{Statements, ddl, statements};
 pub use store::{DatabaseStore, MAX_KEY_BYTES, MAX_OWNER_BYTES, database};
 

@@ -89,16 +89,16 @@ impl DatabaseStoreOptions {
     #[cfg(feature = "postgres")]
     pub fn from_postgres_pool(pool: crate::PgPool) -> Self {
         Self::with_source(Source::Pool(Arc::new(Given::<
-            crate::dialect::postgres::Postgres,
+            crate::sql::postgres::Postgres,
         >(pool))))
     }
 
     /// Options that reuse the application's MySQL/MariaDB pool.
     #[cfg(feature = "mysql")]
     pub fn from_mysql_pool(pool: crate::MysqlPool) -> Self {
-        Self::with_source(Source::Pool(Arc::new(
-            Given::<crate::dialect::mysql::Mysql>(pool),
-        )))
+        Self::with_source(Source::Pool(Arc::new(Given::<crate::sql::mysql::Mysql>(
+            pool,
+        ))))
     }
 
     /// Options that reuse the application's SQLite pool. Its connections should set
@@ -106,9 +106,9 @@ impl DatabaseStoreOptions {
     /// as the store's own pools do.
     #[cfg(feature = "sqlite")]
     pub fn from_sqlite_pool(pool: crate::SqlitePool) -> Self {
-        Self::with_source(Source::Pool(Arc::new(Given::<
-            crate::dialect::sqlite::Sqlite,
-        >(pool))))
+        Self::with_source(Source::Pool(Arc::new(Given::<crate::sql::sqlite::Sqlite>(
+            pool,
+        ))))
     }
 
     fn with_source(source: Source) -> Self {

@@ -5,8 +5,8 @@
 use lock_core::LockError;
 
 use crate::backend::Backend;
-use crate::dialect::Templates;
 use crate::options::validate_table_name;
+use crate::sql::Templates;
 
 /// The statements a store runs, rendered for one backend and table: what to audit, or
 /// to run yourself (benchmarks, migrations). Bind parameters in the order the comment
@@ -57,7 +57,6 @@ impl Statements {
             template
                 .replace("{table}", &quoted)
                 .replace("{now}", t.now_ms)
-                .replace("{now_us}", t.now_us)
         };
         Ok(Statements {
             ddl: render(t.ddl),

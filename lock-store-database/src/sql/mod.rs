@@ -8,20 +8,22 @@
 //!
 //! # Fencing tokens: the rule every dialect's acquire follows
 //!
-//! The acquiring statement writes `fence = max(fence + 1, now_us)` when it takes over a
-//! row, and `fence = now_us` when it inserts one; the value written is the token.
-//! `now_us` is the dialect's clock in Unix microseconds, read in the same statement.
+//! The acquiring statement writes `fence = max(fence + 1, now_ms * 1000)` when it takes
+//! over a row, and `fence = now_ms * 1000` when it inserts one; the value written is the
+//! token. `now_ms` is the dialect's clock in Unix milliseconds (`{now}`), read in the
+//! same statement; the factor 1000 leaves room for 1000 acquires of one key per
+//! millisecond before the counter runs ahead of the clock.
 //!
 //! * While the key's row exists, each token exceeds the previous one by the `+ 1`,
 //!   whatever the clock: releases and force releases keep the row (they clear `owner`
 //!   and set `expires_at = 0`), and takeovers after expiry update it in place, under
 //!   the row's lock, whichever store instance or process runs them.
 //! * When the row is gone — released rows purged by an operator, the table dropped and
-//!   re-created — the counter is lost and the token is `now_us`. It exceeds every
-//!   earlier token of the key **assuming the clock has not stepped back** since then
-//!   (earlier tokens are at most their own `now_us` plus the number of acquires that
-//!   shared one microsecond). PostgreSQL and MySQL read the server's clock; SQLite the
-//!   machine's wall clock.
+//!   re-created — the counter is lost and the token is `now_ms * 1000`. It exceeds
+//!   every earlier token of the key **assuming the clock has not stepped back** since
+//!   then (an earlier token is its own `now_ms * 1000`, or more only if the key was
+//!   acquired over 1000 times in one millisecond). PostgreSQL and MySQL read the
+//!   server's clock; SQLite the machine's wall clock.
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
@@ -29,12 +31,10 @@ pub(crate) mod sqlite;
 
 use crate::backend::Backend;
 
-/// The statements of one backend, with `{table}` (the quoted table name), `{now}` (the
-/// clock in Unix milliseconds) and `{now_us}` (the same clock in microseconds) still to
-/// be filled in.
+/// The statements of one backend, with `{table}` (the quoted table name) and `{now}`
+/// (the clock in Unix milliseconds) still to be filled in.
 pub(crate) struct Templates {
     pub(crate) now_ms: &'static str,
-    pub(crate) now_us: &'static str,
     /// The identifier quote of the backend.
     pub(crate) quote: char,
     pub(crate) ddl: &'static str,

@@ -1,14 +1,11 @@
 //! PostgreSQL: its statements, and (with the `postgres` feature) the dialect that binds
-//! and decodes them. `{table}` is replaced by the validated, quoted table name, `{now}`
-//! by [`NOW_MS`] and `{now_us}` by [`NOW_US`]. Parameters are bound, never interpolated.
+//! and decodes them. `{table}` is replaced by the validated, quoted table name and
+//! `{now}` by [`NOW_MS`]. Parameters are bound, never interpolated.
 
 /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
 /// statement, so the expiry check and the new expiry of one statement agree (and,
 /// unlike `now()`, it is not frozen at the start of a longer transaction).
 pub(crate) const NOW_MS: &str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
-
-/// The same clock in Unix microseconds: the floor of every new fencing token.
-pub(crate) const NOW_US: &str = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint";
 
 /// The table. `expires_at`: Unix ms by the database clock; `NULL` = held with no
 /// expiry; `0` = released. `fence`: the last fencing token. The row outlives releases.
@@ -24,12 +21,12 @@ pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
 /// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired`. PostgreSQL locks
 /// the conflicting row and re-checks the `WHERE` on its latest version, so of two
 /// racing acquirers exactly one inserts or takes over; the fencing counter is bumped
-/// in the same row write (see [`super`]'s token rule: `max(fence + 1, now_us)`).
+/// in the same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
 /// `fence` is NULL when denied; `holder_ms` (read from the statement's snapshot, only
 /// a hint) is the holder's remaining time.
 pub(crate) const ACQUIRE: &str = "WITH acquired AS (
     INSERT INTO {table} AS l (lock_key, owner, expires_at, fence)
-    VALUES ($1, $2, {now} + $3, {now_us})
+    VALUES ($1, $2, {now} + $3, {now} * 1000)
     ON CONFLICT (lock_key) DO UPDATE
         SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,
             fence = GREATEST(l.fence + 1, EXCLUDED.fence)
@@ -75,9 +72,8 @@ pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
     SELECT lock_key, owner, expires_at, fence FROM {table} WHERE 1 = 0
 ) AS probe";
 
-pub(crate) const TEMPLATES: super::Templates = super::Templates {
+pub(super) const TEMPLATES: super::Templates = super::Templates {
     now_ms: NOW_MS,
-    now_us: NOW_US,
     quote: '"',
     ddl: DDL,
     probe: PROBE,
@@ -103,10 +99,10 @@ mod driver {
     use lock_core::{LockError, ReleaseFuture};
 
     use crate::backend::Backend;
-    use crate::dialect::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::engine::{DEFAULT_POOL_SIZE, build_pool};
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
+    use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::statements::Statements;
 
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may

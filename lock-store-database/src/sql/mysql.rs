@@ -1,17 +1,13 @@
 //! MySQL / MariaDB: its statements, and (with the `mysql` feature) the dialect that
-//! binds and decodes them. `{table}` is replaced by the validated, quoted table name,
-//! `{now}` by [`NOW_MS`] and `{now_us}` by [`NOW_US`]. Parameters are bound (`?`, in
-//! order), never interpolated.
+//! binds and decodes them. `{table}` is replaced by the validated, quoted table name
+//! and `{now}` by [`NOW_MS`]. Parameters are bound (`?`, in order), never
+//! interpolated.
 
 /// The database clock in Unix milliseconds, independent of the session time zone
 /// (`UTC_TIMESTAMP`, not `NOW()`, so a DST change cannot move it). MySQL fixes it for
 /// the whole statement.
 pub(crate) const NOW_MS: &str =
     "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
-
-/// The same clock in Unix microseconds: the floor of every new fencing token.
-pub(crate) const NOW_US: &str =
-    "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))";
 
 /// The table. Keys and owners are `VARBINARY`: compared byte for byte (a `_ci`
 /// collation would make `A` and `a` the same lock). `expires_at`: Unix ms by the
@@ -30,16 +26,16 @@ pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
 /// exclusive lock while it decides. MySQL applies the assignments left to right, each
 /// seeing the previous ones, so `expires_at` (the column every condition reads) is
 /// assigned last. The outcome goes into the connection's `LAST_INSERT_ID`: the new
-/// fencing token when acquired (`now_us` on insert, `max(fence + 1, now_us)` on
+/// fencing token when acquired (`now * 1000` on insert, `max(fence + 1, now * 1000)` on
 /// takeover: see [`super`]'s token rule), 0 when denied —
 /// the affected-row count cannot tell (diesel-async sets `CLIENT_FOUND_ROWS`, so a
 /// fresh insert and a denied upsert both report 1). [`ACQUIRE_RESULT`] reads it back.
 pub(crate) const ACQUIRE: &str = "INSERT INTO {table} (lock_key, owner, expires_at, fence)
-VALUES (?, ?, {now} + ?, LAST_INSERT_ID({now_us}))
+VALUES (?, ?, {now} + ?, LAST_INSERT_ID({now} * 1000))
 ON DUPLICATE KEY UPDATE
     owner = IF(expires_at <= {now}, ?, owner),
     fence = IF(expires_at <= {now},
-        LAST_INSERT_ID(GREATEST(fence + 1, {now_us})), fence + LAST_INSERT_ID(0)),
+        LAST_INSERT_ID(GREATEST(fence + 1, {now} * 1000)), fence + LAST_INSERT_ID(0)),
     expires_at = IF(expires_at <= {now}, {now} + ?, expires_at)";
 
 /// Binds: key → one row `(fence, holder_ms)`. Runs on the same connection right after
@@ -73,9 +69,8 @@ pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
     SELECT lock_key, owner, expires_at, fence FROM {table} WHERE 1 = 0
 ) AS probe";
 
-pub(crate) const TEMPLATES: super::Templates = super::Templates {
+pub(super) const TEMPLATES: super::Templates = super::Templates {
     now_ms: NOW_MS,
-    now_us: NOW_US,
     quote: '`',
     ddl: DDL,
     probe: PROBE,
@@ -101,9 +96,9 @@ mod driver {
     use lock_core::LockError;
 
     use crate::backend::Backend;
-    use crate::dialect::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::engine::{DEFAULT_POOL_SIZE, build_pool};
     use crate::options::DatabaseStoreOptions;
+    use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::statements::Statements;
 
     /// A diesel-async MySQL/MariaDB connection pool (deadpool), as an application may

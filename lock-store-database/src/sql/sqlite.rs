@@ -1,7 +1,7 @@
 //! SQLite: its statements, its pool setup, and (with the `sqlite` feature) the dialect
 //! that binds and decodes them. `{table}` is replaced by the validated, quoted table
-//! name, `{now}` by [`NOW_MS`] and `{now_us}` by [`NOW_US`]. Parameters are bound
-//! (`?1`, `?2`, …), never interpolated.
+//! name and `{now}` by [`NOW_MS`]. Parameters are bound (`?1`, `?2`, …), never
+//! interpolated.
 //!
 //! Every statement runs alone in autocommit mode: a single write statement takes the
 //! database write lock before it reads, and the busy timeout retries it as a whole, so
@@ -11,10 +11,6 @@
 /// inside the calling process, from the machine's wall clock (shared by every process
 /// on the machine, so they agree). SQLite fixes `'now'` for one statement.
 pub(crate) const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
-
-/// The same clock in Unix microseconds (millisecond resolution): the floor of every
-/// new fencing token.
-pub(crate) const NOW_US: &str = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)";
 
 /// The table. `expires_at`: Unix ms by the machine's wall clock; `NULL` = held with no
 /// expiry; `0` = released. `fence`: the last fencing token. BLOB keys compare byte for
@@ -30,10 +26,10 @@ pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
 /// when denied.
 ///
 /// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired … RETURNING`,
-/// executed under SQLite's database write lock. The token: `now_us` on insert,
-/// `max(fence + 1, now_us)` on takeover (see [`super`]'s token rule).
+/// executed under SQLite's database write lock. The token: `now * 1000` on insert,
+/// `max(fence + 1, now * 1000)` on takeover (see [`super`]'s token rule).
 pub(crate) const ACQUIRE: &str = "INSERT INTO {table} (lock_key, owner, expires_at, fence)
-VALUES (?1, ?2, {now} + ?3, {now_us})
+VALUES (?1, ?2, {now} + ?3, {now} * 1000)
 ON CONFLICT (lock_key) DO UPDATE
     SET owner = excluded.owner, expires_at = excluded.expires_at,
         fence = max(fence + 1, excluded.fence)
@@ -68,9 +64,8 @@ pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
     SELECT lock_key, owner, expires_at, fence FROM {table} WHERE 1 = 0
 ) AS probe";
 
-pub(crate) const TEMPLATES: super::Templates = super::Templates {
+pub(super) const TEMPLATES: super::Templates = super::Templates {
     now_ms: NOW_MS,
-    now_us: NOW_US,
     quote: '"',
     ddl: DDL,
     probe: PROBE,
@@ -96,9 +91,9 @@ mod driver {
     use lock_core::LockError;
 
     use crate::backend::Backend;
-    use crate::dialect::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
+    use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::statements::Statements;
 
     /// The async SQLite connection of diesel-async: diesel's synchronous connection run
