@@ -22,11 +22,6 @@ impl Backend {
             Backend::Sqlite => "sqlite",
         }
     }
-
-    /// The cargo feature that compiles this backend in.
-    pub(crate) const fn feature(self) -> &'static str {
-        self.name()
-    }
 }
 
 impl fmt::Display for Backend {

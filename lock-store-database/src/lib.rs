@@ -12,7 +12,8 @@
 //! use lock_store_database::{DatabaseStore, DatabaseStoreOptions};
 //!
 //! # async fn example() -> Result<(), lock_core::LockError> {
-//! // "postgres://…", "mysql://…", "sqlite://locks.db", "sqlite::memory:" or a file path.
+//! // "postgres://…", "mysql://…", "sqlite://locks.db" or "sqlite::memory:"; for a file
+//! // path, DatabaseStoreOptions::sqlite_path(path).
 //! let store = DatabaseStore::connect(
 //!     DatabaseStoreOptions::new("sqlite://locks.db").table_name("app_locks"),
 //! )
@@ -45,21 +46,26 @@
 //!
 //! | column | meaning |
 //! |---|---|
-//! | `lock_key` | the key's UTF-8 bytes (binary, compared byte for byte: no case folding, no trailing-space padding); at most [`MAX_KEY_BYTES`] (1024) bytes, longer keys are `InvalidArgument` |
-//! | `owner` | the holder's owner token (at most [`MAX_OWNER_BYTES`]); `NULL` once released |
-//! | `expires_at` | Unix milliseconds **by the database clock**; `NULL` = held, never expires; `0` = released |
-//! | `fence` | the fencing counter: +1 on every acquire, never reset |
+//! | `lock_key` | the key's UTF-8 bytes (binary, compared byte for byte: no case folding, no trailing-space padding); 1 to [`MAX_KEY_BYTES`] (1024) bytes |
+//! | `owner` | the holder's owner token (1 to [`MAX_OWNER_BYTES`] of `[A-Za-z0-9_-]`); `NULL` once released |
+//! | `expires_at` | Unix milliseconds **by the backend's clock** (see below); `NULL` = held, never expires; `0` = released |
+//! | `fence` | the last fencing token of the key (see [Capabilities](#capabilities)) |
 //!
-//! Keys are stored as bytes, so any string works (quotes, `;`, `--`, non-ASCII, NUL).
+//! Every [`LockStore`](lock_core::LockStore) method first checks its input against the
+//! store contract's domain ([`lock_core::validate`]): an empty key, a key over 1024
+//! bytes or with a NUL byte, an owner that is not a token, a TTL or extension of zero
+//! (under 1 ms) or over [`lock_core::MAX_TTL`] are `InvalidArgument`, and no SQL runs.
+//! Keys are stored as bytes, so any other string works (quotes, `;`, `--`, non-ASCII).
 //! To read them in SQL: `convert_from(lock_key, 'UTF8')` on PostgreSQL,
 //! `CAST(lock_key AS CHAR)` on MySQL, `CAST(lock_key AS TEXT)` on SQLite.
 //!
-//! **Growth:** a release clears the row instead of deleting it, so that the fencing
-//! counter survives and tokens keep increasing. The table therefore holds one small row
-//! per distinct key ever locked. That suits the usual bounded key sets (one per job,
-//! account, resource); an application that locks unbounded one-off keys can delete
-//! released rows (`expires_at = 0`) of keys it will never use again — at the price of
-//! their tokens starting over.
+//! **Growth:** a release clears the row instead of deleting it, so that the key's
+//! token counter survives. The table therefore holds one small row per distinct key
+//! ever locked. That suits the usual bounded key sets (one per job, account,
+//! resource); an application that locks unbounded one-off keys can delete released
+//! rows (`expires_at = 0`): the next token of such a key then comes from the clock, and
+//! is still larger as long as that clock has not stepped back (see
+//! [Capabilities](#capabilities)).
 //!
 //! [`ddl`] returns the `CREATE TABLE` for a backend and table name, for users who run
 //! their own migrations (then set
@@ -93,11 +99,28 @@
 //! `InvalidArgument`) and quoted; it is the only identifier put into SQL text. Keys,
 //! owners and durations are always bound parameters.
 //!
-//! # One atomic statement per operation, judged by the database clock
+//! # One atomic statement per operation, and whose clock decides
 //!
-//! "Now" is the database's clock (`statement_timestamp()` on PostgreSQL,
-//! `UTC_TIMESTAMP(6)` on MySQL, `julianday('now')` on SQLite), read once per statement,
-//! never the application's. A lock is held when `expires_at IS NULL OR expires_at > now`.
+//! A lock is held when `expires_at IS NULL OR expires_at > now`, with "now" read once
+//! per statement, inside the statement:
+//!
+//! * **PostgreSQL and MySQL/MariaDB: the database server's clock**
+//!   (`statement_timestamp()`, `UTC_TIMESTAMP(6)`), never the application's: clients
+//!   whose clocks disagree (tested with a client clock 10 minutes off) still agree on
+//!   every lock.
+//! * **SQLite: the machine's wall clock.** SQLite has no server: `julianday('now')` is
+//!   computed inside each calling process, from the system clock. The processes sharing
+//!   a SQLite file share one machine, hence one clock, so they agree with each other;
+//!   but the clock may be stepped (by hand, or by NTP correcting a large error). A step
+//!   **forward** by *d* makes every lock expire *d* early: a waiter can take a lock
+//!   while its holder still believes it holds it (the holder's own
+//!   [`remaining_time`](lock_core::Lock::remaining_time) runs on a monotonic clock and
+//!   does not see the step). A step **back** by *d* keeps every lock *d* longer: a lock
+//!   whose holder died stays taken that much longer. Gradual NTP slewing is harmless.
+//!   Fencing tokens catch the first case at the resource they protect.
+//!
+//! The same holds for the server's clock on PostgreSQL and MySQL, which is stepped far
+//! more rarely than a desktop's.
 //!
 //! | operation | PostgreSQL | MySQL / MariaDB | SQLite |
 //! |---|---|---|---|
@@ -116,9 +139,15 @@
 //!
 //! # Capabilities
 //!
-//! * **Fencing tokens** on every backend: minted by the acquiring statement, strictly
-//!   increasing per key across releases, expiry takeovers, force releases, store
-//!   instances and processes.
+//! * **Fencing tokens** on every backend: minted by the acquiring statement as
+//!   `max(previous token of the key + 1, now in Unix milliseconds × 1000)` (now by the
+//!   clock above). Strictly increasing per key across releases, expiry takeovers, force
+//!   releases, store instances and processes — by the `+ 1` alone, whatever the clock,
+//!   as long as the key's row exists (a release keeps it). When the row is gone
+//!   (released rows purged, table dropped and re-created), the next token is the clock
+//!   reading, still larger than every earlier one **provided the clock has not stepped
+//!   back** past the last token. Tokens are about 1.8 × 10¹⁵ today (below 2⁵³, so
+//!   exact in a JavaScript number until the year 2255).
 //! * **Holder TTL** on every backend: a denied acquire reports the holder's remaining
 //!   time (a hint; `None` for a lock without expiry).
 //! * **Release notification on PostgreSQL only.** Release and force release call
@@ -135,6 +164,9 @@
 //! Every pooled connection sets `busy_timeout` (the operation timeout) and WAL, so one
 //! file can be shared by several processes on one machine. Each statement runs alone in
 //! autocommit mode, so writers never deadlock on a read-to-write upgrade.
+//! A SQLite file is named by `sqlite://PATH` or [`DatabaseStoreOptions::sqlite_path`];
+//! a connection string without a scheme (`localhost:5432`, `locks.db`) is
+//! `InvalidArgument`, never taken for a file name.
 //! `sqlite::memory:` gives a private in-process database: every SQLite connection to
 //! `:memory:` is a database of its own, so the store's pool then has exactly one
 //! connection, and two stores never share locks (use a file for that).
@@ -143,7 +175,10 @@
 //!
 //! Every operation, waiting for a pooled connection included, is bounded by
 //! [`operation_timeout`](DatabaseStoreOptions::operation_timeout) (default 5 s) and
-//! fails with `LockError::Storage` on expiry. A PostgreSQL or MySQL connection whose
+//! fails with `LockError::Storage` on expiry. Building a store — connecting, creating
+//! and checking the table — ends within one operation timeout in total, even against a
+//! server that accepts connections and never answers; its error names the store and the
+//! endpoint (without the password). A PostgreSQL or MySQL connection whose
 //! statement timed out is closed, not reused; on PostgreSQL the statement is also
 //! cancelled on the server. Still, a statement already sent may commit after its caller
 //! gave up (always possible on MySQL, and on PostgreSQL when the cancel arrives late):
@@ -152,25 +187,27 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod engine;
+mod error;
 #[cfg(feature = "postgres")]
 mod listener;
 mod options;
 mod sql;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+mod statements;
 mod store;
+mod url;
 
 pub use backend::Backend;
 /// The diesel-async this crate is built on, to build a pool of the matching version.
 pub use diesel_async;
-#[cfg(feature = "mysql")]
-pub use options::MysqlPool;
-#[cfg(feature = "postgres")]
-pub use options::PgPool;
-#[cfg(feature = "sqlite")]
-pub use options::{AsyncSqliteConnection, SqlitePool};
 pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_TABLE_NAME, DatabaseStoreOptions};
-pub use sql::{Statements, ddl, statements};
+#[cfg(feature = "mysql")]
+pub use sql::mysql::MysqlPool;
+#[cfg(feature = "postgres")]
+pub use sql::postgres::PgPool;
+#[cfg(feature = "sqlite")]
+pub use sql::sqlite::{AsyncSqliteConnection, SqlitePool};
+pub use statements::{Statements, ddl, statements};
 pub use store::{DatabaseStore, MAX_KEY_BYTES, MAX_OWNER_BYTES, database};
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use lock_core::{ReleaseFuture, ReleaseHub};
 use tokio::task::AbortHandle;
 
-use crate::options::PgPool;
+use crate::sql::postgres::PgPool;
 
 /// The longest pause between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -1,28 +1,15 @@
+//! How to build a store: where the database is, which table, how long an operation may
+//! take.
+
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lock_core::LockError;
 
-use crate::backend::Backend;
-
-/// A diesel-async PostgreSQL connection pool (deadpool), as an application may already have.
-#[cfg(feature = "postgres")]
-pub type PgPool = diesel_async::pooled_connection::deadpool::Pool<diesel_async::AsyncPgConnection>;
-
-/// A diesel-async MySQL/MariaDB connection pool (deadpool), as an application may already have.
-#[cfg(feature = "mysql")]
-pub type MysqlPool =
-    diesel_async::pooled_connection::deadpool::Pool<diesel_async::AsyncMysqlConnection>;
-
-/// The async SQLite connection of diesel-async: diesel's synchronous connection run on
-/// tokio's blocking pool.
-#[cfg(feature = "sqlite")]
-pub type AsyncSqliteConnection =
-    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::sqlite::SqliteConnection>;
-
-/// A diesel-async SQLite connection pool (deadpool), as an application may already have.
-#[cfg(feature = "sqlite")]
-pub type SqlitePool = diesel_async::pooled_connection::deadpool::Pool<AsyncSqliteConnection>;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+use crate::engine::Given;
+use crate::url::redact_url;
 
 /// The default table name.
 pub const DEFAULT_TABLE_NAME: &str = "locks";
@@ -57,29 +44,42 @@ pub struct DatabaseStoreOptions {
 /// Where connections come from.
 #[derive(Clone)]
 pub(crate) enum Source {
+    /// A URL, parsed when the store is built.
     Url(String),
-    #[cfg(feature = "postgres")]
-    Postgres(PgPool),
-    #[cfg(feature = "mysql")]
-    Mysql(MysqlPool),
-    #[cfg(feature = "sqlite")]
-    Sqlite(SqlitePool),
+    /// A SQLite file named by its path, never parsed as a URL.
+    SqlitePath(std::path::PathBuf),
+    /// The application's pool.
+    Pool(Arc<dyn crate::engine::GivenPool>),
 }
 
 impl DatabaseStoreOptions {
-    /// Options for a database URL:
+    /// Options for a database URL; the scheme names the database:
     ///
     /// | URL | database |
     /// |---|---|
     /// | `postgres://user:pass@host:5432/db` (or `postgresql://`) | PostgreSQL |
     /// | `mysql://user:pass@host:3306/db` | MySQL / MariaDB |
-    /// | `sqlite://path/to/file.db`, `sqlite:path`, `file:…` (SQLite URI), or a plain path | SQLite file |
+    /// | `sqlite://path/to/file.db` (or `sqlite:path`; `sqlite://file:…?…` for a SQLite URI) | SQLite file |
     /// | `sqlite::memory:` | a private in-memory SQLite database (pool of one connection) |
     ///
-    /// The URL is checked when the store connects: a malformed one is
-    /// [`LockError::InvalidArgument`].
+    /// Anything else — a string without a scheme such as `localhost:5432` or a bare
+    /// path included — is [`LockError::InvalidArgument`] when the store is built, and
+    /// creates nothing. For a file path, use [`sqlite_path`](Self::sqlite_path).
     pub fn new(url: impl Into<String>) -> Self {
         Self::with_source(Source::Url(url.into()))
+    }
+
+    /// Options for a SQLite file named by its path (created if missing). The path is
+    /// never parsed as a URL: `?` and `#` are part of the file name.
+    ///
+    /// ```
+    /// use lock_store_database::DatabaseStoreOptions;
+    /// let options = DatabaseStoreOptions::sqlite_path("/var/lib/app/locks.db");
+    /// ```
+    ///
+    /// Without the `sqlite` feature, building the store is `InvalidArgument`.
+    pub fn sqlite_path(path: impl AsRef<std::path::Path>) -> Self {
+        Self::with_source(Source::SqlitePath(path.as_ref().to_path_buf()))
     }
 
     /// Options that reuse the application's PostgreSQL pool (the seed's `connectionName`).
@@ -87,22 +87,28 @@ impl DatabaseStoreOptions {
     /// Release notification takes one connection out of the pool for good (its slot is
     /// freed, so the pool opens another) to `LISTEN` on, the first time a waiter needs it.
     #[cfg(feature = "postgres")]
-    pub fn from_postgres_pool(pool: PgPool) -> Self {
-        Self::with_source(Source::Postgres(pool))
+    pub fn from_postgres_pool(pool: crate::PgPool) -> Self {
+        Self::with_source(Source::Pool(Arc::new(Given::<
+            crate::sql::postgres::Postgres,
+        >(pool))))
     }
 
     /// Options that reuse the application's MySQL/MariaDB pool.
     #[cfg(feature = "mysql")]
-    pub fn from_mysql_pool(pool: MysqlPool) -> Self {
-        Self::with_source(Source::Mysql(pool))
+    pub fn from_mysql_pool(pool: crate::MysqlPool) -> Self {
+        Self::with_source(Source::Pool(Arc::new(Given::<crate::sql::mysql::Mysql>(
+            pool,
+        ))))
     }
 
     /// Options that reuse the application's SQLite pool. Its connections should set
     /// `PRAGMA busy_timeout` (and `journal_mode = WAL` for files shared by processes),
     /// as the store's own pools do.
     #[cfg(feature = "sqlite")]
-    pub fn from_sqlite_pool(pool: SqlitePool) -> Self {
-        Self::with_source(Source::Sqlite(pool))
+    pub fn from_sqlite_pool(pool: crate::SqlitePool) -> Self {
+        Self::with_source(Source::Pool(Arc::new(Given::<crate::sql::sqlite::Sqlite>(
+            pool,
+        ))))
     }
 
     fn with_source(source: Source) -> Self {
@@ -134,7 +140,9 @@ impl DatabaseStoreOptions {
 
     /// The longest one store operation may take, waiting for a pooled connection
     /// included (default 5 s). On expiry the operation fails with
-    /// [`LockError::Storage`]; for SQLite it is also the busy timeout.
+    /// [`LockError::Storage`]. Building the store (connecting, creating and checking
+    /// the table) also ends within this time in total. For SQLite it is also the busy
+    /// timeout.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
         self
@@ -146,6 +154,16 @@ impl DatabaseStoreOptions {
         self.max_connections = Some(max_connections);
         self
     }
+
+    /// Where the store connects, for messages: the URL without its password, the
+    /// SQLite path, or the backend of a pool passed in.
+    pub(crate) fn endpoint(&self) -> String {
+        match &self.source {
+            Source::Url(url) => redact_url(url),
+            Source::SqlitePath(path) => path.display().to_string(),
+            Source::Pool(pool) => format!("the application's {} pool", pool.backend()),
+        }
+    }
 }
 
 impl fmt::Debug for DatabaseStoreOptions {
@@ -153,12 +171,8 @@ impl fmt::Debug for DatabaseStoreOptions {
         let mut d = f.debug_struct("DatabaseStoreOptions");
         match &self.source {
             Source::Url(url) => d.field("url", &redact_url(url)),
-            #[cfg(feature = "postgres")]
-            Source::Postgres(_) => d.field("pool", &"postgres"),
-            #[cfg(feature = "mysql")]
-            Source::Mysql(_) => d.field("pool", &"mysql"),
-            #[cfg(feature = "sqlite")]
-            Source::Sqlite(_) => d.field("pool", &"sqlite"),
+            Source::SqlitePath(path) => d.field("sqlite_path", path),
+            Source::Pool(pool) => d.field("pool", &pool.backend().name()),
         };
         d.field("table_name", &self.table_name)
             .field("create_table", &self.create_table)
@@ -189,161 +203,6 @@ pub(crate) fn validate_table_name(name: &str) -> Result<(), LockError> {
     }
 }
 
-/// A URL resolved to a backend and the string its driver takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParsedUrl {
-    pub(crate) backend: Backend,
-    /// What to hand the driver (for SQLite: a path, `file:` URI or `:memory:`).
-    pub(crate) target: String,
-    /// `sqlite::memory:`: every connection would get its own database.
-    pub(crate) memory: bool,
-}
-
-const URL_FORMS: &str =
-    "expected postgres://…, mysql://…, sqlite://PATH, sqlite::memory: or a file path";
-
-/// Resolve a URL, rejecting what no backend accepts, without connecting.
-pub(crate) fn parse_url(url: &str) -> Result<ParsedUrl, LockError> {
-    let trimmed = url.trim();
-    if trimmed.is_empty() {
-        return Err(LockError::invalid(format!(
-            "the database URL is empty ({URL_FORMS})"
-        )));
-    }
-    let lower = trimmed.to_ascii_lowercase();
-    let sqlite = |target: &str, memory: bool| -> Result<ParsedUrl, LockError> {
-        if target.is_empty() {
-            return Err(LockError::invalid(format!(
-                "the SQLite URL {:?} names no file ({URL_FORMS})",
-                redact_url(url)
-            )));
-        }
-        Ok(ParsedUrl {
-            backend: Backend::Sqlite,
-            target: target.to_owned(),
-            memory,
-        })
-    };
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        check_postgres_url(trimmed)?;
-        return Ok(ParsedUrl {
-            backend: Backend::Postgres,
-            target: trimmed.to_owned(),
-            memory: false,
-        });
-    }
-    if lower.starts_with("mysql://") {
-        check_mysql_url(trimmed)?;
-        return Ok(ParsedUrl {
-            backend: Backend::Mysql,
-            target: trimmed.to_owned(),
-            memory: false,
-        });
-    }
-    if lower == "sqlite::memory:" || lower == "sqlite://:memory:" || lower == ":memory:" {
-        return sqlite(":memory:", true);
-    }
-    if let Some(path) = strip_prefix_ignore_case(trimmed, "sqlite://") {
-        return sqlite(path, false);
-    }
-    if let Some(path) = strip_prefix_ignore_case(trimmed, "sqlite:") {
-        return sqlite(path, false);
-    }
-    if lower.starts_with("file:") {
-        return sqlite(
-            trimmed,
-            lower.contains(":memory:") || lower.contains("mode=memory"),
-        );
-    }
-    if let Some((scheme, _)) = trimmed.split_once("://") {
-        return Err(LockError::invalid(format!(
-            "unsupported database URL scheme {scheme:?} ({URL_FORMS})"
-        )));
-    }
-    // A plain path is a SQLite file.
-    sqlite(trimmed, false)
-}
-
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
-fn backend_disabled(backend: Backend) -> LockError {
-    LockError::invalid(format!(
-        "lock-store-database was compiled without the `{}` feature, needed for {} URLs",
-        backend.feature(),
-        backend.name()
-    ))
-}
-
-#[cfg(feature = "postgres")]
-fn check_postgres_url(url: &str) -> Result<(), LockError> {
-    url.parse::<tokio_postgres::Config>()
-        .map(|_| ())
-        .map_err(|e| {
-            LockError::invalid(format!(
-                "malformed PostgreSQL URL {:?}: {e}",
-                redact_url(url)
-            ))
-        })
-}
-
-#[cfg(not(feature = "postgres"))]
-fn check_postgres_url(_url: &str) -> Result<(), LockError> {
-    Err(backend_disabled(Backend::Postgres))
-}
-
-#[cfg(feature = "mysql")]
-fn check_mysql_url(url: &str) -> Result<(), LockError> {
-    mysql_async::Opts::from_url(url)
-        .map(|_| ())
-        .map_err(|e| LockError::invalid(format!("malformed MySQL URL {:?}: {e}", redact_url(url))))
-}
-
-#[cfg(not(feature = "mysql"))]
-fn check_mysql_url(_url: &str) -> Result<(), LockError> {
-    Err(backend_disabled(Backend::Mysql))
-}
-
-/// Used when the `sqlite` feature is off but a SQLite URL was given.
-#[allow(dead_code)]
-pub(crate) fn sqlite_disabled() -> LockError {
-    backend_disabled(Backend::Sqlite)
-}
-
-/// The URL with any password replaced by `***`, for `Debug` and error messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    // user:password@ in the authority.
-    if let Some(scheme_end) = out.find("://") {
-        let start = scheme_end + 3;
-        let rest = &out[start..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                let from = start + colon + 1;
-                let to = start + at;
-                out.replace_range(from..to, "***");
-            }
-        }
-    }
-    // password=… in a query string or key/value string.
-    let mut search_from = 0;
-    while let Some(found) = out[search_from..].to_ascii_lowercase().find("password=") {
-        let value_start = search_from + found + "password=".len();
-        let value_len = out[value_start..]
-            .find(['&', ' ', ';', '#'])
-            .unwrap_or(out.len() - value_start);
-        out.replace_range(value_start..value_start + value_len, "***");
-        search_from = value_start + 3;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,77 +230,5 @@ mod tests {
             let err = validate_table_name(bad).expect_err(bad);
             assert_eq!(err.code(), "E_INVALID_ARGUMENTS");
         }
-    }
-
-    #[test]
-    fn urls_resolve_to_backends() {
-        let p = parse_url("postgres://postgres@127.0.0.1:5432/test").unwrap();
-        assert_eq!(p.backend, Backend::Postgres);
-        let p = parse_url("postgresql://u:p@h/db").unwrap();
-        assert_eq!(p.backend, Backend::Postgres);
-        let p = parse_url("mysql://root@127.0.0.1:3306/test").unwrap();
-        assert_eq!(p.backend, Backend::Mysql);
-        let p = parse_url("sqlite::memory:").unwrap();
-        assert_eq!(
-            (p.backend, p.target.as_str(), p.memory),
-            (Backend::Sqlite, ":memory:", true)
-        );
-        let p = parse_url("sqlite:///tmp/locks.db").unwrap();
-        assert_eq!((p.target.as_str(), p.memory), ("/tmp/locks.db", false));
-        let p = parse_url("sqlite://locks.db").unwrap();
-        assert_eq!(p.target, "locks.db");
-        let p = parse_url("/var/lib/app/locks.db").unwrap();
-        assert_eq!(
-            (p.backend, p.target.as_str()),
-            (Backend::Sqlite, "/var/lib/app/locks.db")
-        );
-    }
-
-    #[test]
-    fn malformed_urls_are_invalid_arguments_with_a_reason() {
-        for (url, needle) in [
-            ("", "empty"),
-            ("   ", "empty"),
-            (
-                "http://example.com",
-                "unsupported database URL scheme \"http\"",
-            ),
-            ("redis://127.0.0.1", "unsupported"),
-            ("sqlite://", "names no file"),
-            (
-                "postgres://u:hunter2@host:notaport/db",
-                "malformed PostgreSQL URL",
-            ),
-            ("mysql://u:hunter2@host:notaport/db", "malformed MySQL URL"),
-        ] {
-            let err = parse_url(url).expect_err(url);
-            assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{url}");
-            let msg = err.to_string();
-            assert!(msg.contains(needle), "{url}: {msg}");
-            assert!(!msg.contains("hunter2"), "password leaked: {msg}");
-        }
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://app:s3cr%40t@db:5432/app"),
-            "postgres://app:***@db:5432/app"
-        );
-        assert_eq!(
-            redact_url("mysql://root@127.0.0.1/test"),
-            "mysql://root@127.0.0.1/test"
-        );
-        assert_eq!(
-            redact_url("postgres://db/app?user=a&password=hunter2&sslmode=disable"),
-            "postgres://db/app?user=a&password=***&sslmode=disable"
-        );
-        let options = DatabaseStoreOptions::new("mysql://root:hunter2@db/app?PASSWORD=hunter3");
-        let debug = format!("{options:?}");
-        assert!(
-            !debug.contains("hunter2") && !debug.contains("hunter3"),
-            "{debug}"
-        );
-        assert!(debug.contains("root:***@db"), "{debug}");
     }
 }

@@ -21,9 +21,7 @@ lock_testkit::store_tests!(mysql, service: || server(lock_testkit::services::mys
 // same database, as a second process would.
 lock_testkit::store_tests!(sqlite, || async {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance.db");
-    DatabaseStore::connect(
-        DatabaseStoreOptions::new(path.to_string_lossy().into_owned()).table_name(TABLE),
-    )
-    .await
-    .expect("SQLite store")
+    DatabaseStore::connect(DatabaseStoreOptions::sqlite_path(path).table_name(TABLE))
+        .await
+        .expect("SQLite store")
 });

@@ -64,7 +64,7 @@ async fn sqlite_process_worker() {
 }
 
 async fn worker(path: &str, who: &str) {
-    let store = DatabaseStore::connect(DatabaseStoreOptions::new(path))
+    let store = DatabaseStore::connect(DatabaseStoreOptions::sqlite_path(path))
         .await
         .expect("SQLite store");
     let mut raw = Raw::connect(Backend::Sqlite, path).await;

@@ -1,183 +1,198 @@
-//! The SQL, one module per backend. Each statement is a named constant with a comment
-//! saying why it is atomic. The table name is the only interpolated identifier, and it
-//! is validated ([`crate::options::validate_table_name`]) and quoted first.
+//! One dialect per backend. Each module holds its SQL (named constants, each with why it
+//! is atomic), and, when its cargo feature is on, a [`Dialect`] type that owns the
+//! rendered statements, binds their parameters in its own order and decodes its rows.
+//! The store runs any dialect through one path ([`crate::engine`]).
+//!
+//! The SQL text is compiled whatever the features, so that [`crate::statements`] and
+//! [`crate::ddl`] render every backend's statements.
+//!
+//! # Fencing tokens: the rule every dialect's acquire follows
+//!
+//! The acquiring statement writes `fence = max(fence + 1, now_ms * 1000)` when it takes
+//! over a row, and `fence = now_ms * 1000` when it inserts one; the value written is the
+//! token. `now_ms` is the dialect's clock in Unix milliseconds (`{now}`), read in the
+//! same statement; the factor 1000 leaves room for 1000 acquires of one key per
+//! millisecond before the counter runs ahead of the clock.
+//!
+//! * While the key's row exists, each token exceeds the previous one by the `+ 1`,
+//!   whatever the clock: releases and force releases keep the row (they clear `owner`
+//!   and set `expires_at = 0`), and takeovers after expiry update it in place, under
+//!   the row's lock, whichever store instance or process runs them.
+//! * When the row is gone — released rows purged by an operator, the table dropped and
+//!   re-created — the counter is lost and the token is `now_ms * 1000`. It exceeds
+//!   every earlier token of the key **assuming the clock has not stepped back** since
+//!   then (an earlier token is its own `now_ms * 1000`, or more only if the key was
+//!   acquired over 1000 times in one millisecond). PostgreSQL and MySQL read the
+//!   server's clock; SQLite the machine's wall clock.
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
-use lock_core::LockError;
-
 use crate::backend::Backend;
-use crate::options::validate_table_name;
 
-/// The statements a store runs, rendered for one backend and table: what to audit, or
-/// to run yourself (benchmarks, migrations). Bind parameters in the order the crate docs
-/// give for each backend.
-///
-/// ```
-/// use lock_store_database::{statements, Backend};
-/// let sql = statements(Backend::Sqlite, "locks").unwrap();
-/// assert!(sql.acquire.contains("ON CONFLICT"));
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Statements {
-    /// `CREATE TABLE IF NOT EXISTS …`.
-    pub ddl: String,
-    /// A read that fails when the table is missing.
-    pub probe: String,
-    /// Acquire: insert, or take over an expired row, minting the fencing token.
-    pub acquire: String,
-    /// MySQL: the follow-up read of `LAST_INSERT_ID()`; SQLite: the holder hint.
-    pub acquire_followup: String,
-    /// Release by owner (PostgreSQL: with `pg_notify`).
-    pub release: String,
-    /// Release whoever holds it.
-    pub force_release: String,
-    /// Extend by owner.
-    pub extend: String,
-    /// Held and not expired.
-    pub exists: String,
+/// The statements of one backend, with `{table}` (the quoted table name) and `{now}`
+/// (the clock in Unix milliseconds) still to be filled in.
+pub(crate) struct Templates {
+    pub(crate) now_ms: &'static str,
+    /// The identifier quote of the backend.
+    pub(crate) quote: char,
+    pub(crate) ddl: &'static str,
+    pub(crate) probe: &'static str,
+    pub(crate) acquire: &'static str,
+    pub(crate) acquire_followup: Option<&'static str>,
+    pub(crate) release: &'static str,
+    pub(crate) force_release: &'static str,
+    pub(crate) extend: &'static str,
+    pub(crate) exists: &'static str,
 }
 
-/// The statements for `backend` and `table` (a plain identifier, otherwise
-/// `InvalidArgument`).
-pub fn statements(backend: Backend, table: &str) -> Result<Statements, LockError> {
-    Statements::new(backend, table)
-}
-
-impl Statements {
-    /// Render every statement for `table` (validated here).
-    pub(crate) fn new(backend: Backend, table: &str) -> Result<Self, LockError> {
-        validate_table_name(table)?;
-        let quoted = quote(backend, table);
-        let (now, t) = match backend {
-            Backend::Postgres => (postgres::NOW_MS, PG),
-            Backend::Mysql => (mysql::NOW_MS, MYSQL),
-            Backend::Sqlite => (sqlite::NOW_MS, SQLITE),
-        };
-        let render = |template: &str| template.replace("{table}", &quoted).replace("{now}", now);
-        Ok(Statements {
-            ddl: render(t.ddl),
-            probe: render(t.probe),
-            acquire: render(t.acquire),
-            acquire_followup: render(t.acquire_followup),
-            release: render(t.release),
-            force_release: render(t.force_release),
-            extend: render(t.extend),
-            exists: render(t.exists),
-        })
+impl Templates {
+    /// The templates of `backend`.
+    pub(crate) fn of(backend: Backend) -> &'static Templates {
+        match backend {
+            Backend::Postgres => &postgres::TEMPLATES,
+            Backend::Mysql => &mysql::TEMPLATES,
+            Backend::Sqlite => &sqlite::TEMPLATES,
+        }
     }
 }
 
-struct Templates {
-    ddl: &'static str,
-    probe: &'static str,
-    acquire: &'static str,
-    acquire_followup: &'static str,
-    release: &'static str,
-    force_release: &'static str,
-    extend: &'static str,
-    exists: &'static str,
-}
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub(crate) use driver::*;
 
-const PG: Templates = Templates {
-    ddl: postgres::DDL,
-    probe: postgres::PROBE,
-    acquire: postgres::ACQUIRE,
-    acquire_followup: "",
-    release: postgres::RELEASE,
-    force_release: postgres::FORCE_RELEASE,
-    extend: postgres::EXTEND,
-    exists: postgres::EXISTS,
-};
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod driver {
+    use std::future::Future;
+    use std::pin::Pin;
 
-const MYSQL: Templates = Templates {
-    ddl: mysql::DDL,
-    probe: mysql::PROBE,
-    acquire: mysql::ACQUIRE,
-    acquire_followup: mysql::ACQUIRE_RESULT,
-    release: mysql::RELEASE,
-    force_release: mysql::FORCE_RELEASE,
-    extend: mysql::EXTEND,
-    exists: mysql::EXISTS,
-};
+    use deadpool::managed::{Manager, Pool};
+    use diesel::QueryResult;
+    use diesel::QueryableByName;
+    use diesel::sql_types::{BigInt, Nullable};
+    use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
+    use lock_core::{LockError, ReleaseFuture};
 
-const SQLITE: Templates = Templates {
-    ddl: sqlite::DDL,
-    probe: sqlite::PROBE,
-    acquire: sqlite::ACQUIRE,
-    acquire_followup: sqlite::HOLDER,
-    release: sqlite::RELEASE,
-    force_release: sqlite::FORCE_RELEASE,
-    extend: sqlite::EXTEND,
-    exists: sqlite::EXISTS,
-};
+    use crate::backend::Backend;
+    use crate::options::DatabaseStoreOptions;
+    use crate::statements::Statements;
 
-/// Quote a validated identifier. Quoting keeps reserved words usable as table names
-/// (and makes the name case-sensitive on PostgreSQL).
-fn quote(backend: Backend, table: &str) -> String {
-    match backend {
-        Backend::Mysql => format!("`{table}`"),
-        Backend::Postgres | Backend::Sqlite => format!("\"{table}\""),
+    /// A boxed future borrowing a connection.
+    pub(crate) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
+
+    /// The deadpool pool of a connection type.
+    pub(crate) type PoolOf<C> = Pool<AsyncDieselConnectionManager<C>>;
+
+    /// What an acquire statement reports, before interpretation: the new fencing token
+    /// (`None` = denied) and the holder's remaining milliseconds (a hint).
+    #[derive(Debug, QueryableByName)]
+    pub(crate) struct AcquireRow {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        pub(crate) fence: Option<i64>,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        pub(crate) holder_ms: Option<i64>,
     }
-}
 
-/// The `CREATE TABLE IF NOT EXISTS` statement for `backend` and `table`, for users who
-/// run their own migrations (the store runs the same statement when
-/// [`create_table`](crate::DatabaseStoreOptions::create_table) is on).
-///
-/// `table` must be a plain identifier (`[A-Za-z_][A-Za-z0-9_]{0,62}`), otherwise
-/// [`LockError::InvalidArgument`].
-///
-/// ```
-/// use lock_store_database::{ddl, Backend};
-/// let sql = ddl(Backend::Postgres, "locks").unwrap();
-/// assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS \"locks\""));
-/// assert!(ddl(Backend::Sqlite, "locks; DROP TABLE users").is_err());
-/// ```
-pub fn ddl(backend: Backend, table: &str) -> Result<String, LockError> {
-    Ok(Statements::new(backend, table)?.ddl)
-}
+    /// A one-column `n` result (counts).
+    #[derive(QueryableByName)]
+    pub(crate) struct CountRow {
+        #[diesel(sql_type = BigInt)]
+        pub(crate) n: i64,
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// One backend: its connection type, its statements, its binds, its rows.
+    ///
+    /// Each method builds its query synchronously (binding owned parameters) and returns
+    /// a future that borrows only the connection, so that the caller can bound it with
+    /// the operation deadline and abandon the connection if it runs out.
+    pub(crate) trait Dialect: Send + Sync + Sized + 'static {
+        /// The pooled connection.
+        type Conn: Abandon + Send + 'static;
 
-    #[test]
-    fn every_placeholder_is_rendered() {
-        for backend in [Backend::Postgres, Backend::Mysql, Backend::Sqlite] {
-            let s = Statements::new(backend, "locks").unwrap();
-            for sql in [
-                &s.ddl,
-                &s.probe,
-                &s.acquire,
-                &s.acquire_followup,
-                &s.release,
-                &s.force_release,
-                &s.extend,
-                &s.exists,
-            ] {
-                assert!(
-                    !sql.contains('{'),
-                    "{backend:?}: unrendered placeholder in {sql}"
-                );
-            }
+        /// The backend this dialect speaks.
+        const BACKEND: Backend;
+
+        /// Open the store's own pool for a parsed URL.
+        fn open_pool(
+            target: &str,
+            memory: bool,
+            options: &DatabaseStoreOptions,
+        ) -> Result<PoolOf<Self::Conn>, LockError>
+        where
+            AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>;
+
+        /// The dialect for `pool` and the rendered statements of its table.
+        fn new(pool: &PoolOf<Self::Conn>, sql: Statements, options: &DatabaseStoreOptions) -> Self
+        where
+            AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>;
+
+        /// The rendered statements.
+        fn sql(&self) -> &Statements;
+
+        /// `CREATE TABLE IF NOT EXISTS`.
+        fn create_table<'c>(&self, c: &'c mut Self::Conn) -> BoxFuture<'c, QueryResult<()>>;
+
+        /// Fails when the table is missing or lacks a column.
+        fn probe<'c>(&self, c: &'c mut Self::Conn) -> BoxFuture<'c, QueryResult<()>>;
+
+        /// Insert, or take over an expired row, minting the fencing token.
+        fn acquire<'c>(
+            &self,
+            c: &'c mut Self::Conn,
+            key: Vec<u8>,
+            owner: Vec<u8>,
+            ttl_ms: Option<i64>,
+        ) -> BoxFuture<'c, QueryResult<AcquireRow>>;
+
+        /// Release by owner → rows released (0 or 1).
+        fn release<'c>(
+            &self,
+            c: &'c mut Self::Conn,
+            key: Vec<u8>,
+            owner: Vec<u8>,
+        ) -> BoxFuture<'c, QueryResult<usize>>;
+
+        /// Release whoever holds it → rows released (0 or 1).
+        fn force_release<'c>(
+            &self,
+            c: &'c mut Self::Conn,
+            key: Vec<u8>,
+        ) -> BoxFuture<'c, QueryResult<usize>>;
+
+        /// Extend by owner → rows extended (0 or 1).
+        fn extend<'c>(
+            &self,
+            c: &'c mut Self::Conn,
+            key: Vec<u8>,
+            owner: Vec<u8>,
+            ms: i64,
+        ) -> BoxFuture<'c, QueryResult<usize>>;
+
+        /// Held and not expired → 0 or 1.
+        fn exists<'c>(
+            &self,
+            c: &'c mut Self::Conn,
+            key: Vec<u8>,
+        ) -> BoxFuture<'c, QueryResult<i64>>;
+
+        /// A listener woken when `key` may have been released, if this backend notifies.
+        fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
+            let _ = key;
+            None
+        }
+
+        /// After one of this process's own releases: wake its local waiters at once.
+        fn released_locally(&self, key: &str) {
+            let _ = key;
         }
     }
 
-    #[test]
-    fn ddl_quotes_the_table_per_backend() {
-        assert!(
-            ddl(Backend::Mysql, "my_locks")
-                .unwrap()
-                .contains("`my_locks`")
-        );
-        assert!(
-            ddl(Backend::Sqlite, "my_locks")
-                .unwrap()
-                .contains("\"my_locks\"")
-        );
+    /// What becomes of a connection whose statement outlived the operation deadline
+    /// (or whose operation future was dropped).
+    pub(crate) trait Abandon: Sized {
+        /// Return it to the pool (its statement finishes on its own).
+        const REUSE_AFTER_TIMEOUT: bool;
+        /// Otherwise: close it (its protocol state is unknown).
+        fn abandon(self) {}
     }
 }

@@ -1,5 +1,6 @@
-//! PostgreSQL statements. `{table}` is replaced by the validated, quoted table name
-//! and `{now}` by [`NOW_MS`]. Parameters are bound, never interpolated.
+//! PostgreSQL: its statements, and (with the `postgres` feature) the dialect that binds
+//! and decodes them. `{table}` is replaced by the validated, quoted table name and
+//! `{now}` by [`NOW_MS`]. Parameters are bound, never interpolated.
 
 /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
 /// statement, so the expiry check and the new expiry of one statement agree (and,
@@ -7,7 +8,7 @@
 pub(crate) const NOW_MS: &str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
 
 /// The table. `expires_at`: Unix ms by the database clock; `NULL` = held with no
-/// expiry; `0` = released. The row (and its `fence` counter) outlives releases.
+/// expiry; `0` = released. `fence`: the last fencing token. The row outlives releases.
 pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
     lock_key   BYTEA  NOT NULL PRIMARY KEY,
     owner      BYTEA  NULL,
@@ -20,13 +21,15 @@ pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
 /// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired`. PostgreSQL locks
 /// the conflicting row and re-checks the `WHERE` on its latest version, so of two
 /// racing acquirers exactly one inserts or takes over; the fencing counter is bumped
-/// in the same row write. `fence` is NULL when denied; `holder_ms` (read from the
-/// statement's snapshot, only a hint) is the holder's remaining time.
+/// in the same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
+/// `fence` is NULL when denied; `holder_ms` (read from the statement's snapshot, only
+/// a hint) is the holder's remaining time.
 pub(crate) const ACQUIRE: &str = "WITH acquired AS (
     INSERT INTO {table} AS l (lock_key, owner, expires_at, fence)
-    VALUES ($1, $2, {now} + $3, 1)
+    VALUES ($1, $2, {now} + $3, {now} * 1000)
     ON CONFLICT (lock_key) DO UPDATE
-        SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, fence = l.fence + 1
+        SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,
+            fence = GREATEST(l.fence + 1, EXCLUDED.fence)
         WHERE l.expires_at <= {now}
     RETURNING l.fence
 )
@@ -68,3 +71,187 @@ pub(crate) const EXISTS: &str = "SELECT COUNT(*) AS n FROM {table}
 pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
     SELECT lock_key, owner, expires_at, fence FROM {table} WHERE 1 = 0
 ) AS probe";
+
+pub(super) const TEMPLATES: super::Templates = super::Templates {
+    now_ms: NOW_MS,
+    quote: '"',
+    ddl: DDL,
+    probe: PROBE,
+    acquire: ACQUIRE,
+    acquire_followup: None,
+    release: RELEASE,
+    force_release: FORCE_RELEASE,
+    extend: EXTEND,
+    exists: EXISTS,
+};
+
+#[cfg(feature = "postgres")]
+pub use driver::PgPool;
+#[cfg(feature = "postgres")]
+pub(crate) use driver::Postgres;
+
+#[cfg(feature = "postgres")]
+mod driver {
+    use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+    use diesel::{QueryResult, sql_query};
+    use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+    use lock_core::{LockError, ReleaseFuture};
+
+    use crate::backend::Backend;
+    use crate::engine::{DEFAULT_POOL_SIZE, build_pool};
+    use crate::listener::PgListener;
+    use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
+    use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
+    use crate::statements::Statements;
+
+    /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
+    /// already have.
+    pub type PgPool = PoolOf<AsyncPgConnection>;
+
+    /// PostgreSQL: one statement per operation; releases `pg_notify` the table's channel.
+    pub(crate) struct Postgres {
+        sql: Statements,
+        listener: PgListener,
+    }
+
+    impl Dialect for Postgres {
+        type Conn = AsyncPgConnection;
+        const BACKEND: Backend = Backend::Postgres;
+
+        fn open_pool(
+            target: &str,
+            _memory: bool,
+            options: &DatabaseStoreOptions,
+        ) -> Result<PgPool, LockError> {
+            let mut config = ManagerConfig::default();
+            // `Verified` would add a `SELECT 1` round trip to every checkout.
+            config.recycling_method = RecyclingMethod::Fast;
+            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
+            build_pool(target, config, size, options.operation_timeout)
+        }
+
+        fn new(pool: &PgPool, sql: Statements, options: &DatabaseStoreOptions) -> Self {
+            let channel = notify_channel(&options.table_name);
+            let listener = PgListener::new(pool.clone(), channel, options.operation_timeout);
+            Postgres { sql, listener }
+        }
+
+        fn sql(&self) -> &Statements {
+            &self.sql
+        }
+
+        fn create_table<'c>(&self, c: &'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<()>> {
+            let q = sql_query(self.sql.ddl.clone());
+            Box::pin(async move { q.execute(c).await.map(drop) })
+        }
+
+        fn probe<'c>(&self, c: &'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<()>> {
+            let q = sql_query(self.sql.probe.clone());
+            Box::pin(async move { q.get_result::<CountRow>(c).await.map(drop) })
+        }
+
+        fn acquire<'c>(
+            &self,
+            c: &'c mut AsyncPgConnection,
+            key: Vec<u8>,
+            owner: Vec<u8>,
+            ttl_ms: Option<i64>,
+        ) -> BoxFuture<'c, QueryResult<AcquireRow>> {
+            let q = sql_query(self.sql.acquire.clone())
+                .bind::<Binary, _>(key)
+                .bind::<Binary, _>(owner)
+                .bind::<Nullable<BigInt>, _>(ttl_ms);
+            Box::pin(q.get_result::<AcquireRow>(c))
+        }
+
+        fn release<'c>(
+            &self,
+            c: &'c mut AsyncPgConnection,
+            key: Vec<u8>,
+            owner: Vec<u8>,
+        ) -> BoxFuture<'c, QueryResult<usize>> {
+            let q = sql_query(self.sql.release.clone())
+                .bind::<Binary, _>(key)
+                .bind::<Binary, _>(owner)
+                .bind::<Text, _>(self.listener.channel().to_owned());
+            Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n as usize) })
+        }
+
+        fn force_release<'c>(
+            &self,
+            c: &'c mut AsyncPgConnection,
+            key: Vec<u8>,
+        ) -> BoxFuture<'c, QueryResult<usize>> {
+            let q = sql_query(self.sql.force_release.clone())
+                .bind::<Binary, _>(key)
+                .bind::<Text, _>(self.listener.channel().to_owned());
+            Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n as usize) })
+        }
+
+        fn extend<'c>(
+            &self,
+            c: &'c mut AsyncPgConnection,
+            key: Vec<u8>,
+            owner: Vec<u8>,
+            ms: i64,
+        ) -> BoxFuture<'c, QueryResult<usize>> {
+            let q = sql_query(self.sql.extend.clone())
+                .bind::<Binary, _>(key)
+                .bind::<Binary, _>(owner)
+                .bind::<BigInt, _>(ms);
+            Box::pin(q.execute(c))
+        }
+
+        fn exists<'c>(
+            &self,
+            c: &'c mut AsyncPgConnection,
+            key: Vec<u8>,
+        ) -> BoxFuture<'c, QueryResult<i64>> {
+            let q = sql_query(self.sql.exists.clone()).bind::<Binary, _>(key);
+            Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n) })
+        }
+
+        fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
+            Some(self.listener.listen(key))
+        }
+
+        fn released_locally(&self, key: &str) {
+            self.listener.hub().notify(key);
+        }
+    }
+
+    impl Abandon for AsyncPgConnection {
+        const REUSE_AFTER_TIMEOUT: bool = false;
+        /// Ask the server to cancel the statement (so that, say, an acquire stuck
+        /// behind a row lock does not commit later), then close the connection.
+        fn abandon(self) {
+            let token = self.cancel_token();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = token.cancel_query(tokio_postgres::NoTls).await;
+                    drop(self);
+                });
+            }
+        }
+    }
+
+    /// The `NOTIFY` channel of a table: an identifier (the table name is one), at most
+    /// 63 bytes.
+    fn notify_channel(table: &str) -> String {
+        let mut channel = format!("{table}_lock_released");
+        channel.truncate(MAX_TABLE_NAME_LEN);
+        channel
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::notify_channel;
+
+        #[test]
+        fn notify_channel_fits_an_identifier() {
+            assert_eq!(notify_channel("locks"), "locks_lock_released");
+            assert_eq!(notify_channel(&"a".repeat(63)).len(), 63);
+        }
+    }
+}

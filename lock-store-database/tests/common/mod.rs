@@ -1,5 +1,23 @@
 //! Helpers shared by the database tests: which servers, unique names, raw SQL.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// One `#[tokio::test]` per backend for each listed `async fn name(Backend)`.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Postgres).await })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Mysql).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(lock_store_database::Backend::Sqlite).await })*
+        }
+    };
+}
 
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
@@ -15,12 +33,13 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{suffix}")
 }
 
-/// The URL tests use for `backend`. SQLite: a fresh file under the target dir.
+/// The URL tests use for `backend`. SQLite: a fresh file under the target dir
+/// (`sqlite://` + path; diesel's raw connections accept it too).
 pub fn url(backend: Backend) -> String {
     match backend {
         Backend::Postgres => lock_testkit::services::postgres_url(),
         Backend::Mysql => lock_testkit::services::mysql_url(),
-        _ => sqlite_file(),
+        _ => format!("sqlite://{}", sqlite_file()),
     }
 }
 
@@ -46,6 +65,25 @@ pub async fn connect_or_skip(
         }
         Err(e) => panic!("connecting to {backend} failed: {e}"),
     }
+}
+
+/// A store on `backend`'s test database with table `table`, and its URL; `None` when
+/// the server is unreachable (skipped).
+pub async fn open(backend: Backend, table: &str) -> Option<(DatabaseStore, String)> {
+    let url = url(backend);
+    let store = connect_or_skip(
+        DatabaseStoreOptions::new(url.clone()).table_name(table),
+        backend,
+    )
+    .await?;
+    Some((store, url))
+}
+
+/// A second store instance on the same database and table.
+pub async fn second(url: &str, table: &str) -> DatabaseStore {
+    DatabaseStore::connect(DatabaseStoreOptions::new(url).table_name(table))
+        .await
+        .expect("second store on the same database")
 }
 
 /// A raw connection for checks the store's API cannot make.

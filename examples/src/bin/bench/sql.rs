@@ -119,7 +119,10 @@ impl SqlBaseline<MysqlPool> {
             .execute(&mut conn)
             .await
             .map_err(storage)?;
-        let row: AcquireRow = sql_query(&self.sql.acquire_followup)
+        let followup = self.sql.acquire_followup.as_deref().ok_or_else(|| {
+            LockError::storage_msg("the MySQL dialect has no acquire result read")
+        })?;
+        let row: AcquireRow = sql_query(followup)
             .bind::<Binary, _>(key)
             .get_result(&mut conn)
             .await

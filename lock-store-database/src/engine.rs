@@ -1,0 +1,304 @@
+//! The one path every dialect runs through: check out a pooled connection and run the
+//! dialect's statement on it, both before one deadline; a connection whose statement
+//! did not complete is abandoned, never reused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool::managed::{Manager, Object};
+use diesel::QueryResult;
+use diesel_async::AsyncConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use lock_core::{LockError, ReleaseFuture};
+use tokio::time::{Instant, timeout_at};
+
+use crate::backend::Backend;
+use crate::error::TimedOut;
+use crate::options::{DatabaseStoreOptions, Source};
+use crate::sql::{Abandon, AcquireRow, BoxFuture, Dialect, PoolOf};
+use crate::statements::Statements;
+use crate::url::{backend_disabled, parse_url, sqlite_target};
+
+/// Pool size for a PostgreSQL or MySQL URL when none is configured.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) const DEFAULT_POOL_SIZE: usize = 10;
+
+/// The store's operations, whatever the backend (a dialect behind its pool).
+#[async_trait]
+pub(crate) trait Operations: Send + Sync {
+    fn backend(&self) -> Backend;
+    fn statements(&self) -> &Statements;
+    async fn create_table(&self, deadline: Instant) -> Result<(), LockError>;
+    async fn probe(&self, deadline: Instant) -> Result<(), LockError>;
+    async fn acquire(
+        &self,
+        deadline: Instant,
+        key: &str,
+        owner: &str,
+        ttl_ms: Option<i64>,
+    ) -> Result<AcquireRow, LockError>;
+    async fn release(&self, deadline: Instant, key: &str, owner: &str) -> Result<usize, LockError>;
+    async fn force_release(&self, deadline: Instant, key: &str) -> Result<usize, LockError>;
+    async fn extend(
+        &self,
+        deadline: Instant,
+        key: &str,
+        owner: &str,
+        ms: i64,
+    ) -> Result<usize, LockError>;
+    async fn exists(&self, deadline: Instant, key: &str) -> Result<i64, LockError>;
+    fn release_listener(&self, key: &str) -> Option<ReleaseFuture>;
+    fn released_locally(&self, key: &str);
+}
+
+/// A dialect and the pool it runs on.
+pub(crate) struct Engine<D: Dialect>
+where
+    AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
+{
+    dialect: D,
+    pool: PoolOf<D::Conn>,
+    /// The operation timeout, for messages.
+    timeout: Duration,
+}
+
+impl<D: Dialect> Engine<D>
+where
+    AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
+{
+    /// The engine on the store's own pool for a parsed URL.
+    pub(crate) fn open(
+        target: &str,
+        memory: bool,
+        options: &DatabaseStoreOptions,
+    ) -> Result<Arc<dyn Operations>, LockError> {
+        let pool = D::open_pool(target, memory, options)?;
+        Self::on_pool(pool, options)
+    }
+
+    /// The engine on a pool (the application's, or the store's own).
+    pub(crate) fn on_pool(
+        pool: PoolOf<D::Conn>,
+        options: &DatabaseStoreOptions,
+    ) -> Result<Arc<dyn Operations>, LockError> {
+        let sql = Statements::new(D::BACKEND, &options.table_name)?;
+        let dialect = D::new(&pool, sql, options);
+        let timeout = options.operation_timeout;
+        Ok(Arc::new(Engine {
+            dialect,
+            pool,
+            timeout,
+        }))
+    }
+
+    /// Check out a connection and run the dialect's `op` on it, all before `deadline`.
+    async fn run<T>(
+        &self,
+        deadline: Instant,
+        op: impl for<'c> FnOnce(&D, &'c mut D::Conn) -> BoxFuture<'c, QueryResult<T>>,
+    ) -> Result<T, LockError> {
+        let mut checkout = match timeout_at(deadline, self.pool.get()).await {
+            Ok(Ok(conn)) => Checkout(Some(conn)),
+            // The pool's own timeouts are the operation timeout too.
+            Ok(Err(deadpool::managed::PoolError::Timeout(_))) | Err(_) => {
+                return Err(LockError::storage(TimedOut(
+                    self.timeout,
+                    "waiting for a connection",
+                )));
+            }
+            Ok(Err(e)) => return Err(LockError::storage(e)),
+        };
+        let Some(conn) = checkout.0.as_mut() else {
+            return Err(LockError::storage_msg(
+                "connection checkout lost its connection",
+            ));
+        };
+        match timeout_at(deadline, op(&self.dialect, conn)).await {
+            Ok(result) => {
+                checkout.completed();
+                result.map_err(LockError::storage)
+            }
+            // Dropping the checkout abandons the connection.
+            Err(_) => Err(LockError::storage(TimedOut(
+                self.timeout,
+                "running a statement",
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> Operations for Engine<D>
+where
+    AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
+{
+    fn backend(&self) -> Backend {
+        D::BACKEND
+    }
+
+    fn statements(&self) -> &Statements {
+        self.dialect.sql()
+    }
+
+    async fn create_table(&self, deadline: Instant) -> Result<(), LockError> {
+        self.run(deadline, |d, c| d.create_table(c)).await
+    }
+
+    async fn probe(&self, deadline: Instant) -> Result<(), LockError> {
+        self.run(deadline, |d, c| d.probe(c)).await
+    }
+
+    async fn acquire(
+        &self,
+        deadline: Instant,
+        key: &str,
+        owner: &str,
+        ttl_ms: Option<i64>,
+    ) -> Result<AcquireRow, LockError> {
+        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
+        self.run(deadline, |d, c| d.acquire(c, k, o, ttl_ms)).await
+    }
+
+    async fn release(&self, deadline: Instant, key: &str, owner: &str) -> Result<usize, LockError> {
+        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
+        self.run(deadline, |d, c| d.release(c, k, o)).await
+    }
+
+    async fn force_release(&self, deadline: Instant, key: &str) -> Result<usize, LockError> {
+        let k = key.as_bytes().to_vec();
+        self.run(deadline, |d, c| d.force_release(c, k)).await
+    }
+
+    async fn extend(
+        &self,
+        deadline: Instant,
+        key: &str,
+        owner: &str,
+        ms: i64,
+    ) -> Result<usize, LockError> {
+        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
+        self.run(deadline, |d, c| d.extend(c, k, o, ms)).await
+    }
+
+    async fn exists(&self, deadline: Instant, key: &str) -> Result<i64, LockError> {
+        let k = key.as_bytes().to_vec();
+        self.run(deadline, |d, c| d.exists(c, k)).await
+    }
+
+    fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
+        self.dialect.release_listener(key)
+    }
+
+    fn released_locally(&self, key: &str) {
+        self.dialect.released_locally(key);
+    }
+}
+
+/// A checked-out connection that goes back to the pool only once its statement has
+/// completed. Dropped earlier — a timeout, or the caller dropping the operation's
+/// future — it is abandoned instead, since its protocol state is unknown (MySQL would
+/// answer the next statement with "packet out of order").
+struct Checkout<C>(Option<Object<AsyncDieselConnectionManager<C>>>)
+where
+    C: Abandon + Send + 'static,
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>;
+
+impl<C> Checkout<C>
+where
+    C: Abandon + Send + 'static,
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+{
+    /// The statement completed: back to the pool.
+    fn completed(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl<C> Drop for Checkout<C>
+where
+    C: Abandon + Send + 'static,
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+{
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            if !C::REUSE_AFTER_TIMEOUT {
+                Object::take(conn).abandon();
+            }
+        }
+    }
+}
+
+/// A pool whose every wait (checkout, connect, recycle) is bounded by `timeout`.
+pub(crate) fn build_pool<C>(
+    target: &str,
+    config: ManagerConfig<C>,
+    size: usize,
+    timeout: Duration,
+) -> Result<PoolOf<C>, LockError>
+where
+    C: AsyncConnection + 'static,
+    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+{
+    if size == 0 {
+        return Err(LockError::invalid("max_connections must be at least 1"));
+    }
+    let manager = AsyncDieselConnectionManager::<C>::new_with_config(target, config);
+    PoolOf::<C>::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(LockError::storage)
+}
+
+/// A pool passed in by the application, of any dialect.
+pub(crate) trait GivenPool: Send + Sync {
+    fn backend(&self) -> Backend;
+    fn open(&self, options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>, LockError>;
+}
+
+/// The application's pool of dialect `D`.
+pub(crate) struct Given<D: Dialect>(pub(crate) PoolOf<D::Conn>)
+where
+    AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>;
+
+impl<D: Dialect> GivenPool for Given<D>
+where
+    AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
+{
+    fn backend(&self) -> Backend {
+        D::BACKEND
+    }
+
+    fn open(&self, options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>, LockError> {
+        Engine::<D>::on_pool(self.0.clone(), options)
+    }
+}
+
+/// The engine the options name: a pool opened for a URL or a SQLite path, or the
+/// application's pool. Opens no connection (pools connect lazily).
+pub(crate) fn open(options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>, LockError> {
+    let (backend, target, memory) = match &options.source {
+        Source::Pool(pool) => return pool.open(options),
+        Source::Url(url) => {
+            let parsed = parse_url(url)?;
+            (parsed.backend, parsed.target, parsed.memory)
+        }
+        Source::SqlitePath(path) => (Backend::Sqlite, sqlite_target(path)?, false),
+    };
+    match backend {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            Engine::<crate::sql::postgres::Postgres>::open(&target, memory, options)
+        }
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => Engine::<crate::sql::mysql::Mysql>::open(&target, memory, options),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Engine::<crate::sql::sqlite::Sqlite>::open(&target, memory, options),
+        #[allow(unreachable_patterns)]
+        other => Err(backend_disabled(other)),
+    }
+}
