@@ -1,11 +1,12 @@
-//! The suite bites: it fails every deliberately broken store where it should, and every
-//! case is failed by at least one broken store (except the allow-listed ones that only
-//! check lock-core itself).
+//! The suite bites: it fails every deliberately broken store where it should, every case
+//! is failed by at least one broken store (except the allow-listed ones that only check
+//! lock-core itself), a correct store passes, and a maker whose instances do not share
+//! state is reported as a wiring mistake.
 
 use std::collections::BTreeSet;
 
 use lock_testkit::broken::{Flaw, FlawedStore};
-use lock_testkit::{CASES, SuiteReport, maker, run_suite};
+use lock_testkit::{CASES, Outcome, SuiteReport, WIRING_RULE, maker, run_suite};
 
 async fn report(flaw: Flaw) -> SuiteReport {
     let store = FlawedStore::new(flaw);
@@ -16,28 +17,33 @@ async fn report(flaw: Flaw) -> SuiteReport {
     .await
 }
 
-/// The cases each flaw must fail, at least.
+/// The cases each flaw must fail, at least: the ones written to catch it.
 fn must_fail(flaw: Flaw) -> &'static [&'static str] {
     match flaw {
-        Flaw::None => &[],
         Flaw::Noop => &[
+            "instances_of_one_case_share_state",
             "acquiring_lock_makes_it_locked",
             "acquiring_lock_is_exclusive",
             "run_passes_result",
+            "run_passes_result_from_a_future",
             "run_passes_panic",
             "restore_lock_from_another_instance",
             "force_release_releases_a_lock_held_by_another",
             "release_of_unheld_lock_is_not_owned",
+            "contenders_are_served_fairly",
+            "store_save_refuses_a_held_key",
         ],
         Flaw::DeleteIgnoresOwner => &[
             "cant_release_a_lock_that_is_not_acquired_by_you",
             "release_after_expiry_takeover_belongs_to_new_holder",
             "release_after_force_release_belongs_to_new_holder",
+            "store_delete_by_another_owner_is_not_owned",
         ],
         Flaw::DeleteNeverFails => &[
             "cant_release_a_lock_that_is_not_acquired_by_you",
             "multiple_calls_to_release_behave_as_expected",
             "release_of_unheld_lock_is_not_owned",
+            "store_delete_by_another_owner_is_not_owned",
         ],
         Flaw::DeleteIgnored => &[
             "run_passes_result",
@@ -45,7 +51,33 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
             "dropped_acquire_leaves_no_orphan",
             "dropped_run_releases",
             "guard_releases_on_drop",
+            "store_delete_by_the_holder_frees_the_key",
         ],
+        Flaw::DeleteOwnExpiredOk => &["store_delete_of_own_expired_lock_is_not_owned"],
+        Flaw::ForceDeleteOfFreeKeyErrors => &[
+            "force_release_releases_a_lock_held_by_another",
+            "store_force_delete_frees_any_holder",
+        ],
+        Flaw::ExistsIgnoresExpiry => &[
+            "exists_returns_false_if_lock_is_expired",
+            "store_exists_follows_the_ttl",
+        ],
+        Flaw::ExistsAlwaysTrue => &[
+            "new_mutex_is_not_locked",
+            "keys_are_independent",
+            "store_delete_by_the_holder_frees_the_key",
+        ],
+        Flaw::ExistsCachesResult => &["store_exists_follows_the_ttl"],
+        Flaw::RacySave => &[
+            "many_tasks_one_key_never_overlap",
+            "run_is_exclusive_with_two_locks",
+            "expired_lock_is_taken_over_by_exactly_one_contender",
+        ],
+        Flaw::ExpiredTakeoverRace => &["expired_lock_is_taken_over_by_exactly_one_contender"],
+        Flaw::DeleteIsFireAndForget => &["store_cancelled_operations_do_not_undo_later_ones"],
+        Flaw::CancelledSaveLeavesNoExpiry => {
+            &["store_cancelled_save_leaves_no_lock_without_expiry"]
+        }
         Flaw::NeverExpires => &[
             "exists_returns_false_if_lock_is_expired",
             "can_acquire_lock_after_it_expires",
@@ -53,51 +85,94 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
             "custom_ttl_is_used",
             "able_to_acquire_a_lock_that_is_expired",
             "extend_resets_the_ttl",
+            "store_exists_follows_the_ttl",
         ],
+        Flaw::TtlWholeSeconds => &["custom_ttl_is_used", "store_exists_follows_the_ttl"],
+        Flaw::ZeroTtlNeverExpires => &["store_input_domain_is_rejected_or_handled"],
+        Flaw::NoTtlExpiresImmediately => &[
+            "no_ttl_never_expires",
+            "store_save_without_ttl_never_expires",
+        ],
+        Flaw::PanicsOnHugeTtl => &["store_input_domain_is_rejected_or_handled"],
         Flaw::KeepsStaleOwner => &["release_after_expiry_takeover_belongs_to_new_holder"],
+        Flaw::DeniedSaveRefreshesTtl => &["store_denied_save_keeps_the_holders_expiry"],
         Flaw::Reentrant => &["locks_are_not_reentrant"],
         Flaw::ExtendIgnored => &[
             "extend_resets_the_ttl",
             "extend_errors_if_not_acquired",
             "auto_extension_keeps_lock_and_signals_loss",
+            "store_extend_is_measured_from_now",
         ],
         Flaw::ExtendIgnoresOwner => &[
             "extend_errors_if_not_acquired",
             "extend_of_expired_lock_is_not_owned",
-            "auto_extension_keeps_lock_and_signals_loss",
+            "store_extend_by_another_owner_is_not_owned",
         ],
-        Flaw::ExistsIgnoresExpiry => &["exists_returns_false_if_lock_is_expired"],
-        Flaw::ExistsAlwaysTrue => &["new_mutex_is_not_locked", "keys_are_independent"],
-        Flaw::RacySave => &[
-            "many_tasks_one_key_never_overlap",
-            "run_is_exclusive_with_two_locks",
+        Flaw::ExtendUncheckedResult => &[
+            "extend_errors_if_not_acquired",
+            "store_extend_by_another_owner_is_not_owned",
         ],
-        Flaw::SilentNotification => &["release_wakes_waiter_before_retry_delay"],
-        Flaw::FencingResets => &["fencing_tokens_strictly_increase"],
-        Flaw::HolderTtlLies => &["waiter_wakes_at_holder_expiry"],
+        Flaw::ExtendFromOldExpiry => &["store_extend_is_measured_from_now"],
+        Flaw::ExtendNeverShortens => &["store_extend_is_measured_from_now"],
+        Flaw::ExtendRevivesExpired => &[
+            "extend_of_expired_lock_is_not_owned",
+            "store_extend_does_not_revive_an_expired_lock",
+        ],
+        Flaw::KeyCaseFolded | Flaw::KeyNormalized | Flaw::KeyTruncated => {
+            &["store_keys_are_byte_exact"]
+        }
+        Flaw::KeyTrimmed => &["long_and_non_ascii_keys", "store_keys_are_byte_exact"],
+        Flaw::OwnerTruncated => &[
+            "store_delete_by_another_owner_is_not_owned",
+            "store_extend_by_another_owner_is_not_owned",
+        ],
+        Flaw::SilentNotification => &[
+            "release_wakes_waiter_before_retry_delay",
+            "delete_wakes_release_listeners",
+            "force_delete_wakes_release_listeners",
+        ],
+        Flaw::ForceDeleteSilent => &["force_delete_wakes_release_listeners"],
+        Flaw::ListenerOnFirstPoll => &["release_listener_is_registered_at_creation"],
+        Flaw::FencingResets | Flaw::FencingPerInstance | Flaw::FencingPerEntry => &[
+            "fencing_tokens_strictly_increase",
+            "store_fencing_tokens_increase_across_instances",
+        ],
+        Flaw::HolderTtlLies => &[
+            "waiter_wakes_at_holder_expiry",
+            "store_holder_expires_in_is_the_remaining_time",
+        ],
+        Flaw::HolderTtlFullTtl => &["store_holder_expires_in_is_the_remaining_time"],
+        _ => &[],
     }
 }
 
 /// Cases that check lock-core's own behaviour, which no store can break.
 const CORE_ONLY: &[&str] = &["get_lock_owner"];
 
+fn not_passed(report: &SuiteReport) -> Vec<String> {
+    report
+        .cases
+        .iter()
+        .filter(|c| !matches!(c.outcome, Outcome::Passed))
+        .map(|c| format!("{}: {:?}", c.name, c.outcome))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correct_store_passes_every_case() {
     let report = report(Flaw::None).await;
     assert_eq!(report.cases.len(), CASES.len());
-    assert!(
-        report.failed().is_empty(),
-        "the control store failed: {:#?}",
-        report
-            .cases
-            .iter()
-            .filter(|c| !matches!(c.outcome, lock_testkit::Outcome::Passed))
-            .collect::<Vec<_>>()
-    );
+    let bad = not_passed(&report);
+    assert!(bad.is_empty(), "the control store did not pass: {bad:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_broken_store_fails_and_every_case_bites() {
+    assert!(
+        Flaw::ALL.len() >= 30,
+        "only {} broken stores",
+        Flaw::ALL.len()
+    );
     let runs: Vec<_> = Flaw::ALL
         .iter()
         .map(|&flaw| tokio::spawn(async move { (flaw, report(flaw).await) }))
@@ -108,6 +183,9 @@ async fn every_broken_store_fails_and_every_case_bites() {
         let (flaw, report) = run.await.expect("suite task");
         let failed = report.failed();
         println!("{flaw:?} fails {} cases: {failed:?}", failed.len());
+        if must_fail(flaw).is_empty() {
+            problems.push(format!("{flaw:?} has no expected failures in must_fail"));
+        }
         for expected in must_fail(flaw) {
             if !failed.contains(expected) {
                 problems.push(format!("{flaw:?} passed {expected}"));
@@ -137,5 +215,45 @@ async fn polling_only_view_passes_without_capabilities() {
     }))
     .await;
     assert!(report.failed().is_empty(), "{:?}", report.failed());
-    assert_eq!(report.skipped().len(), 3, "{:?}", report.skipped());
+    let needing: Vec<_> = CASES
+        .iter()
+        .filter(|c| c.requires != lock_testkit::Needs::Nothing)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(report.skipped(), needing);
+}
+
+/// A maker that builds unrelated stores (the wiring mistake) fails, and every case it
+/// fails says why: the wiring rule, not a symptom.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unshared_instances_are_reported_as_a_wiring_mistake() {
+    let report = run_suite(maker(|| async { FlawedStore::new(Flaw::None) })).await;
+    let failed: Vec<_> = report
+        .cases
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Failed(why) => Some((c.name, why.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|(name, _)| *name == "instances_of_one_case_share_state"),
+        "the wiring case passed with unshared instances: {failed:#?}"
+    );
+    for (name, why) in &failed {
+        assert!(
+            why.starts_with(WIRING_RULE),
+            "{name} failed without pointing at the wiring rule: {why}"
+        );
+    }
+}
+
+/// `clones` builds instances that share state: the crate example's pattern passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_share_state() {
+    let report = run_suite(maker(lock_testkit::clones(FlawedStore::new(Flaw::None)))).await;
+    let bad = not_passed(&report);
+    assert!(bad.is_empty(), "{bad:#?}");
 }
