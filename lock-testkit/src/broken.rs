@@ -62,7 +62,7 @@ flaws! {
     /// yields, then overwrites (a file store's check-then-write): several contenders can
     /// take over one expired lock at once.
     ExpiredTakeoverRace,
-    /// `delete` checks the owner, then removes the key in a detached task a moment later
+    /// `delete` checks the owner, then removes the key in a detached task after a back-off
     /// (fire-and-forget): the removal can land on the next holder's lock.
     DeleteIsFireAndForget,
     // ---- cancellation ----
@@ -289,7 +289,7 @@ impl LockStore for FlawedStore {
         if self.flaw == Flaw::DeleteIsFireAndForget {
             let this = self.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
                 this.entries().remove(&key);
                 this.notify(&key);
             });

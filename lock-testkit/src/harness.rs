@@ -427,6 +427,30 @@ pub mod private {
         }
     }
 
+    /// Body of `model_tests!(name, ctor)`.
+    pub fn model_real(name: &str, maker: StoreMaker) {
+        let rt = runtime();
+        let store = match rt.block_on(maker()) {
+            Ok(store) => store,
+            Err(skip) => return crate::services::skip_or_fail(skip),
+        };
+        match rt.block_on(crate::model::check(
+            store,
+            &crate::model::ModelConfig::real(),
+        )) {
+            Ok(report) => println!("{name}: {report:?}"),
+            Err(failure) => panic!("{name}: {failure}"),
+        }
+    }
+
+    /// Body of `model_tests!(name, paused: make)`.
+    pub fn model_paused(name: &str, make: impl Fn() -> Arc<dyn LockStore>) {
+        match crate::model::check_paused(make, &crate::model::ModelConfig::paused()) {
+            Ok(report) => println!("{name}: {report:?}"),
+            Err(failure) => panic!("{name}: {failure}"),
+        }
+    }
+
     fn skip_line(line: &str) {
         use std::io::Write;
         // Straight to the process's stderr, past the harness's output capture.

@@ -73,10 +73,12 @@
 //! one fails.
 #![warn(missing_docs)]
 
+pub mod bad_input;
 pub mod bench;
 pub mod broken;
 pub mod cases;
 mod harness;
+pub mod model;
 pub mod services;
 pub mod wrap;
 
@@ -207,6 +209,7 @@ macro_rules! __with_cases {
             store_cancelled_operations_do_not_undo_later_ones Nothing,
             store_keys_are_byte_exact Nothing,
             store_input_domain_is_rejected_or_handled Nothing,
+            odd_keys_are_data_not_patterns Nothing,
             release_wakes_waiter_before_retry_delay ReleaseNotification,
             delete_wakes_release_listeners ReleaseNotification,
             force_delete_wakes_release_listeners ReleaseNotification,
@@ -367,6 +370,49 @@ macro_rules! store_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::__with_cases!(__store_tests_body { maker, $ctor });
+        }
+    };
+}
+
+/// Expand into a module `$name` with a `#[test]` that checks the store against the
+/// reference model of the contract ([`model`]): random sequences of operations by
+/// several owners, compared step by step.
+///
+/// * `model_tests!(name, ctor)` / `model_tests!(name, service: ctor)` — real time
+///   ([`model::ModelConfig::real`]), any store; the constructor as in [`store_tests!`];
+/// * `model_tests!(name, paused: || Arc::new(store) as Arc<dyn LockStore>)` — tokio's
+///   paused clock ([`model::ModelConfig::paused`]), a fresh store per sequence, for
+///   stores that read tokio's clock.
+#[macro_export]
+macro_rules! model_tests {
+    ($name:ident, paused: $make:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn matches_the_model_under_a_paused_clock() {
+                $crate::private::model_paused(stringify!($name), $make);
+            }
+        }
+    };
+    ($name:ident, service: $ctor:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn matches_the_model_in_real_time() {
+                $crate::private::model_real(stringify!($name), $crate::service_maker($ctor));
+            }
+        }
+    };
+    ($name:ident, $ctor:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn matches_the_model_in_real_time() {
+                $crate::private::model_real(stringify!($name), $crate::maker($ctor));
+            }
         }
     };
 }

@@ -67,7 +67,10 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
             "keys_are_independent",
             "store_delete_by_the_holder_frees_the_key",
         ],
-        Flaw::ExistsCachesResult => &["store_exists_follows_the_ttl"],
+        Flaw::ExistsCachesResult => &[
+            "custom_ttl_is_used",
+            "store_delete_by_the_holder_frees_the_key",
+        ],
         Flaw::RacySave => &[
             "many_tasks_one_key_never_overlap",
             "run_is_exclusive_with_two_locks",
@@ -256,4 +259,48 @@ async fn clones_share_state() {
     let report = run_suite(maker(lock_testkit::clones(FlawedStore::new(Flaw::None)))).await;
     let bad = not_passed(&report);
     assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// The model checker bites: stores with expiry and ownership flaws disagree with the
+/// model under the paused clock; the control agrees.
+#[test]
+fn the_model_catches_broken_stores() {
+    use lock_testkit::model::{ModelConfig, check_paused};
+    let config = ModelConfig {
+        sequences: 200,
+        seed: Some(11),
+        ..ModelConfig::paused()
+    };
+    let run =
+        |flaw: Flaw| check_paused(move || std::sync::Arc::new(FlawedStore::new(flaw)), &config);
+    let control = run(Flaw::None);
+    assert!(control.is_ok(), "the control disagrees: {control:?}");
+    for flaw in [
+        Flaw::NeverExpires,
+        Flaw::DeleteIgnoresOwner,
+        Flaw::DeleteNeverFails,
+        Flaw::ExtendRevivesExpired,
+        Flaw::ExtendIgnoresOwner,
+        Flaw::ExistsIgnoresExpiry,
+        Flaw::KeepsStaleOwner,
+        Flaw::TtlWholeSeconds,
+    ] {
+        let got = run(flaw);
+        assert!(got.is_err(), "the model missed {flaw:?}: {got:?}");
+        println!("{flaw:?}: {}", got.unwrap_err());
+    }
+}
+
+/// The bad-input table bites: a store that panics on a huge TTL, or keeps a zero-TTL lock
+/// forever, is reported; the control is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bad_input_table_catches_broken_stores() {
+    use lock_testkit::bad_input::check_store;
+    let control = check_store(std::sync::Arc::new(FlawedStore::new(Flaw::None)), "bad:").await;
+    assert!(control.is_empty(), "{control:#?}");
+    for flaw in [Flaw::PanicsOnHugeTtl, Flaw::ZeroTtlNeverExpires] {
+        let problems = check_store(std::sync::Arc::new(FlawedStore::new(flaw)), "bad:").await;
+        assert!(!problems.is_empty(), "{flaw:?} passed the bad-input table");
+        println!("{flaw:?}: {problems:?}");
+    }
 }
