@@ -225,21 +225,14 @@ fn rejected_or<T>(got: Result<T, LockError>) -> Result<Option<T>, String> {
     }
 }
 
-/// Run every call of [`TABLE`] on `store` (keys under `prefix`), each on its own task so
-/// that a panic is reported against it. Returns what went wrong, one line per call.
+/// Run every call of [`TABLE`] on `store` (keys under `prefix`), one after the other
+/// (several share the empty key), each on its own task so that a panic is reported
+/// against it. Returns what went wrong, one line per call.
 pub async fn check_store(store: Arc<dyn LockStore>, prefix: &str) -> Vec<String> {
-    let tasks: Vec<_> = TABLE
-        .iter()
-        .map(|&(what, call)| {
-            let (store, prefix) = (store.clone(), prefix.to_owned());
-            (
-                what,
-                tokio::spawn(async move { run(&*store, &prefix, call).await }),
-            )
-        })
-        .collect();
     let mut problems = Vec::new();
-    for (what, task) in tasks {
+    for &(what, call) in TABLE {
+        let (store, prefix) = (store.clone(), prefix.to_owned());
+        let task = tokio::spawn(async move { run(&*store, &prefix, call).await });
         match tokio::time::timeout(BOUND, task).await {
             Err(_) => problems.push(format!("{what}: no answer within {BOUND:?}")),
             Ok(Err(join)) if join.is_panic() => problems.push(format!("{what}: panicked")),
