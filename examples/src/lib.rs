@@ -53,4 +53,5 @@ pub fn init_tracing() {
         .try_init();
 }
 
+pub mod fs_store;
 pub mod http;
