@@ -172,8 +172,9 @@ pub trait LockStore: Send + Sync + 'static {
     ///
     /// Dropping the future at any await leaves either no lock or a lock with its full
     /// expiry: never a lock without expiry (write the lock and its expiry in one step;
-    /// `store_cancelled_save_leaves_no_lock_without_expiry`), and nothing that takes
-    /// effect later (`store_cancelled_operations_do_not_undo_later_ones`).
+    /// `store_cancelled_save_leaves_no_lock_without_expiry`). A request already sent may
+    /// still land, but promptly (the kit allows 100 ms), never after later operations on
+    /// the key (`store_cancelled_operations_do_not_undo_later_ones`).
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError>;
 
     /// Delete if held by `owner`; otherwise (held by another, or not held at all)
@@ -189,9 +190,9 @@ pub trait LockStore: Send + Sync + 'static {
     ///
     /// # Cancel safety
     ///
-    /// Dropped at any await, the delete has happened or it has not; it never takes effect
-    /// later, over a lock acquired after it (no fire-and-forget removal;
-    /// `store_cancelled_operations_do_not_undo_later_ones`).
+    /// Dropped at any await, the delete happens promptly (the kit allows 100 ms) or not
+    /// at all; it never takes effect later, over a lock acquired after it (no
+    /// fire-and-forget removal; `store_cancelled_operations_do_not_undo_later_ones`).
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError>;
 
     /// Delete whoever holds it. Not held: `Ok(())`.

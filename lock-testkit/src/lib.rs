@@ -71,6 +71,12 @@
 //! the method that broke the rule. Every case is proven to bite: the meta-tests of this
 //! crate run the suite against deliberately broken stores ([`broken`]) and check that each
 //! one fails.
+//!
+//! Beyond the cases:
+//! * [`model`]: random sequences of operations compared step by step with a reference
+//!   model of the contract; one line with [`model_tests!`];
+//! * [`bad_input`]: the table of out-of-domain input a store may receive (and may
+//!   reject), also run by the case `store_input_domain_is_rejected_or_handled`.
 #![warn(missing_docs)]
 
 pub mod bad_input;
