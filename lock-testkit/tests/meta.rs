@@ -23,6 +23,8 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
         Flaw::Noop => &[
             "instances_of_one_case_share_state",
             "acquiring_lock_makes_it_locked",
+            "creating_same_lock_twice_returns_same_lock",
+            "acquire_returns_false_when_lock_is_not_acquired_in_time",
             "acquiring_lock_is_exclusive",
             "run_passes_result",
             "run_passes_result_from_a_future",
@@ -47,6 +49,8 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
         ],
         Flaw::DeleteIgnored => &[
             "run_passes_result",
+            "run_passes_error",
+            "run_is_exclusive",
             "errors_during_run_do_not_leave_the_lock_held",
             "dropped_acquire_leaves_no_orphan",
             "dropped_run_releases",
@@ -124,7 +128,11 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
         Flaw::KeyCaseFolded | Flaw::KeyNormalized | Flaw::KeyTruncated => {
             &["store_keys_are_byte_exact"]
         }
-        Flaw::KeyTrimmed => &["long_and_non_ascii_keys", "store_keys_are_byte_exact"],
+        Flaw::KeyTrimmed => &[
+            "long_and_non_ascii_keys",
+            "store_keys_are_byte_exact",
+            "odd_keys_are_data_not_patterns",
+        ],
         Flaw::OwnerTruncated => &[
             "store_delete_by_another_owner_is_not_owned",
             "store_extend_by_another_owner_is_not_owned",
@@ -190,15 +198,18 @@ async fn every_broken_store_fails_and_every_case_bites() {
             problems.push(format!("{flaw:?} has no expected failures in must_fail"));
         }
         for expected in must_fail(flaw) {
-            if !failed.contains(expected) {
+            if failed.contains(expected) {
+                caught.insert(*expected);
+            } else {
                 problems.push(format!("{flaw:?} passed {expected}"));
             }
         }
-        caught.extend(failed);
     }
+    // Only the failures a flaw was written to cause count: under the load of forty suites
+    // at once, timing cases may also fail by accident.
     for case in CASES {
         if !caught.contains(case.name) && !CORE_ONLY.contains(&case.name) {
-            problems.push(format!("no broken store fails {}", case.name));
+            problems.push(format!("no broken store is expected to fail {}", case.name));
         }
     }
     assert!(
