@@ -58,6 +58,7 @@ pub fn init_tracing() {
         .try_init();
 }
 
+pub mod fs_store;
 pub mod http;
 
 #[cfg(test)]

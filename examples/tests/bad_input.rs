@@ -120,40 +120,16 @@ async fn key_with_nul_is_invalid_argument_through_the_lock_api() {
 }
 
 /// A key that is odd but valid works, and the store treats it as data: it does not
-/// match `sibling` (which a pattern-interpreting store would confuse with it).
+/// match `sibling` (which a pattern-interpreting store would confuse with it). The check
+/// is the testkit's (`lock_testkit::bad_input::odd_key_works`, also a conformance case).
 async fn odd_key_works(base: &str, odd: &str, sibling: &str) {
     for (name, store) in stores().await {
         TRIED.fetch_add(1, Ordering::Relaxed);
-        let f = factory(&store);
-        let key = format!("{base}{odd}");
-        let other = format!("{base}{sibling}");
-        let a = f.create_lock(key.clone()).unwrap();
-        let b = f.create_lock(other.clone()).unwrap();
-        let c = f.create_lock(key.clone()).unwrap();
-        assert!(
-            bounded(name, a.acquire_immediately()).await.unwrap(),
-            "{name}: {odd:?}"
-        );
-        assert!(
-            !bounded(name, b.is_locked()).await.unwrap(),
-            "{name}: {sibling:?} seen as locked by {odd:?}"
-        );
-        assert!(
-            bounded(name, b.acquire_immediately()).await.unwrap(),
-            "{name}: {sibling:?} blocked by {odd:?}"
-        );
-        assert!(
-            !bounded(name, c.acquire_immediately()).await.unwrap(),
-            "{name}: {odd:?} taken twice"
-        );
-        assert!(bounded(name, c.release()).await.unwrap_err().is_not_owned());
-        bounded(name, a.release()).await.unwrap();
-        assert!(
-            bounded(name, b.is_locked()).await.unwrap(),
-            "{name}: {odd:?} released {sibling:?}"
-        );
-        bounded(name, b.release()).await.unwrap();
-        assert!(!bounded(name, a.is_locked()).await.unwrap());
+        if let Err(failure) =
+            lock_testkit::bad_input::odd_key_works(store, base, odd, sibling).await
+        {
+            panic!("{name}: {failure}");
+        }
     }
 }
 
@@ -532,39 +508,22 @@ async fn table_name_that_is_not_an_identifier_is_invalid_argument() {
     );
 }
 
-/// Straight to the store with `Duration::MAX` (a third-party caller of the trait): no
+/// Straight to the store (a third-party caller of the trait) with the testkit's table of
+/// out-of-domain input (`lock_testkit::bad_input::TABLE`: empty, NUL and over-long keys,
+/// bad owners, zero, sub-millisecond, over-MAX_TTL and `Duration::MAX` TTLs and
+/// extensions) and the domain's extremes: `InvalidArgument` or correct handling, no
 /// panic, no overflow, an answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stores_given_duration_max_do_not_panic() {
-    let mut panicked = Vec::new();
+async fn stores_given_out_of_domain_input_reject_it_or_handle_it() {
+    let mut problems = Vec::new();
     for (name, store) in stores().await {
-        let key = unique("ttlmax.store");
-        for op in ["save", "extend"] {
-            let store2 = store.clone();
-            let k = key.clone();
-            let r = tokio::spawn(async move {
-                match op {
-                    "save" => store2
-                        .save(&k, OWNER, Some(Duration::MAX))
-                        .await
-                        .map(|_| ()),
-                    _ => {
-                        let _ = store2.save(&k, OWNER, Some(Duration::from_secs(30))).await;
-                        store2.extend(&k, OWNER, Duration::MAX).await
-                    }
-                }
-            })
-            .await;
-            match r {
-                Ok(r) => {
-                    store_direct(&format!("{name}: store.{op}(Duration::MAX)"), r);
-                }
-                Err(e) => panicked.push(format!("{name}: store.{op}(Duration::MAX) panicked: {e}")),
-            }
-            let _ = store.force_delete(&key).await;
+        let prefix = format!("{}:", unique("domain"));
+        for problem in lock_testkit::bad_input::check_store(store, &prefix).await {
+            problems.push(format!("{name}: {problem}"));
         }
+        TRIED.fetch_add(lock_testkit::bad_input::TABLE.len(), Ordering::Relaxed);
     }
-    assert!(panicked.is_empty(), "{panicked:#?}");
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 /// A URL whose scheme is not Redis's must be refused, not silently connected to.

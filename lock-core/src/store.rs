@@ -113,6 +113,11 @@ impl Acquisition {
 /// Expiry must be judged by the store's own clock (Redis TTL, the database's
 /// `now()`), never by the application's clock.
 ///
+/// Each method's documentation states its rules and names the conformance case of
+/// `lock-testkit` that checks each one; run them all on a store with
+/// `lock_testkit::store_tests!`. Every instance of a store that reaches the same backend
+/// shares its locks (`instances_of_one_case_share_state`).
+///
 /// # Example: the seed's no-op store
 ///
 /// ```
@@ -144,20 +149,85 @@ impl Acquisition {
 pub trait LockStore: Send + Sync + 'static {
     /// Save the lock. `Ok(false)` if `key` is held by anyone (this owner included) and
     /// not expired. `ttl: None` saves a lock that never expires.
+    ///
+    /// The contract (each rule names the conformance case of `lock-testkit` that checks it):
+    /// * atomic: of any number of concurrent saves of a free or expired key, exactly one
+    ///   returns `true`, also across store instances and processes
+    ///   (`store_save_refuses_a_held_key`, `expired_lock_is_taken_over_by_exactly_one_contender`,
+    ///   `many_tasks_one_key_never_overlap`);
+    /// * a save that returns `false` changes nothing: not the owner, not the expiry
+    ///   (`store_denied_save_keeps_the_holders_expiry`); not re-entrant
+    ///   (`locks_are_not_reentrant`);
+    /// * the TTL runs from the save, by the store's clock, to the millisecond — not
+    ///   rounded to seconds (`store_exists_follows_the_ttl`); `None` never expires
+    ///   (`store_save_without_ttl_never_expires`);
+    /// * keys are compared byte for byte: case, Unicode normalization, whitespace and
+    ///   every byte up to [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) count
+    ///   (`store_keys_are_byte_exact`);
+    /// * input outside [`validate`](crate::validate)'s domain is rejected with
+    ///   [`LockError::InvalidArgument`] or handled correctly, never a panic or a wrong
+    ///   `Ok` (`store_input_domain_is_rejected_or_handled`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future at any await leaves either no lock or a lock with its full
+    /// expiry: never a lock without expiry (write the lock and its expiry in one step;
+    /// `store_cancelled_save_leaves_no_lock_without_expiry`). A request already sent may
+    /// still land, but promptly (the kit allows 100 ms), never after later operations on
+    /// the key (`store_cancelled_operations_do_not_undo_later_ones`).
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError>;
 
     /// Delete if held by `owner`; otherwise (held by another, or not held at all)
     /// `Err(LockError::NotOwned)`.
+    ///
+    /// * owners are compared in full (`store_delete_by_another_owner_is_not_owned`);
+    /// * after `Ok`, the key is free for anyone (`store_delete_by_the_holder_frees_the_key`);
+    /// * an expired lock is not held: its former owner's delete is `NotOwned`, whether or
+    ///   not someone took it over (`store_delete_of_own_expired_lock_is_not_owned`,
+    ///   `release_after_expiry_takeover_belongs_to_new_holder`);
+    /// * with [`Capabilities::release_notification`], wakes the key's release listeners,
+    ///   on every instance (`delete_wakes_release_listeners`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped at any await, the delete happens promptly (the kit allows 100 ms) or not
+    /// at all; it never takes effect later, over a lock acquired after it (no
+    /// fire-and-forget removal; `store_cancelled_operations_do_not_undo_later_ones`).
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError>;
 
     /// Delete whoever holds it. Not held: `Ok(())`.
+    ///
+    /// * `Ok` on a free key, not `NotOwned` (`store_force_delete_frees_any_holder`);
+    /// * the removed holder can no longer delete or extend
+    ///   (`release_after_force_release_belongs_to_new_holder`);
+    /// * with [`Capabilities::release_notification`], wakes the key's release listeners
+    ///   like `delete` does (`force_delete_wakes_release_listeners`).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`delete`](Self::delete).
     async fn force_delete(&self, key: &str) -> Result<(), LockError>;
 
     /// Held by anyone and not expired.
+    ///
+    /// Answers from the store, not from a cache: true from a successful save until the
+    /// TTL passes, a delete or a force delete, false after
+    /// (`store_exists_follows_the_ttl`, `exists_returns_false_if_lock_is_expired`).
     async fn exists(&self, key: &str) -> Result<bool, LockError>;
 
     /// Reset expiry to now + `duration` if held (and not expired) by `owner`; otherwise
     /// `Err(LockError::NotOwned)`.
+    ///
+    /// * measured from now: not added to the old expiry, and shorter than the old one if
+    ///   `duration` is (`store_extend_is_measured_from_now`);
+    /// * an expired lock is not revived, even by its former owner: `NotOwned`
+    ///   (`store_extend_does_not_revive_an_expired_lock`, `extend_of_expired_lock_is_not_owned`);
+    /// * `NotOwned` for another owner or a free key, and the holder's expiry is unchanged
+    ///   (`store_extend_by_another_owner_is_not_owned`, `extend_errors_if_not_acquired`).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`delete`](Self::delete).
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError>;
 
     // ---- optional capabilities -------------------------------------------------
@@ -175,7 +245,16 @@ pub trait LockStore: Send + Sync + 'static {
     /// One acquire attempt, reporting more than [`LockStore::save`] can: a fencing token
     /// minted atomically with the acquire, and the holder's remaining time on denial.
     ///
-    /// The default calls `save` and reports neither.
+    /// The default calls `save` and reports neither. An override follows every rule of
+    /// `save`, and:
+    /// * with [`Capabilities::fencing_tokens`]: every acquire carries a token strictly
+    ///   greater than every token issued before for the key — across store instances,
+    ///   deletes, force deletes and expiry (`store_fencing_tokens_increase_across_instances`,
+    ///   `fencing_tokens_strictly_increase`); a denial carries none
+    ///   (`store_save_refuses_a_held_key`);
+    /// * with [`Capabilities::holder_ttl`]: a denial reports what is *left* of the
+    ///   holder's lock, never more, and `None` for a lock that never expires
+    ///   (`store_holder_expires_in_is_the_remaining_time`, `waiter_wakes_at_holder_expiry`).
     async fn try_acquire(
         &self,
         key: &str,
@@ -193,6 +272,17 @@ pub trait LockStore: Send + Sync + 'static {
     /// store cannot notify (waiters then poll every retry `delay`).
     ///
     /// Called *before* an acquire attempt; see [`ReleaseFuture`] for the registration rule.
+    ///
+    /// With [`Capabilities::release_notification`]:
+    /// * returns `Some` for every key;
+    /// * registered when created, not when first polled: a release between creation and
+    ///   the first poll completes it (`release_listener_is_registered_at_creation`);
+    /// * completed by every `delete` and `force_delete` of the key, through any instance
+    ///   of the store (`delete_wakes_release_listeners`,
+    ///   `force_delete_wakes_release_listeners`, `release_wakes_waiter_before_retry_delay`).
+    ///
+    /// Expiry need not complete it: waiters learn of expiry from
+    /// [`Acquisition::holder_expires_in`] or their retry delay.
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         let _ = key;
         None

@@ -1,23 +1,41 @@
 //! Deliberately broken stores, to prove that the conformance suite bites.
 //!
-//! [`FlawedStore`] is a correct in-memory store with one [`Flaw`] switched on. The
-//! meta-tests run the suite against each flaw and check that it fails the cases it
+//! [`FlawedStore`] is a correct in-memory store with one [`Flaw`] switched on: each flaw
+//! is a single bug a store author could write (a race window, a clock mistake, a key or
+//! owner mangled, an expiry edge case, a capability half done, a cancellation hazard).
+//! The meta-tests run the suite against each flaw and check that it fails the cases it
 //! should; [`Flaw::None`] is the control and must pass everything.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lock_core::{
     Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, async_trait,
+    validate,
 };
 use tokio::time::Instant;
 
-/// What is wrong with a [`FlawedStore`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flaw {
-    /// Nothing: the control.
-    None,
+macro_rules! flaws {
+    ($( $(#[doc = $doc:literal])* $flaw:ident, )*) => {
+        /// What is wrong with a [`FlawedStore`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Flaw {
+            /// Nothing: the control.
+            None,
+            $( $(#[doc = $doc])* $flaw, )*
+        }
+
+        impl Flaw {
+            /// Every flaw except [`Flaw::None`].
+            pub const ALL: &'static [Flaw] = &[ $(Flaw::$flaw),* ];
+        }
+    };
+}
+
+flaws! {
+    // ---- the seed and whole methods wrong ----
     /// The seed's no-op store: `save` always `false`, everything else succeeds.
     Noop,
     /// `delete` removes the lock whoever holds it.
@@ -26,55 +44,98 @@ pub enum Flaw {
     DeleteNeverFails,
     /// `delete` answers `Ok` and removes nothing.
     DeleteIgnored,
+    /// `delete` of one's own *expired* lock removes it and answers `Ok`
+    /// (`DELETE … WHERE key = ? AND owner = ?`, without the expiry condition).
+    DeleteOwnExpiredOk,
+    /// `force_delete` of a free key is `NotOwned` ("0 rows affected" taken as an error).
+    ForceDeleteOfFreeKeyErrors,
+    /// `exists` ignores expiry.
+    ExistsIgnoresExpiry,
+    /// `exists` says every key is held.
+    ExistsAlwaysTrue,
+    /// `exists` answers from a per-instance cache for a second.
+    ExistsCachesResult,
+    // ---- race windows ----
+    /// `save` checks, yields, then writes: two savers can both win.
+    RacySave,
+    /// Free keys are created atomically, but taking over an *expired* lock reads it,
+    /// yields, then overwrites (a file store's check-then-write): several contenders can
+    /// take over one expired lock at once.
+    ExpiredTakeoverRace,
+    /// `delete` checks the owner, then removes the key in a detached task after a back-off
+    /// (fire-and-forget): the removal can land on the next holder's lock.
+    DeleteIsFireAndForget,
+    // ---- cancellation ----
+    /// `save` writes the lock without expiry, then sets the expiry after an await: a
+    /// dropped save leaves a lock that never expires.
+    CancelledSaveLeavesNoExpiry,
+    // ---- clock mistakes ----
     /// TTLs are ignored: nothing expires.
     NeverExpires,
+    /// TTLs are truncated to whole seconds (`EXPIRE` with `as_secs()`).
+    TtlWholeSeconds,
+    /// A zero TTL is taken as "no TTL" (`ttl.filter(|t| !t.is_zero())`).
+    ZeroTtlNeverExpires,
+    /// `ttl: None` is taken as a zero TTL (`ttl.unwrap_or_default()`).
+    NoTtlExpiresImmediately,
+    /// No input validation, and `now + ttl` overflows (panics) on a huge TTL.
+    PanicsOnHugeTtl,
+    // ---- expiry edge cases ----
     /// A takeover of an expired lock keeps the previous owner recorded.
     KeepsStaleOwner,
+    /// A denied `save` still writes its TTL over the holder's (an upsert that updates
+    /// the expiry even when it keeps the owner).
+    DeniedSaveRefreshesTtl,
     /// `save` by the current holder succeeds again.
     Reentrant,
     /// `extend` succeeds without changing the expiry.
     ExtendIgnored,
     /// `extend` succeeds for any owner, held or not.
     ExtendIgnoresOwner,
-    /// `exists` ignores expiry.
-    ExistsIgnoresExpiry,
-    /// `exists` says every key is held.
-    ExistsAlwaysTrue,
-    /// `save` checks, yields, then writes: two savers can both win.
-    RacySave,
+    /// `extend` answers `Ok` even when it changed nothing (result not checked).
+    ExtendUncheckedResult,
+    /// `extend` adds the duration to the old expiry instead of to now.
+    ExtendFromOldExpiry,
+    /// `extend` never shortens: it keeps the later of the old and the new expiry.
+    ExtendNeverShortens,
+    /// `extend` checks the owner but not the expiry: it revives an expired lock.
+    ExtendRevivesExpired,
+    // ---- keys and owners ----
+    /// Keys are case-folded.
+    KeyCaseFolded,
+    /// Keys are trimmed of surrounding whitespace.
+    KeyTrimmed,
+    /// Keys are Unicode-normalized (a decomposed `é` becomes the composed one).
+    KeyNormalized,
+    /// Keys are truncated to 255 bytes (a `VARCHAR(255)` column in non-strict mode).
+    KeyTruncated,
+    /// Owners are compared on their first 16 characters only.
+    OwnerTruncated,
+    // ---- capabilities ----
     /// Claims release notification but never notifies.
     SilentNotification,
+    /// Notifies on `delete` but not on `force_delete`.
+    ForceDeleteSilent,
+    /// The release listener registers on its first poll instead of on creation.
+    ListenerOnFirstPoll,
     /// Claims fencing tokens but restarts them at 1 for every acquisition.
     FencingResets,
+    /// Fencing tokens are counted per store instance, not per backend.
+    FencingPerInstance,
+    /// The fencing token is kept in the lock entry: it restarts once the entry is deleted.
+    FencingPerEntry,
     /// Claims to report the holder's TTL but reports a far-off expiry.
     HolderTtlLies,
-}
-
-impl Flaw {
-    /// Every flaw except [`Flaw::None`].
-    pub const ALL: [Flaw; 15] = [
-        Flaw::Noop,
-        Flaw::DeleteIgnoresOwner,
-        Flaw::DeleteNeverFails,
-        Flaw::DeleteIgnored,
-        Flaw::NeverExpires,
-        Flaw::KeepsStaleOwner,
-        Flaw::Reentrant,
-        Flaw::ExtendIgnored,
-        Flaw::ExtendIgnoresOwner,
-        Flaw::ExistsIgnoresExpiry,
-        Flaw::ExistsAlwaysTrue,
-        Flaw::RacySave,
-        Flaw::SilentNotification,
-        Flaw::FencingResets,
-        Flaw::HolderTtlLies,
-    ];
+    /// Reports the holder's full TTL on denial, not what is left of it.
+    HolderTtlFullTtl,
 }
 
 #[derive(Debug)]
 struct Entry {
     owner: String,
     expires_at: Option<Instant>,
+    ttl: Option<Duration>,
+    token: u64,
 }
 
 impl Entry {
@@ -83,12 +144,13 @@ impl Entry {
     }
 }
 
-/// A store with one flaw (see the module docs). Instances built from one
-/// [`FlawedStore::shared`] value share their locks, like connections to one server.
+/// A store with one flaw (see the module docs). Instances built from one value with
+/// [`FlawedStore::shared`] share their locks, like connections to one server.
 #[derive(Debug, Clone)]
 pub struct FlawedStore {
     flaw: Flaw,
-    shared: std::sync::Arc<Shared>,
+    shared: Arc<Shared>,
+    local: Arc<Local>,
 }
 
 #[derive(Debug, Default)]
@@ -98,25 +160,82 @@ struct Shared {
     last_token: Mutex<u64>,
 }
 
+/// What one instance keeps for itself (for the per-instance flaws).
+#[derive(Debug, Default)]
+struct Local {
+    last_token: Mutex<u64>,
+    exists_cache: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl FlawedStore {
     /// A new store (with its own locks) with this flaw.
     pub fn new(flaw: Flaw) -> Self {
         FlawedStore {
             flaw,
             shared: Default::default(),
+            local: Default::default(),
         }
     }
 
     /// Another instance over the same locks.
     pub fn shared(&self) -> Self {
-        self.clone()
+        FlawedStore {
+            flaw: self.flaw,
+            shared: self.shared.clone(),
+            local: Default::default(),
+        }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.shared
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// Its flaw.
+    pub fn flaw(&self) -> Flaw {
+        self.flaw
+    }
+
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        locked(&self.shared.entries)
+    }
+
+    fn key(&self, key: &str) -> String {
+        match self.flaw {
+            Flaw::KeyCaseFolded => key.to_lowercase(),
+            Flaw::KeyTrimmed => key.trim().to_owned(),
+            Flaw::KeyNormalized => key.replace("e\u{301}", "\u{e9}"),
+            Flaw::KeyTruncated => {
+                let mut end = key.len().min(255);
+                while !key.is_char_boundary(end) {
+                    end -= 1;
+                }
+                key[..end].to_owned()
+            }
+            _ => key.to_owned(),
+        }
+    }
+
+    fn owner(&self, owner: &str) -> String {
+        match self.flaw {
+            Flaw::OwnerTruncated => owner.chars().take(16).collect(),
+            _ => owner.to_owned(),
+        }
+    }
+
+    fn checked(&self, check: Result<(), LockError>) -> Result<(), LockError> {
+        if self.flaw == Flaw::PanicsOnHugeTtl {
+            Ok(())
+        } else {
+            check
+        }
+    }
+
+    fn ttl(&self, ttl: Option<Duration>) -> Option<Duration> {
+        match self.flaw {
+            Flaw::TtlWholeSeconds => ttl.map(|t| Duration::from_secs(t.as_secs())),
+            Flaw::NoTtlExpiresImmediately => Some(ttl.unwrap_or_default()),
+            _ => ttl,
+        }
     }
 
     fn held_by(&self, key: &str, owner: &str) -> bool {
@@ -130,6 +249,23 @@ impl FlawedStore {
             self.shared.hub.notify(key);
         }
     }
+
+    fn next_token(&self, previous_in_entry: Option<u64>) -> u64 {
+        match self.flaw {
+            Flaw::FencingResets => 1,
+            Flaw::FencingPerInstance => {
+                let mut last = locked(&self.local.last_token);
+                *last += 1;
+                *last
+            }
+            Flaw::FencingPerEntry => previous_in_entry.unwrap_or(0) + 1,
+            _ => {
+                let mut last = locked(&self.shared.last_token);
+                *last += 1;
+                *last
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -139,56 +275,107 @@ impl LockStore for FlawedStore {
     }
 
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        self.checked(validate::delete_input(key, owner))?;
+        let (key, owner) = (self.key(key), self.owner(owner));
         let allowed = match self.flaw {
             Flaw::Noop | Flaw::DeleteNeverFails | Flaw::DeleteIgnored => true,
-            Flaw::DeleteIgnoresOwner => self.entries().get(key).is_some_and(|e| e.live(self.flaw)),
-            _ => self.held_by(key, owner),
+            Flaw::DeleteIgnoresOwner => self.entries().get(&key).is_some_and(|e| e.live(self.flaw)),
+            Flaw::DeleteOwnExpiredOk => self.entries().get(&key).is_some_and(|e| e.owner == owner),
+            _ => self.held_by(&key, &owner),
         };
         if !allowed {
             return Err(LockError::NotOwned);
         }
+        if self.flaw == Flaw::DeleteIsFireAndForget {
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                this.entries().remove(&key);
+                this.notify(&key);
+            });
+            return Ok(());
+        }
         if !matches!(self.flaw, Flaw::Noop | Flaw::DeleteIgnored) {
-            self.entries().remove(key);
-            self.notify(key);
+            self.entries().remove(&key);
+            self.notify(&key);
         }
         Ok(())
     }
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        if self.flaw != Flaw::Noop && self.entries().remove(key).is_some() {
-            self.notify(key);
+        self.checked(validate::key(key))?;
+        let key = self.key(key);
+        if self.flaw == Flaw::Noop {
+            return Ok(());
+        }
+        let removed = self.entries().remove(&key).is_some();
+        if removed && self.flaw != Flaw::ForceDeleteSilent {
+            self.notify(&key);
+        }
+        if !removed && self.flaw == Flaw::ForceDeleteOfFreeKeyErrors {
+            return Err(LockError::NotOwned);
         }
         Ok(())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        Ok(match self.flaw {
+        self.checked(validate::key(key))?;
+        let key = self.key(key);
+        if self.flaw == Flaw::ExistsCachesResult {
+            let cache = locked(&self.local.exists_cache);
+            if let Some((held, _)) = cache
+                .get(&key)
+                .filter(|(_, at)| at.elapsed() < Duration::from_secs(1))
+            {
+                return Ok(*held);
+            }
+        }
+        let held = match self.flaw {
             Flaw::Noop => false,
-            Flaw::ExistsIgnoresExpiry => self.entries().contains_key(key),
+            Flaw::ExistsIgnoresExpiry => self.entries().contains_key(&key),
             Flaw::ExistsAlwaysTrue => true,
-            _ => self.entries().get(key).is_some_and(|e| e.live(self.flaw)),
-        })
+            _ => self.entries().get(&key).is_some_and(|e| e.live(self.flaw)),
+        };
+        if self.flaw == Flaw::ExistsCachesResult {
+            locked(&self.local.exists_cache).insert(key, (held, Instant::now()));
+        }
+        Ok(held)
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
+        self.checked(validate::extend_input(key, owner, duration))?;
+        let (key, owner) = (self.key(key), self.owner(owner));
+        let duration = self.ttl(Some(duration)).unwrap_or_default();
+        let now = Instant::now();
+        let mut entries = self.entries();
+        let entry = entries.get_mut(&key);
         match self.flaw {
             Flaw::Noop | Flaw::ExtendIgnored => Ok(()),
             Flaw::ExtendIgnoresOwner => {
-                if let Some(e) = self.entries().get_mut(key) {
-                    e.expires_at = Some(Instant::now() + duration);
+                if let Some(e) = entry {
+                    e.expires_at = Some(now + duration);
                 }
                 Ok(())
             }
-            _ => {
-                let mut entries = self.entries();
-                match entries.get_mut(key) {
-                    Some(e) if e.live(self.flaw) && e.owner == owner => {
-                        e.expires_at = Some(Instant::now() + duration);
-                        Ok(())
-                    }
-                    _ => Err(LockError::NotOwned),
+            Flaw::ExtendRevivesExpired => match entry {
+                Some(e) if e.owner == owner => {
+                    e.expires_at = Some(now + duration);
+                    Ok(())
                 }
-            }
+                _ => Err(LockError::NotOwned),
+            },
+            _ => match entry {
+                Some(e) if e.live(self.flaw) && e.owner == owner => {
+                    e.expires_at = Some(match (self.flaw, e.expires_at) {
+                        (Flaw::ExtendFromOldExpiry, Some(at)) => at + duration,
+                        (Flaw::ExtendNeverShortens, Some(at)) => at.max(now + duration),
+                        _ => now + duration,
+                    });
+                    Ok(())
+                }
+                _ if self.flaw == Flaw::ExtendUncheckedResult => Ok(()),
+                _ => Err(LockError::NotOwned),
+            },
         }
     }
 
@@ -206,57 +393,104 @@ impl LockStore for FlawedStore {
         owner: &str,
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
+        let ttl = match self.flaw {
+            Flaw::ZeroTtlNeverExpires => ttl.filter(|t| !t.is_zero()),
+            _ => ttl,
+        };
+        self.checked(validate::save_input(key, owner, ttl))?;
+        let (key, owner) = (self.key(key), self.owner(owner));
+        let ttl = self.ttl(ttl);
         if self.flaw == Flaw::Noop {
             return Ok(Acquisition::denied(None));
         }
         if self.flaw == Flaw::RacySave {
-            let free = !self.entries().get(key).is_some_and(|e| e.live(self.flaw));
+            let free = !self.entries().get(&key).is_some_and(|e| e.live(self.flaw));
             tokio::time::sleep(Duration::from_millis(3)).await;
             if !free {
                 return Ok(Acquisition::denied(None));
             }
         }
-        let mut entries = self.entries();
-        let expires_at = ttl.map(|t| Instant::now() + t);
-        match entries.get_mut(key) {
-            Some(e) if e.live(self.flaw) && self.flaw != Flaw::RacySave => {
-                if self.flaw == Flaw::Reentrant && e.owner == owner {
-                    return Ok(Acquisition::acquired());
-                }
-                let left = match self.flaw {
-                    Flaw::HolderTtlLies => Some(Duration::from_secs(3600)),
-                    _ => e
-                        .expires_at
-                        .map(|at| at.saturating_duration_since(Instant::now())),
-                };
-                return Ok(Acquisition::denied(left));
-            }
-            Some(e) if self.flaw == Flaw::KeepsStaleOwner => e.expires_at = expires_at,
-            _ => {
-                entries.insert(
-                    key.to_owned(),
+        if self.flaw == Flaw::ExpiredTakeoverRace {
+            let expired = self.entries().get(&key).map(|e| !e.live(self.flaw));
+            if expired == Some(true) {
+                // Read the expired lock file, then write ours: another contender can do
+                // the same in between.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let token = self.next_token(None);
+                self.entries().insert(
+                    key,
                     Entry {
-                        owner: owner.to_owned(),
-                        expires_at,
+                        owner,
+                        expires_at: ttl.map(|t| Instant::now() + t),
+                        ttl,
+                        token,
+                    },
+                );
+                return Ok(Acquisition::acquired_with_token(token));
+            }
+        }
+        let cancel_hazard = self.flaw == Flaw::CancelledSaveLeavesNoExpiry;
+        let token;
+        {
+            let mut entries = self.entries();
+            let expires_at = ttl.map(|t| Instant::now() + t);
+            let previous = match entries.get_mut(&key) {
+                Some(e) if e.live(self.flaw) && self.flaw != Flaw::RacySave => {
+                    if self.flaw == Flaw::Reentrant && e.owner == owner {
+                        return Ok(Acquisition::acquired());
+                    }
+                    if self.flaw == Flaw::DeniedSaveRefreshesTtl {
+                        e.expires_at = expires_at;
+                    }
+                    let left = match self.flaw {
+                        Flaw::HolderTtlLies => Some(Duration::from_secs(3600)),
+                        Flaw::HolderTtlFullTtl => e.ttl,
+                        _ => e
+                            .expires_at
+                            .map(|at| at.saturating_duration_since(Instant::now())),
+                    };
+                    return Ok(Acquisition::denied(left));
+                }
+                Some(e) => Some(e.token),
+                None => None,
+            };
+            token = self.next_token(previous);
+            let stale = match entries.get_mut(&key) {
+                Some(e) if self.flaw == Flaw::KeepsStaleOwner => {
+                    e.expires_at = expires_at;
+                    e.token = token;
+                    true
+                }
+                _ => false,
+            };
+            if !stale {
+                entries.insert(
+                    key.clone(),
+                    Entry {
+                        owner: owner.clone(),
+                        expires_at: if cancel_hazard { None } else { expires_at },
+                        ttl,
+                        token,
                     },
                 );
             }
         }
-        drop(entries);
-        let mut last = self
-            .shared
-            .last_token
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *last = if self.flaw == Flaw::FencingResets {
-            1
-        } else {
-            *last + 1
-        };
-        Ok(Acquisition::acquired_with_token(*last))
+        if cancel_hazard {
+            // Written first, expiry set after an await: dropped here, it never expires.
+            tokio::task::yield_now().await;
+            if let Some(e) = self.entries().get_mut(&key).filter(|e| e.owner == owner) {
+                e.expires_at = ttl.map(|t| Instant::now() + t);
+            }
+        }
+        Ok(Acquisition::acquired_with_token(token))
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
-        Some(self.shared.hub.listen(key))
+        let key = self.key(key);
+        if self.flaw == Flaw::ListenerOnFirstPoll {
+            let hub = self.shared.hub.clone();
+            return Some(Box::pin(async move { hub.listen(&key).await }));
+        }
+        Some(self.shared.hub.listen(&key))
     }
 }

@@ -1,5 +1,6 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,24 @@ where
     })
 }
 
+/// A constructor that hands out clones of one store: every instance built for a case
+/// shares the same locks, which is what the suite requires (see the crate docs,
+/// "Wiring"). For an in-process store, or any store whose clones share a connection.
+///
+/// A store that is not `Clone` goes behind an `Arc` (an `Arc` of a store is a store):
+///
+/// ```
+/// use std::sync::Arc;
+/// let maker = lock_testkit::maker(lock_testkit::clones(Arc::new(
+///     lock_core::testing::TestStore::default(),
+/// )));
+/// ```
+pub fn clones<S: LockStore + Clone>(
+    store: S,
+) -> impl Fn() -> std::future::Ready<S> + Send + Sync + 'static {
+    move || std::future::ready(store.clone())
+}
+
 /// A [`StoreMaker`] from a constructor that may find its server unreachable.
 pub fn service_maker<F, Fut, S>(ctor: F) -> StoreMaker
 where
@@ -39,6 +58,13 @@ where
         Box::pin(async move { fut.await.map(|s| Arc::new(s) as Arc<dyn LockStore>) })
     })
 }
+
+/// The rule every store maker must follow, quoted by the cases that detect a breach.
+pub const WIRING_RULE: &str = "wiring: the store instances built for one case do not share \
+state. Every instance the maker returns within a case must reach the same locks, as two \
+connections to one server do: build an in-process store once and hand out clones \
+(`store_tests!(name, lock_testkit::clones(MyStore::new()))`), or connect each instance \
+to the same server, directory or database. See the lock_testkit crate docs, \"Wiring\"";
 
 /// Why a case failed: what the store did wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,11 +113,49 @@ impl Ctx {
         self.store.clone()
     }
 
-    /// Another instance of the store (as another process would have).
+    /// Another instance of the store (as another process would have), checked to share
+    /// the first one's locks: a case fails with [`WIRING_RULE`] when it does not.
     pub async fn other_store(&self) -> Result<Arc<dyn LockStore>, CaseFailure> {
-        (self.maker)()
-            .await
-            .map_err(|skip| CaseFailure(format!("could not build a second store instance: {skip}")))
+        let other = (self.maker)().await.map_err(|skip| {
+            CaseFailure(format!("could not build a second store instance: {skip}"))
+        })?;
+        self.check_shared(&*self.store, &*other).await?;
+        Ok(other)
+    }
+
+    /// Fails with [`WIRING_RULE`] when a lock saved through `a` is not seen by `b`.
+    /// Inconclusive (passes) when `a` refuses the probe lock: other cases judge `save`.
+    pub(crate) async fn check_shared(
+        &self,
+        a: &dyn LockStore,
+        b: &dyn LockStore,
+    ) -> Result<(), CaseFailure> {
+        static PROBE: AtomicU64 = AtomicU64::new(0);
+        let key = self.key(&format!(
+            "wiring-probe-{}",
+            PROBE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let owner = "wiringprobe0123456789abcdef01234";
+        let saved = matches!(
+            a.save(&key, owner, Some(Duration::from_secs(30))).await,
+            Ok(true)
+        );
+        if !saved {
+            return Ok(());
+        }
+        let seen = b.exists(&key).await;
+        let _ = a.force_delete(&key).await;
+        match seen {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(CaseFailure(format!(
+                "{WIRING_RULE} (a lock saved through the case's first instance, key {key:?}, \
+                 is not seen by `exists` on a second instance)"
+            ))),
+            Err(e) => Err(CaseFailure(format!(
+                "`exists` on a second store instance failed: {e} ({})",
+                e.code()
+            ))),
+        }
     }
 
     /// A key private to this run and case.
@@ -221,7 +285,7 @@ pub async fn run_case(name: &str, maker: StoreMaker) -> CaseReport {
         Ok(ctx) => {
             let caps = ctx.store.capabilities();
             match case.requires.missing_from(&caps) {
-                Some(missing) => Outcome::Skipped(format!("store lacks capability {missing}")),
+                Some(missing) => Outcome::Skipped(format!("{LACKS} {missing}")),
                 None => {
                     // Run on its own task so that a panic is a failure, not a crash.
                     let task = tokio::spawn((case.run)(ctx));
@@ -292,21 +356,107 @@ pub async fn run_suite(maker: StoreMaker) -> SuiteReport {
 pub mod private {
     use super::*;
 
-    /// Body of one generated `#[test]`: its own multi-threaded runtime, then the case.
-    pub fn run_test(case: &str, maker: StoreMaker) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .expect("tokio runtime for a conformance case");
-        let report = runtime.block_on(run_case(case, maker));
+            .expect("tokio runtime for a conformance case")
+    }
+
+    /// Body of one generated `#[test]`: its own multi-threaded runtime, then the case.
+    /// `listed`: the capabilities named in `store_tests!`, if any.
+    pub fn run_test(case: &str, maker: StoreMaker, listed: Option<&[&str]>) {
+        let report = runtime().block_on(run_case(case, maker));
         match report.outcome {
             Outcome::Passed => {}
-            Outcome::Skipped(reason) if reason.starts_with("store lacks capability") => {
-                println!("not applicable: {reason}");
+            Outcome::Skipped(reason) if reason.starts_with(LACKS) => {
+                let missing = reason.trim_start_matches(LACKS).trim();
+                if listed.is_some_and(|l| l.contains(&missing)) {
+                    panic!(
+                        "conformance case {case}: store_tests! lists the capability {missing}, \
+                         but the store's capabilities() does not declare it"
+                    );
+                }
+                let hint = if listed.is_some() {
+                    ""
+                } else {
+                    " — counted as passed by the test harness; list the store's capabilities \
+                     in store_tests!(name, capabilities: [..], ..) to see it as ignored"
+                };
+                skip_line(&format!("skipped: {case}: {reason}{hint}"));
             }
             Outcome::Skipped(reason) => crate::services::skip_or_fail(reason),
             Outcome::Failed(why) => panic!("conformance case {case} failed: {why}"),
         }
     }
+
+    /// Body of the generated `capabilities_match_store_tests_list` test.
+    pub fn check_listed_capabilities(maker: StoreMaker, listed: &[&str]) {
+        let store = match runtime().block_on(maker()) {
+            Ok(store) => store,
+            Err(skip) => return crate::services::skip_or_fail(skip),
+        };
+        let caps = store.capabilities();
+        let declared = [
+            ("release_notification", caps.release_notification),
+            ("fencing_tokens", caps.fencing_tokens),
+            ("holder_ttl", caps.holder_ttl),
+        ];
+        for name in listed {
+            assert!(
+                declared.iter().any(|(n, _)| n == name),
+                "store_tests! lists an unknown capability {name:?}; known: \
+                 release_notification, fencing_tokens, holder_ttl"
+            );
+        }
+        for (name, on) in declared {
+            let in_list = listed.contains(&name);
+            assert!(
+                on == in_list,
+                "the store's capabilities() {} {name}, but the store_tests! list {}: the \
+                 list decides which capability cases run and which are ignored, so it must \
+                 match the store",
+                if on { "declares" } else { "does not declare" },
+                if in_list {
+                    "names it"
+                } else {
+                    "does not name it"
+                },
+            );
+        }
+    }
+
+    /// Body of `model_tests!(name, ctor)`.
+    pub fn model_real(name: &str, maker: StoreMaker) {
+        let rt = runtime();
+        let store = match rt.block_on(maker()) {
+            Ok(store) => store,
+            Err(skip) => return crate::services::skip_or_fail(skip),
+        };
+        match rt.block_on(crate::model::check(
+            store,
+            &crate::model::ModelConfig::real(),
+        )) {
+            Ok(report) => println!("{name}: {report:?}"),
+            Err(failure) => panic!("{name}: {failure}"),
+        }
+    }
+
+    /// Body of `model_tests!(name, paused: make)`.
+    pub fn model_paused(name: &str, make: impl Fn() -> Arc<dyn LockStore>) {
+        match crate::model::check_paused(make, &crate::model::ModelConfig::paused()) {
+            Ok(report) => println!("{name}: {report:?}"),
+            Err(failure) => panic!("{name}: {failure}"),
+        }
+    }
+
+    fn skip_line(line: &str) {
+        use std::io::Write;
+        // Straight to the process's stderr, past the harness's output capture.
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
 }
+
+/// How [`run_case`] words a capability skip.
+pub(crate) const LACKS: &str = "store lacks capability";
