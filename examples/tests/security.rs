@@ -402,7 +402,7 @@ fn docs_say_a_serialized_lock_is_a_capability_to_keep_secret() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let docs = [
         "lock-core/src/serialized.rs",
-        "lock-core/src/lock.rs",
+        "lock-core/src/lock/mod.rs",
         "lock-core/src/lib.rs",
     ];
     for doc in docs {
