@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lock_testkit::services::skip_or_fail;
+use lock_testkit::services::{postgres_url, redis_url, skip_unreachable};
 
 const PROCESSES: usize = 4;
 const TASKS: usize = 2;
@@ -31,7 +31,12 @@ async fn contend(store: &str) -> Option<Vec<usize>> {
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr).to_string();
             if err.contains("E_LOCK_STORAGE_ERROR") || err.contains("lock store failed") {
-                skip_or_fail(format!("{store} unreachable: {err}"));
+                let url = if store == "redis" {
+                    redis_url()
+                } else {
+                    postgres_url()
+                };
+                skip_unreachable(store, &url, err.trim());
                 return None;
             }
             panic!("worker failed on {store}: {err}");

@@ -190,7 +190,7 @@ async fn pg_store(app: &str, table: &str, timeout: Duration, max: usize) -> Opti
     {
         Ok(s) => Some(s),
         Err(e) => {
-            common::skip_or_fail(format!("postgres unreachable: {e}"));
+            common::skip_unreachable("postgres", &tagged_pg_url(app), e);
             None
         }
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use examples::http::{AppState, post_to, serve};
 use lock_core::{LockConfig, LockManager};
 use lock_store_redis::{RedisStore, RedisStoreOptions};
-use lock_testkit::services::{redis_url, skip_or_fail};
+use lock_testkit::services::{redis_url, skip_unreachable};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_process_an_order_once() {
@@ -15,7 +15,7 @@ async fn two_instances_process_an_order_once() {
     for name in ["instance-a", "instance-b"] {
         let store = match RedisStore::connect(RedisStoreOptions::from_url(redis_url())).await {
             Ok(s) => s,
-            Err(e) => return skip_or_fail(format!("redis unreachable at {}: {e}", redis_url())),
+            Err(e) => return skip_unreachable("redis", &redis_url(), e),
         };
         let locks = LockManager::new(
             LockConfig::new()

@@ -7,19 +7,28 @@ use lock_testkit::Skip;
 /// One shared table per backend: the suite namespaces its keys per run and case.
 const TABLE: &str = "lock_conformance";
 
-async fn server(url: String) -> Result<DatabaseStore, Skip> {
-    DatabaseStore::connect(DatabaseStoreOptions::new(url).table_name(TABLE))
+async fn server(service: &str, url: String) -> Result<DatabaseStore, Skip> {
+    DatabaseStore::connect(DatabaseStoreOptions::new(url.clone()).table_name(TABLE))
         .await
-        .map_err(|e| Skip::new(format!("database unreachable: {e}")))
+        .map_err(|e| Skip::unreachable(service, &url, e))
 }
 
-lock_testkit::store_tests!(postgres, service: || server(lock_testkit::services::postgres_url()));
+lock_testkit::store_tests!(
+    postgres,
+    capabilities: [release_notification, fencing_tokens, holder_ttl],
+    service: || server("postgres", lock_testkit::services::postgres_url())
+);
 
-lock_testkit::store_tests!(mysql, service: || server(lock_testkit::services::mysql_url()));
+// MySQL/MariaDB and SQLite have no release notification: waiters poll.
+lock_testkit::store_tests!(
+    mysql,
+    capabilities: [fencing_tokens, holder_ttl],
+    service: || server("mysql", lock_testkit::services::mysql_url())
+);
 
 // A file, not `sqlite::memory:`: the suite opens second instances that must see the
 // same database, as a second process would.
-lock_testkit::store_tests!(sqlite, || async {
+lock_testkit::store_tests!(sqlite, capabilities: [fencing_tokens, holder_ttl], || async {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance.db");
     DatabaseStore::connect(DatabaseStoreOptions::sqlite_path(path).table_name(TABLE))
         .await

@@ -263,7 +263,11 @@ async fn concurrent_connects_create_the_table_once(backend: Backend) {
                 if e.to_string().contains("racing") {
                     panic!("racing creates failed: {e}");
                 }
-                return lock_testkit::services::skip_or_fail(format!("{backend} unreachable: {e}"));
+                return lock_testkit::services::skip_unreachable(
+                    &backend.to_string(),
+                    &common::url(backend),
+                    e,
+                );
             }
             Err(e) => panic!("a racing connect failed: {e}"),
         }

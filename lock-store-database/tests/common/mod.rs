@@ -60,7 +60,7 @@ pub async fn connect_or_skip(
     match DatabaseStore::connect(options).await {
         Ok(store) => Some(store),
         Err(e) if backend != Backend::Sqlite && e.is_storage() => {
-            lock_testkit::services::skip_or_fail(format!("{backend} unreachable: {e}"));
+            lock_testkit::services::skip_unreachable(&backend.to_string(), &url(backend), e);
             None
         }
         Err(e) => panic!("connecting to {backend} failed: {e}"),
