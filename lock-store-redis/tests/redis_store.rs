@@ -541,12 +541,17 @@ async fn trait_input_outside_the_domain_is_invalid_argument() {
     let key = unique("domain");
     let long_key = "k".repeat(lock_core::validate::MAX_KEY_LEN + 1);
     let ok_ttl = Some(Duration::from_secs(5));
+    let wrong = std::cell::RefCell::new(Vec::new());
     let invalid = |what: &str, result: Result<(), LockError>| match result {
         Err(LockError::InvalidArgument(_)) => {}
-        other => panic!("{what}: expected InvalidArgument, got {other:?}"),
+        other => wrong.borrow_mut().push(format!("{what}: {other:?}")),
     };
     for bad_key in ["", "a\0b", long_key.as_str()] {
-        let name = format!("key {:.8?}…", bad_key);
+        let name = format!(
+            "key {:?} ({} bytes)",
+            bad_key.chars().take(8).collect::<String>(),
+            bad_key.len()
+        );
         invalid(
             &format!("save, {name}"),
             store.save(bad_key, "o", ok_ttl).await.map(drop),
@@ -603,6 +608,12 @@ async fn trait_input_outside_the_domain_is_invalid_argument() {
             store.extend(&key, bad_owner, Duration::from_secs(1)).await,
         );
     }
+    if store.exists(&key).await.unwrap() {
+        wrong
+            .borrow_mut()
+            .push("a rejected save took the lock".to_owned());
+        store.force_delete(&key).await.unwrap();
+    }
     // Held, to show the extension is rejected for what it is, not for the owner.
     assert!(store.save(&key, "o", ok_ttl).await.unwrap());
     for bad_extension in [
@@ -615,6 +626,12 @@ async fn trait_input_outside_the_domain_is_invalid_argument() {
             store.extend(&key, "o", bad_extension).await,
         );
     }
+    let wrong = wrong.into_inner();
+    assert!(
+        wrong.is_empty(),
+        "expected InvalidArgument, got:\n{}",
+        wrong.join("\n")
+    );
     // Nothing above touched the lock; the bounds themselves are accepted.
     store
         .extend(&key, "o", lock_core::validate::MAX_TTL)
