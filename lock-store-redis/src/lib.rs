@@ -79,6 +79,9 @@
 //!   `NotOwned`.
 //! * Pub/sub is at-most-once: after a reconnect or a lagging message feed, every waiter of
 //!   the store is woken to try again, and waiters keep polling at their retry `delay`.
+//! * Needs Redis 5 or newer (or a compatible server such as Valkey): the acquire script
+//!   reads `TIME` before it writes, which needs script effects replication, the default
+//!   since Redis 5.
 //! * A `rediss://` URL needs this crate's `tls` (rustls) or `native-tls` feature; without one
 //!   it is rejected instead of silently connecting in clear text.
 //!

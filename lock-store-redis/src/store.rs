@@ -240,6 +240,7 @@ impl RedisStore {
                 .unwrap_or_else(default_policy),
         };
         let channel = format!("{}released", options.prefix);
+        let fence_margin_ms = millis(options.fence_margin);
         let hub = ReleaseHub::default();
         RedisStore {
             inner: Arc::new(Inner {
@@ -248,15 +249,15 @@ impl RedisStore {
                 prefix: options.prefix.clone(),
                 channel: channel.clone(),
                 timeout: options.timeout,
-                fence_margin_ms: millis(options.fence_margin),
+                fence_margin_ms,
                 options: Options {
                     max_attempts: Some(1),
                     timeout: Some(options.timeout),
                     ..Default::default()
                 },
-                acquire: Script::from_lua(scripts::ACQUIRE),
-                release: Script::from_lua(scripts::RELEASE),
-                force_release: Script::from_lua(scripts::FORCE_RELEASE),
+                acquire: Script::from_lua(scripts::acquire()),
+                release: Script::from_lua(scripts::release(&channel, fence_margin_ms)),
+                force_release: Script::from_lua(scripts::force_release(&channel, fence_margin_ms)),
                 extend: Script::from_lua(scripts::EXTEND),
                 hub: hub.clone(),
                 subscriber: Subscriber::new(channel, hub, subscriber_config),
@@ -315,16 +316,21 @@ impl RedisStore {
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         validate::save_input(key, owner, ttl)?;
-        let (lock_ms, fence_ms) = match ttl {
+        let args = match ttl {
             // The counter outlives the lock by the margin.
             Some(ttl) => {
                 let lock_ms = millis(ttl);
-                (lock_ms, lock_ms.saturating_add(self.inner.fence_margin_ms))
+                let fence_ms = lock_ms.saturating_add(self.inner.fence_margin_ms);
+                vec![
+                    owner.into(),
+                    lock_ms.to_string().into(),
+                    fence_ms.to_string().into(),
+                ]
             }
             // No expiry for either while held; the release gives the counter the margin.
-            None => (0, 0),
+            None => vec![owner.into(), "0".into()],
         };
-        let reply: Vec<i64> = self
+        let reply: i64 = self
             .eval(
                 &self.inner.acquire,
                 vec![
@@ -332,30 +338,23 @@ impl RedisStore {
                     self.fence_key(key),
                     self.waiting_key(key),
                 ],
-                vec![
-                    owner.into(),
-                    lock_ms.to_string().into(),
-                    WAITING_MARKER_MILLIS.to_string().into(),
-                    fence_ms.to_string().into(),
-                ],
+                args,
             )
             .await?;
-        match reply.as_slice() {
-            [1, token] => {
-                let token = u64::try_from(*token).map_err(|_| {
-                    LockError::storage_msg(format!(
-                        "redis returned a negative fencing token {token}"
-                    ))
-                })?;
-                Ok(Acquisition::acquired_with_token(token))
+        Ok(match reply {
+            // A token (tokens start at 1).
+            token @ 1.. => Acquisition::acquired_with_token(token.unsigned_abs()),
+            // Denied: -1 = the holder's lock never expires, -2 - n = n ms left.
+            -1 => Acquisition::denied(None),
+            denied @ ..=-2 => {
+                Acquisition::denied(Some(Duration::from_millis((-2 - denied).unsigned_abs())))
             }
-            [0, pttl] => Ok(Acquisition::denied(
-                u64::try_from(*pttl).ok().map(Duration::from_millis),
-            )),
-            other => Err(LockError::storage_msg(format!(
-                "unexpected reply from the redis acquire script: {other:?}"
-            ))),
-        }
+            0 => {
+                return Err(LockError::storage_msg(
+                    "unexpected reply 0 from the redis acquire script",
+                ));
+            }
+        })
     }
 
     /// `EVALSHA`; on `NOSCRIPT`, `SCRIPT LOAD` (on every primary, so later calls are one
@@ -475,11 +474,6 @@ impl Drop for Inner {
     }
 }
 
-/// How long a denied acquire's waiting marker lives. A waiter that sleeps longer than
-/// this without retrying (a retry `delay` over a minute) may miss the wake-up and fall
-/// back to its delay; every retry renews the marker.
-const WAITING_MARKER_MILLIS: u64 = 60_000;
-
 #[async_trait]
 impl LockStore for RedisStore {
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
@@ -497,11 +491,7 @@ impl LockStore for RedisStore {
                     self.waiting_key(key),
                     self.fence_key(key),
                 ],
-                vec![
-                    owner.into(),
-                    self.inner.channel.as_str().into(),
-                    self.inner.fence_margin_ms.to_string().into(),
-                ],
+                vec![owner.into()],
             )
             .await?;
         if deleted == 1 {
@@ -524,10 +514,7 @@ impl LockStore for RedisStore {
                     self.waiting_key(key),
                     self.fence_key(key),
                 ],
-                vec![
-                    self.inner.channel.as_str().into(),
-                    self.inner.fence_margin_ms.to_string().into(),
-                ],
+                Vec::new(),
             )
             .await?;
         if deleted > 0 {
