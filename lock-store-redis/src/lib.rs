@@ -4,14 +4,15 @@
 //! Cluster (through fred's own configuration or URL schemes).
 //!
 //! * **One round trip per operation.** Acquire is one `EVALSHA` of a script doing
-//!   `SET key owner NX [PX ttl]` plus the fencing counter `INCR`; release, extend and force
+//!   `SET key owner NX [PX ttl]` plus the fencing token update; release, extend and force
 //!   release are one `EVALSHA` each; `exists` is one `EXISTS`. Scripts are loaded once and
 //!   reloaded transparently after `NOSCRIPT`.
 //! * **Expiry by Redis's clock** (`PX`), never the application's. A lock without TTL has no
 //!   expiry in Redis (`PTTL` = -1).
 //! * **Fencing tokens**: every successful acquire returns a number strictly greater than every
-//!   token minted before for that key by any process sharing the Redis (a counter key beside
-//!   the lock that is never deleted).
+//!   token minted before for that key by any process sharing the Redis, also after a Redis
+//!   restart without persistence or a failover to a replica that lost the counter. See
+//!   [Fencing tokens](#fencing-tokens).
 //! * **Release notification**: releases are published on `{prefix}released`; one subscriber
 //!   connection per store (started on first need) wakes the waiters of this process.
 //! * **Holder TTL**: a denied acquire reports the holder's remaining time.
@@ -70,14 +71,41 @@
 //! # Choices
 //!
 //! * Keys are `{prefix}{key}` with the key as a Cluster hash tag (`lock:{orders.1}`); the
-//!   fencing counter is `lock:{orders.1}:fence`. The prefix may not contain braces. Empty
-//!   keys and zero TTLs are rejected with `InvalidArgument`.
+//!   fencing counter is `lock:{orders.1}:fence`. The prefix may not contain braces.
+//! * Every [`LockStore`](lock_core::LockStore) method checks its input first with
+//!   [`lock_core::validate`] (key, owner, TTL and extension in range) and answers
+//!   `InvalidArgument` before sending anything.
 //! * Releasing or extending a key that is absent (never taken, expired, released) is
 //!   `NotOwned`.
 //! * Pub/sub is at-most-once: after a reconnect or a lagging message feed, every waiter of
 //!   the store is woken to try again, and waiters keep polling at their retry `delay`.
+//! * Needs Redis 5 or newer (or a compatible server such as Valkey): the acquire script
+//!   reads `TIME` before it writes, which needs script effects replication, the default
+//!   since Redis 5.
 //! * A `rediss://` URL needs this crate's `tls` (rustls) or `native-tls` feature; without one
 //!   it is rejected instead of silently connecting in clear text.
+//!
+//! # Fencing tokens
+//!
+//! The acquire script mints `token = max(counter + 1, server time in microseconds)` from
+//! Redis's `TIME` and stores it in the key's counter (`lock:{orders.1}:fence`, in the lock's
+//! Cluster slot). The counter expires [a margin](RedisStoreOptions::with_fence_margin)
+//! (default 10 s) after its lock's expiry or release; a lock without TTL keeps its counter
+//! without expiry while held. So nothing stays in Redis per lock key forever, and tokens keep
+//! increasing when the counter is gone: expired, flushed, lost in a restart without
+//! persistence or in a failover to a replica that never received it.
+//!
+//! **The assumption that remains: the Redis server's clock does not step back** (by more
+//! than the time since the key's last acquisition; after a failover, the new primary's clock
+//! must not be behind the old primary's by more than that). While the counter lives, a clock
+//! step does not matter; two acquisitions within one microsecond still get increasing tokens
+//! (the counter). Tokens are microseconds since 1970, about 1.8 × 10¹⁵: exact in an `f64`
+//! or a JavaScript number, and a consumer comparing them needs no other change.
+//!
+//! Upgrading from a version that counted tokens from 1: the first token per key jumps to the
+//! clock value, which is greater, so tokens keep increasing. Do not run the old and the new
+//! version against the same keys at once: the old one's counter restarts at 1 once the new
+//! one's counter has expired.
 #![warn(missing_docs)]
 
 mod options;
@@ -88,7 +116,9 @@ mod subscriber;
 use lock_core::StoreFactory;
 
 pub use fred;
-pub use options::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_URL, RedisStoreOptions};
+pub use options::{
+    DEFAULT_FENCE_MARGIN, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_URL, RedisStoreOptions,
+};
 pub use store::RedisStore;
 
 /// The Redis store factory for a `LockManager` configuration: the store connects on first use.

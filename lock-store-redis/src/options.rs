@@ -14,6 +14,9 @@ pub const DEFAULT_PREFIX: &str = "lock:";
 /// The default operation timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The default fence margin: how long a key's fencing counter outlives its lock.
+pub const DEFAULT_FENCE_MARGIN: Duration = Duration::from_secs(10);
+
 /// The default URL, a Redis server on this machine.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
@@ -50,6 +53,7 @@ pub struct RedisStoreOptions {
     pub(crate) connection: Connection,
     pub(crate) prefix: String,
     pub(crate) timeout: Duration,
+    pub(crate) fence_margin: Duration,
 }
 
 impl Default for RedisStoreOptions {
@@ -65,6 +69,7 @@ impl RedisStoreOptions {
             connection,
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            fence_margin: DEFAULT_FENCE_MARGIN,
         }
     }
 
@@ -80,6 +85,10 @@ impl RedisStoreOptions {
     }
 
     /// Connect with a fred [`Config`] (any topology or TLS setting fred supports).
+    ///
+    /// The store's own connection always fails fast on its first connection (one attempt,
+    /// bounded by the operation timeout), whatever `fail_fast` says; the reconnect policy
+    /// applies to connections lost later.
     pub fn from_config(config: Config) -> Self {
         Self::with_connection(Connection::Config(Box::new(config)))
     }
@@ -119,6 +128,25 @@ impl RedisStoreOptions {
         self
     }
 
+    /// How long a key's fencing counter outlives its lock (default [`DEFAULT_FENCE_MARGIN`]);
+    /// 1 ms to [`MAX_TTL`](lock_core::validate::MAX_TTL).
+    ///
+    /// A fencing token is the greater of "counter + 1" and the Redis server's time in
+    /// microseconds. The counter only matters while the clock alone could repeat a token:
+    /// for acquisitions within one microsecond, and if the server clock steps back. It
+    /// expires this long after its lock's expiry (or release), so no key per lock key stays in
+    /// Redis forever. A longer margin also covers larger backward steps of the server clock,
+    /// at the cost of keeping recently used counters longer.
+    pub fn with_fence_margin(mut self, margin: Duration) -> Self {
+        self.fence_margin = margin;
+        self
+    }
+
+    /// The fence margin.
+    pub fn fence_margin(&self) -> Duration {
+        self.fence_margin
+    }
+
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -143,6 +171,7 @@ impl RedisStoreOptions {
                 "redis store timeout must be greater than zero",
             ));
         }
+        lock_core::validate::duration("redis fence margin", self.fence_margin)?;
         if let Connection::Url(url) = &self.connection {
             let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
             if !scheme
@@ -166,6 +195,7 @@ impl fmt::Debug for RedisStoreOptions {
             .field("connection", &self.connection)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("fence_margin", &self.fence_margin)
             .finish()
     }
 }
@@ -243,6 +273,23 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
+    }
+
+    #[test]
+    fn fence_margin_out_of_range_is_rejected() {
+        for margin in [Duration::ZERO, Duration::from_micros(999), Duration::MAX] {
+            let err = RedisStoreOptions::default()
+                .with_fence_margin(margin)
+                .validate()
+                .unwrap_err();
+            assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
+        }
+        assert!(
+            RedisStoreOptions::default()
+                .with_fence_margin(Duration::from_millis(1))
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

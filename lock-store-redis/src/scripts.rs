@@ -7,82 +7,186 @@
 //!
 //! The scripts are sent with `EVALSHA` (the body is sent once with `SCRIPT LOAD`, and again
 //! only after the server answers `NOSCRIPT`, e.g. after `SCRIPT FLUSH` or a failover).
+//!
+//! # Cost
+//!
+//! What a script costs the server is mostly the commands it runs (`redis.call`) and the
+//! strings and tables it creates (`KEYS`, `ARGV`, replies). So the scripts run as few
+//! commands as their guarantees allow, and what is the same for every call of a store (the
+//! release channel, the fence margin, how long a waiting marker lives) is written into the
+//! script text when the store is built, instead of being sent and parsed as an argument
+//! with every call. Each store therefore has its own scripts (their SHA1 differs with the
+//! prefix and the margin).
+
+use std::fmt::Write as _;
+
+/// How long a denied acquire's waiting marker lives, in milliseconds. A waiter that sleeps
+/// longer than this without retrying (a retry `delay` over a minute) may miss the wake-up
+/// and fall back to its delay; every retry renews the marker.
+pub(crate) const WAITING_MARKER_MILLIS: u64 = 60_000;
 
 /// Acquire: `SET NX [PX]`, and on success mint the next fencing token.
 ///
-/// `KEYS[1]` lock key, `KEYS[2]` fence counter key (never expires, never deleted, so tokens
-/// keep increasing across releases, expiry and force releases), `KEYS[3]` waiting marker;
+/// `KEYS[1]` lock key, `KEYS[2]` fence counter key, `KEYS[3]` waiting marker;
 /// `ARGV[1]` owner, `ARGV[2]` TTL in milliseconds (`0` = no expiry), `ARGV[3]` how long
-/// the waiting marker lives, in milliseconds.
+/// the fence counter lives, in milliseconds (absent: no expiry, the lock has none either).
 ///
-/// Returns `{1, token}` when acquired, `{0, pttl}` when held by someone (`pttl` = -1 for a
-/// lock without expiry). A denial also sets the waiting marker, so that the next release
-/// publishes (releases nobody waits for publish nothing).
+/// Returns the token (≥ 1) when acquired; when held by someone, `-2 - pttl`: `-1` for a
+/// holder without expiry, `-2 - n` for one with `n` ms left (one integer instead of a
+/// table: less for the server to build and convert). A denial also sets the waiting
+/// marker, so that the next release publishes (releases nobody waits for publish nothing).
 ///
-/// Atomic because the `SET NX` and the `INCR` run inside one script: a token is minted
-/// exactly when, and only when, this owner got the lock; and the marker is set before any
-/// release can run, so a denied waiter is always told of the next release.
-pub(crate) const ACQUIRE: &str = r#"
+/// Atomic because the `SET NX` and the token update run inside one script: a token is
+/// minted exactly when, and only when, this owner got the lock; and the marker is set
+/// before any release can run, so a denied waiter is always told of the next release.
+///
+/// # The token
+///
+/// `token = max(counter + 1, server time in microseconds)` (`TIME`), stored back in the
+/// counter. The counter lives as long as the lock plus a margin (and is given the margin
+/// again when the lock is released), so Redis keeps no key per lock key forever; once it has
+/// expired, the server clock alone keeps the next token above every earlier one, because every
+/// earlier token was at most its mint time (plus one per acquisition within one microsecond,
+/// which the margin absorbs). The same holds after a restart without persistence or a
+/// failover to a replica that lost the counter (or holds an older value of it).
+///
+/// What remains assumed: the server clock does not step back by more than the time since the
+/// key's last acquisition (and, after a failover, the new primary's clock is not behind the
+/// old one's by more than that). While the counter lives, even that is not needed. Two
+/// acquisitions within one microsecond still get increasing tokens (the counter).
+///
+/// `TIME` before a write needs effects replication, the default since Redis 5.
+///
+/// Lua numbers are doubles: tokens are exact integers below 2^53, which microseconds since
+/// 1970 reach in the year 2255; a counter at that bound fails the acquire (and takes the
+/// lock back) instead of minting a token that does not increase. The token is written with
+/// `%.0f`, never through Lua's own number formatting, which keeps 14 digits only.
+pub(crate) fn acquire() -> String {
+    format!(
+        r#"
 local ok
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl)
+if ARGV[2] ~= '0' then
+  ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 else
   ok = redis.call('SET', KEYS[1], ARGV[1], 'NX')
 end
 if ok then
-  return {1, redis.call('INCR', KEYS[2])}
+  local now = redis.call('TIME')
+  local token = now[1] * 1000000 + now[2]
+  local last = tonumber(redis.call('GET', KEYS[2]))
+  if last and last >= token then
+    token = last + 1
+  end
+  if token >= 9007199254740991 then
+    redis.call('DEL', KEYS[1])
+    return redis.error_reply('fencing counter ' .. KEYS[2] .. ' is exhausted')
+  end
+  if ARGV[3] then
+    redis.call('SET', KEYS[2], string.format('%.0f', token), 'PX', ARGV[3])
+  else
+    redis.call('SET', KEYS[2], string.format('%.0f', token))
+  end
+  return token
 end
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
-return {0, redis.call('PTTL', KEYS[1])}
-"#;
+redis.call('SET', KEYS[3], '1', 'PX', {WAITING_MARKER_MILLIS})
+return -2 - redis.call('PTTL', KEYS[1])
+"#
+    )
+}
 
 /// Release by owner, then tell waiters.
 ///
-/// `KEYS[1]` lock key, `KEYS[2]` waiting marker; `ARGV[1]` owner, `ARGV[2]` release
-/// channel. Returns 1 when deleted, 0 when the key is absent or held by another owner.
-/// Publishes only when the waiting marker says someone was denied since the last release.
+/// `KEYS[1]` lock key, `KEYS[2]` waiting marker, `KEYS[3]` fence counter; `ARGV[1]` owner.
+/// Returns 1 when deleted, 0 when the key is absent or held by another owner. Publishes on
+/// `channel` only when the waiting marker says someone was denied since the last release
+/// (one `DEL` of lock and marker: 2 means both existed). The fence counter expires
+/// `fence_margin_ms` from now (a lock without TTL left it without expiry).
 ///
 /// Atomic because the owner comparison and the `DEL` run in one script: the key cannot
 /// expire and be taken by another owner between the two, so we never delete someone
 /// else's lock.
-pub(crate) const RELEASE: &str = r#"
+pub(crate) fn release(channel: &str, fence_margin_ms: u64) -> String {
+    format!(
+        r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if redis.call('DEL', KEYS[2]) == 1 then
-    redis.call('PUBLISH', ARGV[2], KEYS[1])
+  redis.call('PEXPIRE', KEYS[3], {fence_margin_ms})
+  if redis.call('DEL', KEYS[1], KEYS[2]) == 2 then
+    redis.call('PUBLISH', {channel}, KEYS[1])
   end
   return 1
 end
 return 0
-"#;
+"#,
+        channel = lua_string(channel)
+    )
+}
 
 /// Release whoever holds the lock, then tell waiters.
 ///
-/// `KEYS[1]` lock key, `KEYS[2]` waiting marker; `ARGV[1]` release channel. Returns the
-/// number of lock keys deleted (0 or 1).
+/// `KEYS[1]` lock key, `KEYS[2]` waiting marker, `KEYS[3]` fence counter. Returns the
+/// number of lock keys deleted (0 or 1); publishes, and gives the fence counter the margin,
+/// only when a lock was deleted.
 ///
 /// One script so that the `DEL` and the `PUBLISH` are one round trip and a waiter is told
 /// only about a release that really happened.
-pub(crate) const FORCE_RELEASE: &str = r#"
+pub(crate) fn force_release(channel: &str, fence_margin_ms: u64) -> String {
+    format!(
+        r#"
 local deleted = redis.call('DEL', KEYS[1])
-if deleted > 0 and redis.call('DEL', KEYS[2]) == 1 then
-  redis.call('PUBLISH', ARGV[1], KEYS[1])
+if deleted > 0 then
+  redis.call('PEXPIRE', KEYS[3], {fence_margin_ms})
+  if redis.call('DEL', KEYS[2]) == 1 then
+    redis.call('PUBLISH', {channel}, KEYS[1])
+  end
 end
 return deleted
-"#;
+"#,
+        channel = lua_string(channel)
+    )
+}
 
 /// Extend by owner.
 ///
-/// `KEYS[1]` lock key; `ARGV[1]` owner, `ARGV[2]` new TTL in milliseconds. Returns 1 when
-/// extended, 0 when the key is absent or held by another owner.
+/// `KEYS[1]` lock key, `KEYS[2]` fence counter; `ARGV[1]` owner, `ARGV[2]` new TTL in
+/// milliseconds, `ARGV[3]` the counter's new TTL (the lock's plus the margin), so the counter
+/// still outlives the lock. Returns 1 when extended, 0 when the key is absent or held by
+/// another owner.
 ///
-/// Atomic for the same reason as [`RELEASE`]: the `PEXPIRE` only ever applies to the lock
+/// Atomic for the same reason as [`release`]: the `PEXPIRE` only ever applies to the lock
 /// the comparison just saw.
 pub(crate) const EXTEND: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   return 1
 end
 return 0
 "#;
+
+/// `text` as a Lua string literal: printable ASCII as is (but `'` and `\`), every other
+/// byte as a decimal escape, so any prefix is quoted safely.
+fn lua_string(text: &str) -> String {
+    let mut literal = String::with_capacity(text.len() + 2);
+    literal.push('\'');
+    for byte in text.bytes() {
+        if (0x20..0x7f).contains(&byte) && byte != b'\'' && byte != b'\\' {
+            literal.push(char::from(byte));
+        } else {
+            let _ = write!(literal, "\\{byte:03}");
+        }
+    }
+    literal.push('\'');
+    literal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lua_strings_escape_what_lua_would_read_differently() {
+        assert_eq!(lua_string("lock:released"), "'lock:released'");
+        assert_eq!(lua_string("a'b\\c\n"), "'a\\039b\\092c\\010'");
+        assert_eq!(lua_string("é"), "'\\195\\169'");
+    }
+}

@@ -11,7 +11,9 @@ use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::types::config::{Config, ConnectionConfig, Options, PerformanceConfig, ReconnectPolicy};
 use fred::types::scripts::Script;
 use fred::types::{ClientState, MultipleKeys, Value};
-use lock_core::{Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub};
+use lock_core::{
+    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, validate,
+};
 
 use crate::options::{Connection, RedisStoreOptions, redact_url};
 use crate::scripts;
@@ -22,7 +24,7 @@ use crate::subscriber::{Subscriber, SubscriberConfig};
 /// Cheap to clone: clones share the connection, the scripts and the release subscriber.
 ///
 /// * `try_acquire`/`save`: one `EVALSHA` of a script doing `SET key owner NX [PX ttl]` and,
-///   on success, `INCR` of a fencing counter (one round trip).
+///   on success, minting a fencing token (one round trip).
 /// * `delete`/`extend`: one `EVALSHA` of an owner-checked script; a key that is absent or
 ///   held by another owner is [`LockError::NotOwned`].
 /// * `force_delete`: one `EVALSHA` (`DEL`, and `PUBLISH` when something was deleted).
@@ -44,9 +46,17 @@ use crate::subscriber::{Subscriber, SubscriberConfig};
 ///
 /// A lock on `key` is the Redis string `{prefix}{key}` with the key wrapped in a hash tag
 /// (`lock:{orders.1}`); its fencing counter is `lock:{orders.1}:fence` in the same Cluster
-/// slot. The counter is never deleted (that is what keeps tokens increasing), so Redis keeps
-/// one small integer per distinct lock key ever acquired. On Cluster, a key whose first
-/// character is `}` has an empty hash tag and cannot be used (the two keys would hash apart).
+/// slot. The counter expires a margin after its lock ends
+/// ([`RedisStoreOptions::with_fence_margin`]), so Redis keeps no key per lock key forever.
+/// On Cluster, a key whose first character is `}` has an empty hash tag and cannot be used
+/// (the two keys would hash apart).
+///
+/// # Fencing tokens
+///
+/// A token is `max(counter + 1, server time in microseconds)`, computed in the acquire
+/// script from Redis's `TIME`. Tokens therefore keep increasing after the counter has
+/// expired, after a restart without persistence and after a failover to a replica that lost
+/// the counter, as long as the server clock does not step back (see the crate docs).
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -59,6 +69,8 @@ struct Inner {
     prefix: String,
     channel: String,
     timeout: Duration,
+    /// How long a fence counter outlives its lock, in milliseconds.
+    fence_margin_ms: u64,
     /// Per-command options: one attempt, the operation timeout.
     options: Options,
     acquire: Script,
@@ -107,15 +119,9 @@ fn storage(error: FredError) -> LockError {
     LockError::storage(error)
 }
 
-fn ttl_millis(ttl: Duration, what: &str) -> Result<u64, LockError> {
-    if ttl.is_zero() {
-        return Err(LockError::invalid(format!(
-            "{what} must be greater than zero"
-        )));
-    }
-    // Round up: a sub-millisecond TTL must not become "no expiry".
-    let millis = ttl.as_nanos().div_ceil(1_000_000);
-    u64::try_from(millis).map_err(|_| LockError::invalid(format!("{what} is too large")))
+/// Whole milliseconds, rounded up (a validated duration: 1 ms to `MAX_TTL`, so it fits).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
 impl RedisStore {
@@ -130,20 +136,29 @@ impl RedisStore {
     /// # Errors
     ///
     /// [`LockError::InvalidArgument`] for a malformed URL, a `rediss://` URL without a TLS
-    /// feature, a prefix with braces or a zero timeout; [`LockError::Storage`] when Redis
-    /// cannot be reached within the timeout.
+    /// feature, a prefix with braces, a zero timeout or a fence margin out of range;
+    /// [`LockError::Storage`] (naming the store and the endpoint, without its password) when
+    /// Redis cannot be reached within the operation timeout. The whole call takes at most the
+    /// operation timeout (plus scheduling), even against a server that accepts the connection
+    /// and never answers.
     pub async fn connect(options: RedisStoreOptions) -> Result<Self, LockError> {
         options.validate()?;
         let timeout = options.timeout;
         match options.connection.clone() {
             Connection::Url(url) => {
                 let config = parse_url(&url)?;
-                Self::connect_owned(config, &options).await
+                Self::connect_owned(config, redact_url(&url), &options).await
             }
-            Connection::Config(config) => Self::connect_owned(*config, &options).await,
+            Connection::Config(config) => {
+                let endpoint = endpoint_of(&config);
+                Self::connect_owned(*config, endpoint, &options).await
+            }
             Connection::Client(client) => {
                 if client.state() == ClientState::Disconnected {
-                    within(timeout, client.init()).await?;
+                    let endpoint = endpoint_of(&client.client_config());
+                    within(timeout, client.init())
+                        .await
+                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
                 }
                 Ok(Self::build(Commands::Client(client), false, &options))
             }
@@ -153,7 +168,10 @@ impl RedisStore {
                     .iter()
                     .all(|c| c.state() == ClientState::Disconnected)
                 {
-                    within(timeout, pool.init()).await?;
+                    let endpoint = endpoint_of(&pool.next().client_config());
+                    within(timeout, pool.init())
+                        .await
+                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
                 }
                 Ok(Self::build(Commands::Pool(pool), false, &options))
             }
@@ -177,8 +195,16 @@ impl RedisStore {
         Self::build(Commands::Pool(pool), false, &RedisStoreOptions::default())
     }
 
-    async fn connect_owned(config: Config, options: &RedisStoreOptions) -> Result<Self, LockError> {
+    async fn connect_owned(
+        mut config: Config,
+        endpoint: String,
+        options: &RedisStoreOptions,
+    ) -> Result<Self, LockError> {
         let timeout = options.timeout;
+        // The first connection gets one attempt (bounded by the connect timeout); the
+        // reconnect policy applies to connections lost later. Without this, a failed first
+        // connection would keep retrying in the background after `connect` gave up.
+        config.fail_fast = true;
         let perf = PerformanceConfig {
             default_command_timeout: timeout,
             ..Default::default()
@@ -192,8 +218,13 @@ impl RedisStore {
         };
         let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
         if let Err(error) = within(timeout, client.init()).await {
-            let _ = client.quit().await;
-            return Err(error);
+            // Close in the background: `quit` waits up to its own timeout for an answer the
+            // server may never give, and the caller's time is already spent. (If the pending
+            // connection succeeds after all, the queued QUIT closes it.)
+            tokio::spawn(async move {
+                let _ = client.quit().await;
+            });
+            return Err(unreachable(&endpoint, timeout, error));
         }
         Ok(Self::build(Commands::Client(client), true, options))
     }
@@ -209,6 +240,7 @@ impl RedisStore {
                 .unwrap_or_else(default_policy),
         };
         let channel = format!("{}released", options.prefix);
+        let fence_margin_ms = millis(options.fence_margin);
         let hub = ReleaseHub::default();
         RedisStore {
             inner: Arc::new(Inner {
@@ -217,14 +249,15 @@ impl RedisStore {
                 prefix: options.prefix.clone(),
                 channel: channel.clone(),
                 timeout: options.timeout,
+                fence_margin_ms,
                 options: Options {
                     max_attempts: Some(1),
                     timeout: Some(options.timeout),
                     ..Default::default()
                 },
-                acquire: Script::from_lua(scripts::ACQUIRE),
-                release: Script::from_lua(scripts::RELEASE),
-                force_release: Script::from_lua(scripts::FORCE_RELEASE),
+                acquire: Script::from_lua(scripts::acquire()),
+                release: Script::from_lua(scripts::release(&channel, fence_margin_ms)),
+                force_release: Script::from_lua(scripts::force_release(&channel, fence_margin_ms)),
                 extend: Script::from_lua(scripts::EXTEND),
                 hub: hub.clone(),
                 subscriber: Subscriber::new(channel, hub, subscriber_config),
@@ -275,11 +308,53 @@ impl RedisStore {
         self.inner.commands.client()
     }
 
-    fn check_key(key: &str) -> Result<(), LockError> {
-        if key.is_empty() {
-            return Err(LockError::invalid("lock key must not be empty"));
-        }
-        Ok(())
+    /// One acquire attempt: what both [`LockStore::save`] and [`LockStore::try_acquire`] run.
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        validate::save_input(key, owner, ttl)?;
+        let args = match ttl {
+            // The counter outlives the lock by the margin.
+            Some(ttl) => {
+                let lock_ms = millis(ttl);
+                let fence_ms = lock_ms.saturating_add(self.inner.fence_margin_ms);
+                vec![
+                    owner.into(),
+                    lock_ms.to_string().into(),
+                    fence_ms.to_string().into(),
+                ]
+            }
+            // No expiry for either while held; the release gives the counter the margin.
+            None => vec![owner.into(), "0".into()],
+        };
+        let reply: i64 = self
+            .eval(
+                &self.inner.acquire,
+                vec![
+                    self.redis_key(key),
+                    self.fence_key(key),
+                    self.waiting_key(key),
+                ],
+                args,
+            )
+            .await?;
+        Ok(match reply {
+            // A token (tokens start at 1).
+            token @ 1.. => Acquisition::acquired_with_token(token.unsigned_abs()),
+            // Denied: -1 = the holder's lock never expires, -2 - n = n ms left.
+            -1 => Acquisition::denied(None),
+            denied @ ..=-2 => {
+                Acquisition::denied(Some(Duration::from_millis((-2 - denied).unsigned_abs())))
+            }
+            0 => {
+                return Err(LockError::storage_msg(
+                    "unexpected reply 0 from the redis acquire script",
+                ));
+            }
+        })
     }
 
     /// `EVALSHA`; on `NOSCRIPT`, `SCRIPT LOAD` (on every primary, so later calls are one
@@ -318,6 +393,30 @@ impl RedisStore {
         };
         within_result(self.inner.timeout, call).await
     }
+}
+
+/// The servers of a configuration, for messages (fred's `Debug` of a `Config` would show
+/// the password; the hosts never contain it).
+fn endpoint_of(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .server
+        .hosts()
+        .iter()
+        .map(|host| format!("{}:{}", host.host, host.port))
+        .collect();
+    format!("redis://{}", hosts.join(","))
+}
+
+/// The error of a store that could not reach its server when it was built.
+fn unreachable(endpoint: &str, timeout: Duration, error: LockError) -> LockError {
+    let cause = match &error {
+        LockError::Storage(source) => source.to_string(),
+        other => other.to_string(),
+    };
+    LockError::storage_msg(format!(
+        "redis lock store: cannot connect to {endpoint} within the operation timeout of \
+         {timeout:?}: {cause}"
+    ))
 }
 
 fn parse_url(url: &str) -> Result<Config, LockError> {
@@ -375,25 +474,24 @@ impl Drop for Inner {
     }
 }
 
-/// How long a denied acquire's waiting marker lives. A waiter that sleeps longer than
-/// this without retrying (a retry `delay` over a minute) may miss the wake-up and fall
-/// back to its delay; every retry renews the marker.
-const WAITING_MARKER_MILLIS: u64 = 60_000;
-
 #[async_trait]
 impl LockStore for RedisStore {
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
+        Ok(self.acquire(key, owner, ttl).await?.acquired)
     }
 
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        Self::check_key(key)?;
+        validate::delete_input(key, owner)?;
         let redis_key = self.redis_key(key);
         let deleted: i64 = self
             .eval(
                 &self.inner.release,
-                vec![redis_key.clone(), self.waiting_key(key)],
-                vec![owner.into(), self.inner.channel.as_str().into()],
+                vec![
+                    redis_key.clone(),
+                    self.waiting_key(key),
+                    self.fence_key(key),
+                ],
+                vec![owner.into()],
             )
             .await?;
         if deleted == 1 {
@@ -406,13 +504,17 @@ impl LockStore for RedisStore {
     }
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        Self::check_key(key)?;
+        validate::key(key)?;
         let redis_key = self.redis_key(key);
         let deleted: i64 = self
             .eval(
                 &self.inner.force_release,
-                vec![redis_key.clone(), self.waiting_key(key)],
-                vec![self.inner.channel.as_str().into()],
+                vec![
+                    redis_key.clone(),
+                    self.waiting_key(key),
+                    self.fence_key(key),
+                ],
+                Vec::new(),
             )
             .await?;
         if deleted > 0 {
@@ -422,7 +524,7 @@ impl LockStore for RedisStore {
     }
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        Self::check_key(key)?;
+        validate::key(key)?;
         let redis_key = self.redis_key(key);
         let count: i64 = within(
             self.inner.timeout,
@@ -435,13 +537,18 @@ impl LockStore for RedisStore {
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
-        Self::check_key(key)?;
-        let millis = ttl_millis(duration, "extend duration")?;
+        validate::extend_input(key, owner, duration)?;
+        let lock_ms = millis(duration);
+        let fence_ms = lock_ms.saturating_add(self.inner.fence_margin_ms);
         let extended: i64 = self
             .eval(
                 &self.inner.extend,
-                self.redis_key(key),
-                vec![owner.into(), millis.to_string().into()],
+                vec![self.redis_key(key), self.fence_key(key)],
+                vec![
+                    owner.into(),
+                    lock_ms.to_string().into(),
+                    fence_ms.to_string().into(),
+                ],
             )
             .await?;
         if extended == 1 {
@@ -465,42 +572,7 @@ impl LockStore for RedisStore {
         owner: &str,
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
-        Self::check_key(key)?;
-        let millis = match ttl {
-            Some(ttl) => ttl_millis(ttl, "lock ttl")?,
-            None => 0,
-        };
-        let reply: Vec<i64> = self
-            .eval(
-                &self.inner.acquire,
-                vec![
-                    self.redis_key(key),
-                    self.fence_key(key),
-                    self.waiting_key(key),
-                ],
-                vec![
-                    owner.into(),
-                    millis.to_string().into(),
-                    WAITING_MARKER_MILLIS.to_string().into(),
-                ],
-            )
-            .await?;
-        match reply.as_slice() {
-            [1, token] => {
-                let token = u64::try_from(*token).map_err(|_| {
-                    LockError::storage_msg(format!(
-                        "redis returned a negative fencing token {token}"
-                    ))
-                })?;
-                Ok(Acquisition::acquired_with_token(token))
-            }
-            [0, pttl] => Ok(Acquisition::denied(
-                u64::try_from(*pttl).ok().map(Duration::from_millis),
-            )),
-            other => Err(LockError::storage_msg(format!(
-                "unexpected reply from the redis acquire script: {other:?}"
-            ))),
-        }
+        self.acquire(key, owner, ttl).await
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {

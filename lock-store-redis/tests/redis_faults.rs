@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{PrivateRedis, unique};
 use fred::prelude::*;
-use lock_core::LockStore;
+use lock_core::{LockError, LockStore};
 use lock_store_redis::{RedisStore, RedisStoreOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,6 +21,7 @@ const TTL: Option<Duration> = Some(Duration::from_secs(30));
 struct ReplyEatingProxy {
     port: u16,
     armed: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -29,16 +30,22 @@ impl ReplyEatingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let armed = Arc::new(AtomicBool::new(false));
-        let flag = armed.clone();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let (flag, freeze) = (armed.clone(), frozen.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
                     continue;
                 };
-                tokio::spawn(pump(client, server, flag.clone()));
+                tokio::spawn(pump(client, server, flag.clone(), freeze.clone()));
             }
         });
-        ReplyEatingProxy { port, armed, task }
+        ReplyEatingProxy {
+            port,
+            armed,
+            frozen,
+            task,
+        }
     }
 
     fn url(&self) -> String {
@@ -48,6 +55,12 @@ impl ReplyEatingProxy {
     fn arm(&self) {
         self.armed.store(true, Ordering::SeqCst);
     }
+
+    /// From now on every reply is dropped and the connection stays open: a server that
+    /// stopped answering.
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Drop for ReplyEatingProxy {
@@ -56,7 +69,12 @@ impl Drop for ReplyEatingProxy {
     }
 }
 
-async fn pump(client: TcpStream, server: TcpStream, armed: Arc<AtomicBool>) {
+async fn pump(
+    client: TcpStream,
+    server: TcpStream,
+    armed: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = tokio::spawn(async move {
@@ -77,6 +95,9 @@ async fn pump(client: TcpStream, server: TcpStream, armed: Arc<AtomicBool>) {
         match server_read.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if frozen.load(Ordering::SeqCst) {
+                    continue;
+                }
                 if armed.swap(false, Ordering::SeqCst) {
                     // Swallow the reply and cut the client off.
                     break;
@@ -336,26 +357,184 @@ async fn every_operation_is_one_command_once_scripts_are_loaded() {
         before = after;
     };
     assert!(store.try_acquire(&key, "a", TTL).await.unwrap().acquired);
-    check("acquire", &["SET", "INCR"]).await;
+    check("acquire", &["SET", "TIME", "GET", "SET"]).await;
     assert!(!store.try_acquire(&key, "b", TTL).await.unwrap().acquired);
     check("denied acquire (marks a waiter)", &["SET", "SET", "PTTL"]).await;
     store
         .extend(&key, "a", Duration::from_secs(5))
         .await
         .unwrap();
-    check("extend", &["GET", "PEXPIRE"]).await;
+    check("extend", &["GET", "PEXPIRE", "PEXPIRE"]).await;
     assert!(store.exists(&key).await.unwrap());
     check("exists", &[]).await;
     store.delete(&key, "a").await.unwrap();
-    check("release with a waiter", &["GET", "DEL", "DEL", "PUBLISH"]).await;
+    check(
+        "release with a waiter",
+        &["GET", "PEXPIRE", "DEL", "PUBLISH"],
+    )
+    .await;
     assert!(store.delete(&key, "a").await.unwrap_err().is_not_owned());
     check("release of an absent lock", &["GET"]).await;
     assert!(store.save(&key, "a", None).await.unwrap());
-    check("acquire without ttl", &["SET", "INCR"]).await;
+    check("acquire without ttl", &["SET", "TIME", "GET", "SET"]).await;
     store.force_delete(&key).await.unwrap();
-    check("force release nobody waits for", &["DEL", "DEL"]).await;
+    check("force release nobody waits for", &["DEL", "PEXPIRE", "DEL"]).await;
     assert!(store.save(&key, "a", None).await.unwrap());
-    check("acquire again", &["SET", "INCR"]).await;
+    check("acquire again", &["SET", "TIME", "GET", "SET"]).await;
     store.delete(&key, "a").await.unwrap();
-    check("release nobody waits for", &["GET", "DEL", "DEL"]).await;
+    check("release nobody waits for", &["GET", "PEXPIRE", "DEL"]).await;
+}
+
+/// A restart without persistence loses every counter: the next token must still be greater
+/// than every token minted before.
+#[tokio::test]
+async fn fencing_tokens_increase_across_a_restart_without_persistence() {
+    let Some(mut server) = PrivateRedis::start(&[]).await else {
+        return;
+    };
+    let store = RedisStore::connect(
+        RedisStoreOptions::from_url(server.url()).with_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    let keys = [unique("restart-ttl"), unique("restart-none")];
+    let mut last = [0u64; 2];
+    for round in 0..3 {
+        for (i, key) in keys.iter().enumerate() {
+            let ttl = if i == 0 { TTL } else { None };
+            let got = store.try_acquire(key, "a", ttl).await.unwrap();
+            let token = got.fencing_token.expect("acquired, with a token");
+            assert!(
+                token > last[i],
+                "round {round}, {key}: {token} not above {}",
+                last[i]
+            );
+            last[i] = token;
+            store.delete(key, "a").await.unwrap();
+        }
+        server
+            .restart()
+            .await
+            .expect("restart the private redis-server");
+        // Wait for the store to reconnect.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(e) = store.exists(&keys[0]).await {
+            assert!(Instant::now() < deadline, "no reconnect: {e:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A server that accepts TCP and never answers: building the store fails with `Storage`
+/// within one operation timeout, naming the store and the endpoint without its password.
+#[tokio::test]
+async fn connect_to_a_silent_server_ends_within_one_operation_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket); // open, never written to
+        }
+    });
+    let timeout = Duration::from_secs(1);
+    let limit = Duration::from_millis(1500);
+    let url = format!("redis://:sekret@127.0.0.1:{port}");
+
+    let client =
+        Builder::from_config(Config::from_url(&format!("redis://127.0.0.1:{port}")).unwrap())
+            .build()
+            .unwrap();
+    // Three ways to build a store, at once (each timed from its own start).
+    let timed = async |build: std::pin::Pin<Box<dyn Future<Output = Option<LockError>>>>| {
+        let started = Instant::now();
+        let err = build.await.expect("a silent server must not build a store");
+        (started.elapsed(), err)
+    };
+    let (by_url, by_factory, by_client) = tokio::join!(
+        timed(Box::pin(async {
+            RedisStore::connect(RedisStoreOptions::from_url(url.clone()).with_timeout(timeout))
+                .await
+                .err()
+        })),
+        // Through the factory a `LockManager` uses.
+        timed(Box::pin(async {
+            lock_store_redis::redis(RedisStoreOptions::from_url(url.clone()).with_timeout(timeout))
+                .build()
+                .await
+                .err()
+        })),
+        // An application's client that was never connected.
+        timed(Box::pin(async {
+            RedisStore::connect(RedisStoreOptions::from_client(client).with_timeout(timeout))
+                .await
+                .err()
+        })),
+    );
+    for (how, (elapsed, err)) in [
+        ("url", by_url),
+        ("factory", by_factory),
+        ("shared client", by_client),
+    ] {
+        assert!(elapsed < limit, "{how}: building took {elapsed:?}");
+        assert!(err.is_storage(), "{how}: {err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("redis") && message.contains(&format!("127.0.0.1:{port}")),
+            "{how}: {message}"
+        );
+        assert!(!message.contains("sekret"), "{how}: {message}");
+    }
+    accept.abort();
+}
+
+/// A built store whose server stops answering (connection open, no replies): every
+/// operation fails with `Storage` within the operation timeout.
+#[tokio::test]
+async fn every_operation_on_a_server_that_stops_answering_ends_within_the_timeout() {
+    let Some(server) = PrivateRedis::start(&[]).await else {
+        return;
+    };
+    let proxy = ReplyEatingProxy::start(server.port).await;
+    let timeout = Duration::from_millis(800);
+    let store = RedisStore::connect(RedisStoreOptions::from_url(proxy.url()).with_timeout(timeout))
+        .await
+        .unwrap();
+    let key = unique("frozen");
+    assert!(store.save(&key, "me", TTL).await.unwrap());
+    proxy.freeze();
+    let slack = Duration::from_millis(500);
+    // All at once (each timed from its own start), so the test takes one timeout.
+    let mut tasks = Vec::new();
+    for op in [
+        "save",
+        "try_acquire",
+        "delete",
+        "extend",
+        "force_delete",
+        "exists",
+    ] {
+        let (store, key) = (store.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let result = match op {
+                "save" => store.save(&key, "other", TTL).await.map(drop),
+                "try_acquire" => store.try_acquire(&key, "other", TTL).await.map(drop),
+                "delete" => store.delete(&key, "me").await,
+                "extend" => store.extend(&key, "me", Duration::from_secs(5)).await,
+                "force_delete" => store.force_delete(&key).await,
+                _ => store.exists(&key).await.map(drop),
+            };
+            (op, started.elapsed(), result)
+        }));
+    }
+    for task in tasks {
+        let (op, elapsed, result) = task.await.unwrap();
+        let err = result.expect_err(op);
+        assert!(err.is_storage(), "{op}: {err:?}");
+        assert!(
+            elapsed <= timeout + slack,
+            "{op} took {elapsed:?}, timeout {timeout:?}"
+        );
+    }
 }

@@ -75,18 +75,23 @@ async fn prefix_is_applied_to_keys_and_channel() {
         return;
     };
     let raw = raw_client().await;
-    assert!(store.save("orders.1", "owner", TTL).await.unwrap());
+    let token = store
+        .try_acquire("orders.1", "owner", TTL)
+        .await
+        .unwrap()
+        .fencing_token
+        .expect("a token");
     let value: Option<String> = raw.get(format!("{prefix}{{orders.1}}")).await.unwrap();
     assert_eq!(
         value.as_deref(),
         Some("owner"),
         "lock stored under the prefixed, hash-tagged key"
     );
-    let fence: Option<i64> = raw
+    let fence: Option<u64> = raw
         .get(format!("{prefix}{{orders.1}}:fence"))
         .await
         .unwrap();
-    assert_eq!(fence, Some(1));
+    assert_eq!(fence, Some(token), "fence counter under the prefixed key");
     let unprefixed: i64 = raw.exists("orders.1").await.unwrap();
     assert_eq!(unprefixed, 0);
     assert_eq!(store.release_channel(), format!("{prefix}released"));
@@ -398,10 +403,16 @@ async fn empty_key_and_zero_ttl_are_invalid_arguments() {
         .await
         .unwrap_err();
     assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
-    // Sub-millisecond TTLs round up instead of becoming "never expires".
+    // A sub-millisecond TTL is outside the store contract's domain (it never becomes
+    // "never expires"); fractions of a millisecond above it round up.
+    let err = store
+        .save(&key, "o", Some(Duration::from_micros(10)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LockError::InvalidArgument(_)), "{err:?}");
     assert!(
         store
-            .save(&key, "o", Some(Duration::from_micros(10)))
+            .save(&key, "o", Some(Duration::from_micros(1_010)))
             .await
             .unwrap()
     );
@@ -517,4 +528,327 @@ async fn many_tasks_on_one_key_never_overlap() {
         task.await.unwrap();
     }
     assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 40);
+}
+
+/// Every trait method rejects input outside the store contract's domain with
+/// `InvalidArgument`, before anything reaches Redis.
+#[tokio::test]
+async fn trait_input_outside_the_domain_is_invalid_argument() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let store: &dyn LockStore = &store;
+    let key = unique("domain");
+    let long_key = "k".repeat(lock_core::validate::MAX_KEY_LEN + 1);
+    let ok_ttl = Some(Duration::from_secs(5));
+    let wrong = std::cell::RefCell::new(Vec::new());
+    let invalid = |what: &str, result: Result<(), LockError>| match result {
+        Err(LockError::InvalidArgument(_)) => {}
+        other => wrong.borrow_mut().push(format!("{what}: {other:?}")),
+    };
+    for bad_key in ["", "a\0b", long_key.as_str()] {
+        let name = format!(
+            "key {:?} ({} bytes)",
+            bad_key.chars().take(8).collect::<String>(),
+            bad_key.len()
+        );
+        invalid(
+            &format!("save, {name}"),
+            store.save(bad_key, "o", ok_ttl).await.map(drop),
+        );
+        invalid(
+            &format!("try_acquire, {name}"),
+            store.try_acquire(bad_key, "o", ok_ttl).await.map(drop),
+        );
+        invalid(&format!("delete, {name}"), store.delete(bad_key, "o").await);
+        invalid(
+            &format!("extend, {name}"),
+            store.extend(bad_key, "o", Duration::from_secs(1)).await,
+        );
+        invalid(
+            &format!("force_delete, {name}"),
+            store.force_delete(bad_key).await,
+        );
+        invalid(
+            &format!("exists, {name}"),
+            store.exists(bad_key).await.map(drop),
+        );
+    }
+    for bad_ttl in [
+        Duration::ZERO,
+        Duration::from_micros(500),
+        Duration::from_millis(u64::MAX),
+        Duration::MAX,
+        lock_core::validate::MAX_TTL + Duration::from_millis(1),
+    ] {
+        invalid(
+            &format!("save, ttl {bad_ttl:?}"),
+            store.save(&key, "o", Some(bad_ttl)).await.map(drop),
+        );
+        invalid(
+            &format!("try_acquire, ttl {bad_ttl:?}"),
+            store.try_acquire(&key, "o", Some(bad_ttl)).await.map(drop),
+        );
+    }
+    for bad_owner in ["", "a b", "o:1", "é", &"o".repeat(129)] {
+        invalid(
+            &format!("save, owner {bad_owner:?}"),
+            store.save(&key, bad_owner, ok_ttl).await.map(drop),
+        );
+        invalid(
+            &format!("try_acquire, owner {bad_owner:?}"),
+            store.try_acquire(&key, bad_owner, ok_ttl).await.map(drop),
+        );
+        invalid(
+            &format!("delete, owner {bad_owner:?}"),
+            store.delete(&key, bad_owner).await,
+        );
+        invalid(
+            &format!("extend, owner {bad_owner:?}"),
+            store.extend(&key, bad_owner, Duration::from_secs(1)).await,
+        );
+    }
+    if store.exists(&key).await.unwrap() {
+        wrong
+            .borrow_mut()
+            .push("a rejected save took the lock".to_owned());
+        store.force_delete(&key).await.unwrap();
+    }
+    // Held, to show the extension is rejected for what it is, not for the owner.
+    assert!(store.save(&key, "o", ok_ttl).await.unwrap());
+    for bad_extension in [
+        Duration::ZERO,
+        Duration::MAX,
+        Duration::from_millis(u64::MAX),
+    ] {
+        invalid(
+            &format!("extend by {bad_extension:?}"),
+            store.extend(&key, "o", bad_extension).await,
+        );
+    }
+    let wrong = wrong.into_inner();
+    assert!(
+        wrong.is_empty(),
+        "expected InvalidArgument, got:\n{}",
+        wrong.join("\n")
+    );
+    // Nothing above touched the lock; the bounds themselves are accepted.
+    store
+        .extend(&key, "o", lock_core::validate::MAX_TTL)
+        .await
+        .unwrap();
+    store.delete(&key, "o").await.unwrap();
+    let edge = "k".repeat(lock_core::validate::MAX_KEY_LEN);
+    assert!(
+        store
+            .save(&edge, &"o".repeat(128), Some(Duration::from_millis(1)))
+            .await
+            .unwrap()
+    );
+    store.force_delete(&edge).await.unwrap();
+}
+
+/// The token a successful acquire minted (panics when denied).
+async fn token_of(store: &RedisStore, key: &str, owner: &str, ttl: Option<Duration>) -> u64 {
+    let got = store.try_acquire(key, owner, ttl).await.unwrap();
+    assert!(got.acquired, "{key} not acquired by {owner}");
+    got.fencing_token.expect("a fencing token")
+}
+
+/// A failover to a replica that never received the counter, or a flush, loses the counter:
+/// the next token must still be greater.
+#[tokio::test]
+async fn fencing_token_increases_after_the_counter_is_lost() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let raw = raw_client().await;
+    let key = unique("fence-lost");
+    let mut last = 0;
+    for round in 0..5 {
+        let token = token_of(&store, &key, "a", TTL).await;
+        assert!(token > last, "round {round}: {token} not above {last}");
+        last = token;
+        store.delete(&key, "a").await.unwrap();
+        let deleted: i64 = raw.del(store.fence_key(&key)).await.unwrap();
+        assert_eq!(deleted, 1, "round {round}: a counter existed to lose");
+    }
+    // Also without a TTL, and through a counter lost while the lock is held.
+    let token = token_of(&store, &key, "a", None).await;
+    assert!(token > last, "no ttl: {token} not above {last}");
+    let _: i64 = raw.del(store.fence_key(&key)).await.unwrap();
+    store.force_delete(&key).await.unwrap();
+    let again = token_of(&store, &key, "b", TTL).await;
+    assert!(again > token, "after force: {again} not above {token}");
+    store.delete(&key, "b").await.unwrap();
+}
+
+/// Acquisitions faster than the clock (here: a counter far ahead of it) still increase by
+/// the counter.
+#[tokio::test]
+async fn fencing_tokens_follow_a_counter_ahead_of_the_clock() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    let raw = raw_client().await;
+    let key = unique("fence-ahead");
+    let first = token_of(&store, &key, "a", TTL).await;
+    store.delete(&key, "a").await.unwrap();
+    let ahead = first + 3_600_000_000; // an hour of microseconds
+    let _: () = raw
+        .set(
+            store.fence_key(&key),
+            ahead,
+            Some(Expiration::PX(60_000)),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    for i in 1..=5u64 {
+        let token = token_of(&store, &key, "a", TTL).await;
+        assert_eq!(token, ahead + i, "the counter, not the clock, decides");
+        store.delete(&key, "a").await.unwrap();
+    }
+    let _: i64 = raw.del(store.fence_key(&key)).await.unwrap();
+}
+
+/// Many acquisitions of one key by tasks of two stores: in holding order, every token is
+/// greater than the one before.
+#[tokio::test]
+async fn fencing_tokens_strictly_increase_over_many_contended_acquisitions() {
+    let Some(first) = shared_store().await else {
+        return;
+    };
+    let Some(second) = shared_store().await else {
+        return;
+    };
+    let key = unique("fence-many");
+    let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = if t % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let (key, tokens) = (key.clone(), tokens.clone());
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("t{t}");
+            let mut won = 0;
+            while won < 50 {
+                let ttl = if won % 2 == 0 { TTL } else { None };
+                let got = store.try_acquire(&key, &owner, ttl).await.unwrap();
+                if got.acquired {
+                    // Recorded while holding: the vector is in holding order.
+                    tokens
+                        .lock()
+                        .unwrap()
+                        .push(got.fencing_token.expect("token"));
+                    store.delete(&key, &owner).await.unwrap();
+                    won += 1;
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let tokens = tokens.lock().unwrap();
+    assert_eq!(tokens.len(), 400);
+    for pair in tokens.windows(2) {
+        assert!(pair[1] > pair[0], "token {} after {}", pair[1], pair[0]);
+    }
+}
+
+/// The fence counter outlives its lock by the margin and then goes: once every lock is
+/// released, expired or force-released, no key of the store is left in Redis.
+#[tokio::test]
+async fn fence_counters_expire_after_their_locks_and_leave_no_key_behind() {
+    let prefix = format!("{}:", unique("fence-gc"));
+    let margin = Duration::from_millis(300);
+    let Some(store) =
+        shared_store_with(|o| o.with_prefix(prefix.clone()).with_fence_margin(margin)).await
+    else {
+        return;
+    };
+    let raw = raw_client().await;
+    let pttl = async |key: String| -> i64 { raw.pttl(key).await.unwrap() };
+
+    // A lock with TTL: the counter outlives it by the margin.
+    assert!(store.save("ttl", "o", TTL).await.unwrap());
+    let lock = pttl(store.redis_key("ttl")).await;
+    let fence = pttl(store.fence_key("ttl")).await;
+    assert!(
+        fence > lock && fence <= 30_000 + 300,
+        "counter {fence} ms vs lock {lock} ms"
+    );
+    // Extending keeps it so.
+    store
+        .extend("ttl", "o", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let fence = pttl(store.fence_key("ttl")).await;
+    assert!(fence > 60_000, "counter {fence} ms after a 60 s extension");
+    // A denied waiter, then the release: the counter gets the margin.
+    assert!(!store.save("ttl", "w", TTL).await.unwrap());
+    store.delete("ttl", "o").await.unwrap();
+    let fence = pttl(store.fence_key("ttl")).await;
+    assert!(
+        (1..=300).contains(&fence),
+        "counter {fence} ms after release"
+    );
+
+    // A lock without TTL: no expiry on either while held, the margin once released.
+    assert!(store.save("none", "o", None).await.unwrap());
+    assert_eq!(pttl(store.fence_key("none")).await, -1);
+    store.delete("none", "o").await.unwrap();
+    let fence = pttl(store.fence_key("none")).await;
+    assert!(
+        (1..=300).contains(&fence),
+        "counter {fence} ms after release"
+    );
+
+    // Force-released, and expired.
+    assert!(store.save("forced", "o", None).await.unwrap());
+    store.force_delete("forced").await.unwrap();
+    assert!(
+        store
+            .save("expired", "o", Some(Duration::from_millis(100)))
+            .await
+            .unwrap()
+    );
+
+    let pattern = format!("{prefix}*");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let left = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let keys = scan(&raw, &pattern).await;
+        if keys.is_empty() || Instant::now() > deadline {
+            break keys;
+        }
+    };
+    assert!(left.is_empty(), "keys left behind: {left:?}");
+}
+
+/// Every key matching `pattern` (a full `SCAN` cycle).
+async fn scan(raw: &Client, pattern: &str) -> Vec<String> {
+    let mut cursor = "0".to_owned();
+    let mut found = Vec::new();
+    loop {
+        let (next, keys): (String, Vec<String>) = raw
+            .custom(
+                fred::cmd!("SCAN"),
+                vec![cursor.as_str(), "MATCH", pattern, "COUNT", "1000"],
+            )
+            .await
+            .unwrap();
+        found.extend(keys);
+        if next == "0" {
+            return found;
+        }
+        cursor = next;
+    }
 }
