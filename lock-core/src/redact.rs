@@ -67,6 +67,10 @@ mod tests {
                 "host=db password=*** user=a",
             ),
             ("secret", "<unparsable url>"),
+            (
+                "redis-sentinel://u:pw@h:26379/0?sentinelServiceName=m",
+                "redis-sentinel://u:***@h:26379/0?sentinelServiceName=m",
+            ),
         ];
         for (url, redacted) in cases {
             assert_eq!(redact_url(url), redacted, "{url}");

@@ -148,36 +148,7 @@ fn check_mysql_url(_url: &str) -> Result<(), LockError> {
     Err(backend_disabled(Backend::Mysql))
 }
 
-/// The URL with any password replaced by `***`, for `Debug` and error messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    // user:password@ in the authority.
-    if let Some(scheme_end) = out.find("://") {
-        let start = scheme_end + 3;
-        let rest = &out[start..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                let from = start + colon + 1;
-                let to = start + at;
-                out.replace_range(from..to, "***");
-            }
-        }
-    }
-    // password=… in a query string or key/value string.
-    let mut search_from = 0;
-    while let Some(found) = out[search_from..].to_ascii_lowercase().find("password=") {
-        let value_start = search_from + found + "password=".len();
-        let value_len = out[value_start..]
-            .find(['&', ' ', ';', '#'])
-            .unwrap_or(out.len() - value_start);
-        out.replace_range(value_start..value_start + value_len, "***");
-        search_from = value_start + 3;
-    }
-    out
-}
+pub(crate) use lock_core::redact_url;
 
 #[cfg(test)]
 mod tests {

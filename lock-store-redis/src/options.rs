@@ -7,6 +7,7 @@ use fred::clients::{Client, Pool};
 use fred::interfaces::ClientLike;
 use fred::types::config::Config;
 use lock_core::LockError;
+use lock_core::redact_url;
 
 /// The default key prefix: lock keys look like `lock:{orders.1}`.
 pub const DEFAULT_PREFIX: &str = "lock:";
@@ -227,44 +228,9 @@ const REDIS_SCHEMES: [&str; 7] = [
     "unix",
 ];
 
-/// The URL with any user info (`user:password@`) replaced by `***@`.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // Not a URL we understand: it may be anything, including a bare password.
-        return "<unparsable url>".to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => format!(
-            "{}***@{}{}",
-            &url[..scheme_end + 3],
-            &authority[at + 1..],
-            &rest[authority_end..]
-        ),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redact_url_hides_user_info() {
-        assert_eq!(
-            redact_url("redis://user:pw@host:6379/1"),
-            "redis://***@host:6379/1"
-        );
-        assert_eq!(redact_url("redis://:p@ss@h"), "redis://***@h");
-        assert_eq!(redact_url("redis://h:1/0"), "redis://h:1/0");
-        assert_eq!(redact_url("secret"), "<unparsable url>");
-        assert_eq!(
-            redact_url("redis-sentinel://u:pw@h:26379/0?sentinelServiceName=m"),
-            "redis-sentinel://***@h:26379/0?sentinelServiceName=m"
-        );
-    }
 
     #[test]
     fn prefix_with_braces_is_rejected() {

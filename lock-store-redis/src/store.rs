@@ -15,9 +15,10 @@ use lock_core::{
     Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, validate,
 };
 
-use crate::options::{Connection, RedisStoreOptions, redact_url};
+use crate::options::{Connection, RedisStoreOptions};
 use crate::scripts;
 use crate::subscriber::{Subscriber, SubscriberConfig};
+use lock_core::redact_url;
 
 /// A [`LockStore`] on Redis (standalone, Sentinel or Cluster), through `fred`.
 ///

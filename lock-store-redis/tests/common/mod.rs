@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lock_store_redis::{RedisStore, RedisStoreOptions};
 
+#[allow(unused_imports)]
 pub use lock_testkit::services::{redis_url, skip_or_fail};
 
 /// A random suffix so parallel tests never share a key.
@@ -29,7 +30,7 @@ pub async fn shared_store_with(
     match RedisStore::connect(options).await {
         Ok(store) => Some(store),
         Err(error) => {
-            skip_or_fail(format!("redis at {url} unreachable: {error}"));
+            lock_testkit::services::skip_unreachable("redis", &url, error);
             None
         }
     }
