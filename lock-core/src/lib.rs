@@ -26,7 +26,8 @@
 //!
 //! # Semantics worth knowing
 //!
-//! * Expiry is judged by the store's clock; [`Lock::remaining_time`] is the local view,
+//! * Expiry is judged by the store's clock (for SQLite, the machine's wall clock);
+//!   [`Lock::remaining_time`] is the local view,
 //!   measured from *before* the acquiring request was sent, so it errs on the early side.
 //! * Locks are not re-entrant.
 //! * Dropping an in-flight `acquire` or `run`, or a guard, never leaves a lock held with

@@ -110,8 +110,11 @@ impl Acquisition {
 /// Where locks live. Implement the five required methods to plug in a new backend;
 /// the provided methods are optional capabilities with safe defaults.
 ///
-/// Expiry must be judged by the store's own clock (Redis TTL, the database's
-/// `now()`), never by the application's clock.
+/// Expiry must be judged by one clock shared by every client of the store, never by each
+/// application's own: Redis's (`PX`), the database server's on PostgreSQL and MySQL, and
+/// on SQLite, which has no server, the machine's wall clock (read in each process, shared
+/// by all processes of the machine; a clock step forward expires locks early, a step
+/// back keeps them longer).
 ///
 /// Each method's documentation states its rules and names the conformance case of
 /// `lock-testkit` that checks each one; run them all on a store with
