@@ -25,7 +25,9 @@ const SHARDS: usize = 32;
 ///   grows (a sweep whenever it doubles), so memory follows the number of locks held,
 ///   not the number of keys ever used.
 /// * Capabilities: release notification (waiters wake on release), fencing tokens (one
-///   counter per store, so tokens grow across keys too) and the holder's remaining TTL.
+///   counter per store, folded with the wall clock in microseconds, so tokens grow across
+///   keys and stay above those of a previous store or process on the machine) and the
+///   holder's remaining TTL.
 /// * Expiry follows tokio's clock, so `tokio::time::pause` drives it in tests.
 ///
 /// Clones share the same locks.
@@ -67,6 +69,31 @@ impl Default for Inner {
 }
 
 impl Inner {
+    /// The next fencing token: `max(last + 1, wall clock in µs)`. The `+ 1` makes tokens
+    /// strictly increase within this store; the clock makes a new store (a restarted
+    /// process) start above the tokens of the last one, assuming the wall clock has not
+    /// stepped back in between — so a resource that kept the last token still accepts
+    /// the new holder's writes.
+    fn next_token(&self) -> u64 {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let mut last = self.last_token.load(Ordering::Relaxed);
+        loop {
+            let next = last.saturating_add(1).max(now_us);
+            match self.last_token.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
     fn shard(&self, key: &str) -> MutexGuard<'_, State> {
         let hash = self.hasher.hash_one(key) as usize;
         self.shards[hash & (SHARDS - 1)].lock()
@@ -201,7 +228,7 @@ impl MemoryStore {
         }
         st.maybe_sweep(now);
         // Under the shard's lock: the key's tokens are issued in order.
-        let token = self.inner.last_token.fetch_add(1, Ordering::Relaxed) + 1;
+        let token = self.inner.next_token();
         st.locks.insert(
             key.to_owned(),
             Entry {

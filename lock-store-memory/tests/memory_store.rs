@@ -173,3 +173,25 @@ async fn trait_calls_outside_the_input_domain_are_invalid_arguments() {
     }
     assert!(store.is_empty(), "nothing was saved");
 }
+
+#[tokio::test]
+async fn fencing_tokens_of_a_new_store_start_above_the_last_ones() {
+    // A restarted process builds a new store: its tokens must still exceed the tokens a
+    // protected resource saw from the previous one.
+    let before = MemoryStore::new();
+    let mut last = 0;
+    for _ in 0..100 {
+        let got = before.try_acquire("k", "a", None).await.unwrap();
+        let token = got.fencing_token.expect("token");
+        assert!(token > last);
+        last = token;
+        before.delete("k", "a").await.unwrap();
+    }
+    let after = MemoryStore::new();
+    let first = after.try_acquire("k", "b", None).await.unwrap();
+    assert!(
+        first.fencing_token.expect("token") > last,
+        "a new store's first token {:?} is not above the previous store's last {last}",
+        first.fencing_token
+    );
+}

@@ -482,6 +482,9 @@ pub async fn store_cancelled_save_leaves_no_lock_without_expiry(ctx: &Ctx) -> Ca
     for (k, &p) in keys.iter().zip(&polls) {
         poll_then_drop(s.save(k, A, Some(ttl)), p).await;
     }
+    // A dropped save may still land within SETTLE (the contract): judge only after it
+    // would have expired, so that a late landing is not mistaken for a free key.
+    tokio::time::sleep(ttl + SETTLE).await;
     for (k, p) in keys.iter().zip(polls) {
         let free = until_free(&*s, k, started, ttl + Duration::from_secs(3)).await?;
         ensure!(
