@@ -10,8 +10,15 @@ use crate::LockError;
 ///
 /// Returned by [`LockStore::release_listener`]. It must be registered when it is
 /// created (not when first polled), so that a release between the listener's
-/// creation and the waiter's next `save` is not missed. Spurious completions are
-/// harmless: the waiter simply tries again.
+/// creation and the waiter's next `save` is not missed.
+///
+/// The rule a store keeps: a listener registered before a denied `save` completes on the
+/// next `delete` or `force_delete` of the key, on every instance, for every listener of
+/// the key, and only once the key is removed (a wake-up sent before the removal is
+/// consumed by a waiter that then finds the key still held, registers again, and is
+/// never woken). Extra, spurious completions are harmless: the waiter simply tries again
+/// (`delete_wakes_release_listeners`, `force_delete_wakes_release_listeners`,
+/// `release_listener_is_registered_at_creation`).
 pub type ReleaseFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// What a store can do beyond the five required methods.
@@ -189,7 +196,9 @@ pub trait LockStore: Send + Sync + 'static {
     ///   not someone took it over (`store_delete_of_own_expired_lock_is_not_owned`,
     ///   `release_after_expiry_takeover_belongs_to_new_holder`);
     /// * with [`Capabilities::release_notification`], wakes the key's release listeners,
-    ///   on every instance (`delete_wakes_release_listeners`).
+    ///   on every instance, after the key is removed (`delete_wakes_release_listeners`);
+    /// * owners are compared in full, byte for byte: not case-folded, not truncated
+    ///   (`store_owners_are_compared_in_full`).
     ///
     /// # Cancel safety
     ///
@@ -223,6 +232,8 @@ pub trait LockStore: Send + Sync + 'static {
     ///
     /// * measured from now: not added to the old expiry, and shorter than the old one if
     ///   `duration` is (`store_extend_is_measured_from_now`);
+    /// * also on a lock saved without TTL, which then expires `duration` from now
+    ///   (`store_extend_gives_a_lock_without_ttl_an_expiry`);
     /// * an expired lock is not revived, even by its former owner: `NotOwned`
     ///   (`store_extend_does_not_revive_an_expired_lock`, `extend_of_expired_lock_is_not_owned`);
     /// * `NotOwned` for another owner or a free key, and the holder's expiry is unchanged

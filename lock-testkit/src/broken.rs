@@ -100,6 +100,8 @@ flaws! {
     ExtendNeverShortens,
     /// `extend` checks the owner but not the expiry: it revives an expired lock.
     ExtendRevivesExpired,
+    /// `extend` of a lock saved without TTL answers `Ok` and leaves it without expiry.
+    ExtendKeepsNoExpiry,
     // ---- keys and owners ----
     /// Keys are case-folded.
     KeyCaseFolded,
@@ -111,6 +113,10 @@ flaws! {
     KeyTruncated,
     /// Owners are compared on their first 16 characters only.
     OwnerTruncated,
+    /// Owners are compared ignoring letter case (a `_ci` collation).
+    OwnerCaseInsensitive,
+    /// Owners are stored and compared on their first 64 characters (a `VARCHAR(64)`).
+    OwnerTruncatedAt64,
     // ---- capabilities ----
     /// Claims release notification but never notifies.
     SilentNotification,
@@ -118,6 +124,10 @@ flaws! {
     ForceDeleteSilent,
     /// The release listener registers on its first poll instead of on creation.
     ListenerOnFirstPoll,
+    /// Only the newest listener of a key is woken: a second one replaces the first.
+    SingleListenerPerKey,
+    /// Listeners are woken before the key is removed (a `PUBLISH` sent before the `DEL`).
+    NotifyBeforeRemove,
     /// Claims fencing tokens but restarts them at 1 for every acquisition.
     FencingResets,
     /// Fencing tokens are counted per store instance, not per backend.
@@ -158,6 +168,8 @@ struct Shared {
     entries: Mutex<HashMap<String, Entry>>,
     hub: ReleaseHub,
     last_token: Mutex<u64>,
+    /// `SingleListenerPerKey`: the newest listener of each key.
+    newest_listener: Mutex<HashMap<String, std::sync::Weak<()>>>,
 }
 
 /// What one instance keeps for itself (for the per-instance flaws).
@@ -218,6 +230,8 @@ impl FlawedStore {
     fn owner(&self, owner: &str) -> String {
         match self.flaw {
             Flaw::OwnerTruncated => owner.chars().take(16).collect(),
+            Flaw::OwnerCaseInsensitive => owner.to_lowercase(),
+            Flaw::OwnerTruncatedAt64 => owner.chars().take(64).collect(),
             _ => owner.to_owned(),
         }
     }
@@ -245,8 +259,19 @@ impl FlawedStore {
     }
 
     fn notify(&self, key: &str) {
-        if self.flaw != Flaw::SilentNotification {
+        if !matches!(
+            self.flaw,
+            Flaw::SilentNotification | Flaw::NotifyBeforeRemove
+        ) {
             self.shared.hub.notify(key);
+        }
+    }
+
+    /// `NotifyBeforeRemove`: wake first, then remove after a moment.
+    async fn notify_early(&self, key: &str) {
+        if self.flaw == Flaw::NotifyBeforeRemove {
+            self.shared.hub.notify(key);
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -296,6 +321,7 @@ impl LockStore for FlawedStore {
             return Ok(());
         }
         if !matches!(self.flaw, Flaw::Noop | Flaw::DeleteIgnored) {
+            self.notify_early(&key).await;
             self.entries().remove(&key);
             self.notify(&key);
         }
@@ -307,6 +333,9 @@ impl LockStore for FlawedStore {
         let key = self.key(key);
         if self.flaw == Flaw::Noop {
             return Ok(());
+        }
+        if self.entries().contains_key(&key) {
+            self.notify_early(&key).await;
         }
         let removed = self.entries().remove(&key).is_some();
         if removed && self.flaw != Flaw::ForceDeleteSilent {
@@ -366,11 +395,12 @@ impl LockStore for FlawedStore {
             },
             _ => match entry {
                 Some(e) if e.live(self.flaw) && e.owner == owner => {
-                    e.expires_at = Some(match (self.flaw, e.expires_at) {
-                        (Flaw::ExtendFromOldExpiry, Some(at)) => at + duration,
-                        (Flaw::ExtendNeverShortens, Some(at)) => at.max(now + duration),
-                        _ => now + duration,
-                    });
+                    e.expires_at = match (self.flaw, e.expires_at) {
+                        (Flaw::ExtendKeepsNoExpiry, None) => None,
+                        (Flaw::ExtendFromOldExpiry, Some(at)) => Some(at + duration),
+                        (Flaw::ExtendNeverShortens, Some(at)) => Some(at.max(now + duration)),
+                        _ => Some(now + duration),
+                    };
                     Ok(())
                 }
                 _ if self.flaw == Flaw::ExtendUncheckedResult => Ok(()),
@@ -490,6 +520,23 @@ impl LockStore for FlawedStore {
         if self.flaw == Flaw::ListenerOnFirstPoll {
             let hub = self.shared.hub.clone();
             return Some(Box::pin(async move { hub.listen(&key).await }));
+        }
+        if self.flaw == Flaw::SingleListenerPerKey {
+            // Registered now; but only the newest listener of the key ever completes.
+            let woken = self.shared.hub.listen(&key);
+            let newest = Arc::new(());
+            locked(&self.shared.newest_listener).insert(key.clone(), Arc::downgrade(&newest));
+            let shared = self.shared.clone();
+            return Some(Box::pin(async move {
+                woken.await;
+                let is_newest = locked(&shared.newest_listener)
+                    .get(&key)
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_some_and(|n| Arc::ptr_eq(&n, &newest));
+                if !is_newest {
+                    std::future::pending::<()>().await;
+                }
+            }));
         }
         Some(self.shared.hub.listen(&key))
     }

@@ -32,7 +32,10 @@ where
 /// shares the same locks, which is what the suite requires (see the crate docs,
 /// "Wiring"). For an in-process store, or any store whose clones share a connection.
 ///
-/// A store that is not `Clone` goes behind an `Arc` (an `Arc` of a store is a store):
+/// The clones must share their state: a store whose `Clone` copies its map (a
+/// `#[derive(Clone)]` over a `HashMap` held by value) gives each instance its own locks,
+/// and the kit then fails with a `wiring:` message. A store that is not `Clone`, or
+/// whose clones would not share, goes behind an `Arc` (an `Arc` of a store is a store):
 ///
 /// ```
 /// use std::sync::Arc;

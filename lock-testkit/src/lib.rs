@@ -210,6 +210,8 @@ macro_rules! __with_cases {
             store_extend_is_measured_from_now Nothing,
             store_extend_does_not_revive_an_expired_lock Nothing,
             store_extend_by_another_owner_is_not_owned Nothing,
+            store_owners_are_compared_in_full Nothing,
+            store_extend_gives_a_lock_without_ttl_an_expiry Nothing,
             expired_lock_is_taken_over_by_exactly_one_contender Nothing,
             store_cancelled_save_leaves_no_lock_without_expiry Nothing,
             store_cancelled_operations_do_not_undo_later_ones Nothing,

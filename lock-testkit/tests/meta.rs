@@ -144,6 +144,18 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
         ],
         Flaw::ForceDeleteSilent => &["force_delete_wakes_release_listeners"],
         Flaw::ListenerOnFirstPoll => &["release_listener_is_registered_at_creation"],
+        Flaw::SingleListenerPerKey => &[
+            "delete_wakes_release_listeners",
+            "force_delete_wakes_release_listeners",
+        ],
+        Flaw::NotifyBeforeRemove => &[
+            "delete_wakes_release_listeners",
+            "force_delete_wakes_release_listeners",
+        ],
+        Flaw::OwnerCaseInsensitive | Flaw::OwnerTruncatedAt64 => {
+            &["store_owners_are_compared_in_full"]
+        }
+        Flaw::ExtendKeepsNoExpiry => &["store_extend_gives_a_lock_without_ttl_an_expiry"],
         Flaw::FencingResets | Flaw::FencingPerInstance | Flaw::FencingPerEntry => &[
             "fencing_tokens_strictly_increase",
             "store_fencing_tokens_increase_across_instances",

@@ -17,6 +17,7 @@ use crate::{CaseFailure, ensure};
 /// compares a prefix of the owner is caught.
 const A: &str = "owner-000000000000000000000000000a";
 const B: &str = "owner-000000000000000000000000000b";
+const C: &str = "owner-000000000000000000000000000c";
 /// A TTL that does not run out during a case.
 const LONG: Duration = Duration::from_secs(60);
 
@@ -171,6 +172,66 @@ pub async fn store_delete_by_another_owner_is_not_owned(ctx: &Ctx) -> CaseResult
     ensure!(
         still,
         "delete: a non-owner's delete freed the holder's lock"
+    );
+    Ok(())
+}
+
+/// Owners are compared in full, byte for byte: an owner that differs only in letter
+/// case, or only in the last of 128 characters, holds nothing (`delete` and `extend`
+/// are `NotOwned`, and the holder keeps the lock).
+pub async fn store_owners_are_compared_in_full(ctx: &Ctx) -> CaseResult {
+    let s = ctx.store();
+    let long = |last: char| format!("{}{last}", "o".repeat(127));
+    let pairs = [
+        (A.to_owned(), A.to_uppercase(), "only in letter case"),
+        (long('a'), long('b'), "only in the last of 128 characters"),
+    ];
+    for (i, (holder, other, how)) in pairs.iter().enumerate() {
+        let k = ctx.key(&format!("owners{i}"));
+        ensure!(
+            ok(s.save(&k, holder, Some(LONG)).await, "save")?,
+            "save: a free key {k:?} was refused"
+        );
+        let deleted = s.delete(&k, other).await;
+        let extended = s.extend(&k, other, LONG).await;
+        let still = ok(s.exists(&k).await, "exists")?;
+        let mine = s.delete(&k, holder).await;
+        let _ = s.force_delete(&k).await;
+        ensure!(
+            not_owned(&deleted),
+            "delete: an owner that differs from the holder {how} got {deleted:?}, expected NotOwned (owners are compared in full, byte for byte)"
+        );
+        ensure!(
+            not_owned(&extended),
+            "extend: an owner that differs from the holder {how} got {extended:?}, expected NotOwned (owners are compared in full, byte for byte)"
+        );
+        ensure!(
+            still,
+            "delete: a non-owner's delete freed the holder's lock"
+        );
+        ensure!(
+            mine.is_ok(),
+            "delete: the holder's own delete returned {mine:?} after a near-miss owner's calls"
+        );
+    }
+    Ok(())
+}
+
+/// `extend` of a lock saved without TTL gives it one: it expires `duration` from now.
+pub async fn store_extend_gives_a_lock_without_ttl_an_expiry(ctx: &Ctx) -> CaseResult {
+    let s = ctx.store();
+    let k = ctx.key("k");
+    ensure!(
+        ok(s.save(&k, A, None).await, "save")?,
+        "save: a free key {k:?} was refused"
+    );
+    let started = Instant::now();
+    ok(s.extend(&k, A, Duration::from_millis(200)).await, "extend")?;
+    let free = until_free(&*s, &k, started, Duration::from_secs(3)).await?;
+    let _ = s.force_delete(&k).await;
+    ensure!(
+        free.is_some(),
+        "extend: a lock saved without TTL and extended by 200 ms was still held 3 s later (extend must set the expiry to now + duration, also on a lock that had none)"
     );
     Ok(())
 }
@@ -692,26 +753,56 @@ async fn listener_fires(ctx: &Ctx, release: &str) -> CaseResult {
         ok(a.save(&k, A, Some(LONG)).await, "save")?,
         "save: a free key {k:?} was refused"
     );
-    let listener = b.release_listener(&k).ok_or_else(|| {
-        CaseFailure(
+    // Two waiters, each doing what lock-core does: register a listener, try (denied),
+    // await the listener, look again. A listener may complete early (spuriously); the
+    // waiter then registers again and retries, and the removal must still wake it — so
+    // wake-ups must follow the removal, and reach every waiter of the key.
+    if b.release_listener(&k).is_none() {
+        return Err(CaseFailure(
             "release_listener: returned None, although the store declares release_notification"
                 .into(),
-        )
-    })?;
-    let task = tokio::spawn(listener);
+        ));
+    }
+    let mut tasks = Vec::new();
+    for waiter in [B, C] {
+        let (b, k) = (b.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut early = 0u32;
+            loop {
+                let Some(listener) = b.release_listener(&k) else {
+                    return Ok(early);
+                };
+                if b.save(&k, waiter, Some(LONG)).await? {
+                    // Free already (the other waiter's turn came first): pass it on.
+                    b.delete(&k, waiter).await?;
+                    return Ok(early);
+                }
+                listener.await;
+                if !b.exists(&k).await? {
+                    return Ok(early);
+                }
+                early += 1;
+            }
+        }));
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let done = match release {
         "delete" => a.delete(&k, A).await,
         _ => a.force_delete(&k).await,
     };
     ok(done, release)?;
-    let woken = within(Duration::from_secs(3), "the listener", task)
-        .await
-        .is_ok();
-    ensure!(
-        woken,
-        "{release}: did not wake a release listener of {k:?} within 3 s (every {release} of a held key must wake the key's listeners, on every instance)"
-    );
+    for (i, task) in tasks.into_iter().enumerate() {
+        let Ok(joined) = within(Duration::from_secs(3), "the listener", task).await else {
+            return Err(CaseFailure(format!(
+                "{release}: did not wake waiter {} of 2 of {k:?} within 3 s (a listener registered before a denied save must be woken by the next {release} of the key, on every instance, after the key is removed — also when the waiter was woken early and registered again)",
+                i + 1
+            )));
+        };
+        ok(
+            joined.unwrap_or_else(|e| Err(LockError::storage_msg(e.to_string()))),
+            "exists",
+        )?;
+    }
     Ok(())
 }
 
