@@ -64,8 +64,8 @@
 //! ever locked. That suits the usual bounded key sets (one per job, account,
 //! resource); an application that locks unbounded one-off keys can delete released
 //! rows (`expires_at = 0`): the next token of such a key then comes from the clock, and
-//! is still larger as long as that clock has not stepped back (see
-//! [Capabilities](#capabilities)).
+//! is still larger as long as that clock has not stepped back and the key's last
+//! acquisition was at least one millisecond earlier (see [Capabilities](#capabilities)).
 //!
 //! [`ddl`] returns the `CREATE TABLE` for a backend and table name, for users who run
 //! their own migrations (then set
@@ -105,7 +105,9 @@
 //! per statement, inside the statement:
 //!
 //! * **PostgreSQL and MySQL/MariaDB: the database server's clock**
-//!   (`statement_timestamp()`, `UTC_TIMESTAMP(6)`), never the application's: clients
+//!   (`statement_timestamp()`, `UTC_TIMESTAMP(6)`; on MySQL/MariaDB a session that sets
+//!   the `timestamp` variable overrides it — the store's own pool never does, a pool you
+//!   pass with `from_mysql_pool` must not), never the application's: clients
 //!   whose clocks disagree (tested with a client clock 10 minutes off) still agree on
 //!   every lock.
 //! * **SQLite: the machine's wall clock.** SQLite has no server: `julianday('now')` is
@@ -146,7 +148,9 @@
 //!   as long as the key's row exists (a release keeps it). When the row is gone
 //!   (released rows purged, table dropped and re-created), the next token is the clock
 //!   reading, still larger than every earlier one **provided the clock has not stepped
-//!   back** past the last token. Tokens are about 1.8 × 10¹⁵ today (below 2⁵³, so
+//!   back** past the last token **and at least one millisecond has passed** since the
+//!   key's last acquisition (the clock is read in milliseconds: a purge and a fresh
+//!   acquire within the millisecond of the previous one give the same token). Tokens are about 1.8 × 10¹⁵ today (below 2⁵³, so
 //!   exact in a JavaScript number until the year 2255).
 //! * **Holder TTL** on every backend: a denied acquire reports the holder's remaining
 //!   time (a hint; `None` for a lock without expiry).

@@ -21,8 +21,9 @@
 //! * When the row is gone — released rows purged by an operator, the table dropped and
 //!   re-created — the counter is lost and the token is `now_ms * 1000`. It exceeds
 //!   every earlier token of the key **assuming the clock has not stepped back** since
-//!   then (an earlier token is its own `now_ms * 1000`, or more only if the key was
-//!   acquired over 1000 times in one millisecond). PostgreSQL and MySQL read the
+//!   then **and at least one millisecond has passed** since the key's last acquisition
+//!   (an earlier token is its own `now_ms * 1000`, or more only if the key was acquired
+//!   over 1000 times in one millisecond; within the same millisecond the token repeats). PostgreSQL and MySQL read the
 //!   server's clock; SQLite the machine's wall clock.
 
 pub(crate) mod mysql;
