@@ -1,0 +1,189 @@
+//! Building a store: from a URL or a fred configuration (its own connection), or from
+//! the application's client or pool; one operation timeout bounds the whole build.
+
+use super::*;
+
+impl RedisStore {
+    /// Connect (or adopt the application's connection) and build the store.
+    ///
+    /// For a URL or a [`Config`](fred::types::config::Config) the store opens its own
+    /// connection, with fred's command timeout and connect timeout set to the operation
+    /// timeout and a reconnect policy that retries forever; it is closed when the last clone
+    /// of the store is dropped. A client or pool from the application is shared, connected
+    /// first if it never was, and never closed by the store.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidArgument`] for a malformed URL, a `rediss://` URL without a TLS
+    /// feature, a prefix with braces, a zero timeout or a fence margin out of range;
+    /// [`LockError::Storage`] (naming the store and the endpoint, without its password) when
+    /// Redis cannot be reached within the operation timeout. The whole call takes at most the
+    /// operation timeout (plus scheduling), even against a server that accepts the connection
+    /// and never answers.
+    pub async fn connect(options: RedisStoreOptions) -> Result<Self, LockError> {
+        options.validate()?;
+        let timeout = options.timeout;
+        match options.connection.clone() {
+            Connection::Url(url) => {
+                let config = parse_url(&url)?;
+                Self::connect_owned(config, redact_url(&url), &options).await
+            }
+            Connection::Config(config) => {
+                let endpoint = endpoint_of(&config);
+                Self::connect_owned(*config, endpoint, &options).await
+            }
+            Connection::Client(client) => {
+                if client.state() == ClientState::Disconnected {
+                    let endpoint = endpoint_of(&client.client_config());
+                    within(timeout, client.init())
+                        .await
+                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
+                }
+                Ok(Self::build(Commands::Client(client), false, &options))
+            }
+            Connection::Pool(pool) => {
+                if pool
+                    .clients()
+                    .iter()
+                    .all(|c| c.state() == ClientState::Disconnected)
+                {
+                    let endpoint = endpoint_of(&pool.next().client_config());
+                    within(timeout, pool.init())
+                        .await
+                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
+                }
+                Ok(Self::build(Commands::Pool(pool), false, &options))
+            }
+        }
+    }
+
+    /// A store on a client the application already has (and has connected), with the
+    /// default prefix and timeout. Use [`RedisStore::connect`] with
+    /// [`RedisStoreOptions::from_client`] to choose them.
+    pub fn from_client(client: Client) -> Self {
+        Self::build(
+            Commands::Client(client),
+            false,
+            &RedisStoreOptions::default(),
+        )
+    }
+
+    /// A store on a pool the application already has (and has connected), with the default
+    /// prefix and timeout.
+    pub fn from_pool(pool: Pool) -> Self {
+        Self::build(Commands::Pool(pool), false, &RedisStoreOptions::default())
+    }
+
+    async fn connect_owned(
+        mut config: Config,
+        endpoint: String,
+        options: &RedisStoreOptions,
+    ) -> Result<Self, LockError> {
+        let timeout = options.timeout;
+        // The first connection gets one attempt (bounded by the connect timeout); the
+        // reconnect policy applies to connections lost later. Without this, a failed first
+        // connection would keep retrying in the background after `connect` gave up.
+        config.fail_fast = true;
+        let perf = PerformanceConfig {
+            default_command_timeout: timeout,
+            ..Default::default()
+        };
+        let connection = ConnectionConfig {
+            connection_timeout: timeout,
+            internal_command_timeout: timeout,
+            // Belt and braces: lock commands also carry `max_attempts: 1` themselves.
+            max_command_attempts: 1,
+            ..Default::default()
+        };
+        let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
+        if let Err(error) = within(timeout, client.init()).await {
+            // Close in the background: `quit` waits up to its own timeout for an answer the
+            // server may never give, and the caller's time is already spent. (If the pending
+            // connection succeeds after all, the queued QUIT closes it.)
+            tokio::spawn(async move {
+                let _ = client.quit().await;
+            });
+            return Err(unreachable(&endpoint, timeout, error));
+        }
+        Ok(Self::build(Commands::Client(client), true, options))
+    }
+
+    fn build(commands: Commands, owned: bool, options: &RedisStoreOptions) -> Self {
+        let template = commands.client();
+        let subscriber_config = SubscriberConfig {
+            config: template.client_config(),
+            perf: template.perf_config(),
+            connection: template.connection_config().clone(),
+            policy: template
+                .client_reconnect_policy()
+                .unwrap_or_else(default_policy),
+        };
+        let channel = format!("{}released", options.prefix);
+        let fence_margin_ms = millis(options.fence_margin);
+        let hub = ReleaseHub::default();
+        RedisStore {
+            inner: Arc::new(Inner {
+                commands,
+                owned,
+                prefix: options.prefix.clone(),
+                channel: channel.clone(),
+                timeout: options.timeout,
+                fence_margin_ms,
+                options: Options {
+                    max_attempts: Some(1),
+                    timeout: Some(options.timeout),
+                    ..Default::default()
+                },
+                acquire: Script::from_lua(scripts::acquire()),
+                release: Script::from_lua(scripts::release(&channel, fence_margin_ms)),
+                force_release: Script::from_lua(scripts::force_release(&channel, fence_margin_ms)),
+                extend: Script::from_lua(scripts::EXTEND),
+                hub: hub.clone(),
+                subscriber: Subscriber::new(channel, hub, subscriber_config),
+            }),
+        }
+    }
+}
+
+/// The servers of a configuration, for messages (fred's `Debug` of a `Config` would show
+/// the password; the hosts never contain it).
+fn endpoint_of(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .server
+        .hosts()
+        .iter()
+        .map(|host| format!("{}:{}", host.host, host.port))
+        .collect();
+    format!("redis://{}", hosts.join(","))
+}
+
+/// The error of a store that could not reach its server when it was built.
+fn unreachable(endpoint: &str, timeout: Duration, error: LockError) -> LockError {
+    let cause = match &error {
+        LockError::Storage(source) => source.to_string(),
+        other => other.to_string(),
+    };
+    LockError::storage_msg(format!(
+        "redis lock store: cannot connect to {endpoint} within the operation timeout of \
+         {timeout:?}: {cause}"
+    ))
+}
+
+fn parse_url(url: &str) -> Result<Config, LockError> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
+    if tls && !cfg!(any(feature = "tls", feature = "native-tls")) {
+        return Err(LockError::invalid(format!(
+            "redis URL {} uses TLS, but lock-store-redis was built without its `tls` or \
+             `native-tls` feature",
+            redact_url(url)
+        )));
+    }
+    Config::from_url(url).map_err(|error| {
+        LockError::invalid(format!(
+            "invalid redis URL {}: {} (expected redis://[[user]:password@]host[:port][/db])",
+            redact_url(url),
+            error.details()
+        ))
+    })
+}
