@@ -46,8 +46,8 @@ impl LockGuard {
     /// If the future is dropped before the store answered, the guard is dropped too and
     /// releases in the background.
     pub async fn release(self) -> Result<(), LockError> {
-        let (lock, generation) = self.held.get().clone();
-        let result = lock.release_holding(Some(generation)).await;
+        let (lock, generation) = self.held.get();
+        let result = lock.release_holding(Some(*generation)).await;
         // Only a failure to reach the store leaves it armed, for a retry on drop.
         if !matches!(result, Err(LockError::Storage(_))) {
             self.held.disarm();
