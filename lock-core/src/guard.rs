@@ -1,7 +1,7 @@
 use std::ops::Deref;
 
 use crate::armed::Armed;
-use crate::{Lock, LockError, RetryConfig};
+use crate::{Lock, LockError, LostLock, RetryConfig};
 
 /// A held lock that is released when dropped (in the background, on the current tokio
 /// runtime). Call [`release`](Self::release) to release it and see the result.
@@ -9,7 +9,8 @@ use crate::{Lock, LockError, RetryConfig};
 /// A guard belongs to one holding: if that holding ends (released through a clone,
 /// lost and re-acquired), dropping or releasing the guard never touches the later one.
 ///
-/// Dereferences to the [`Lock`], so `extend`, `fencing_token`, `lost_signal` … are at hand.
+/// Dereferences to the [`Lock`], so `extend`, `fencing_token`, `remaining_time` … are at
+/// hand; its own [`lost_signal`](Self::lost_signal) belongs to the guard's holding.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
@@ -53,6 +54,15 @@ impl LockGuard {
             self.held.disarm();
         }
         result
+    }
+
+    /// The lost-lock signal of this guard's holding: it fires when that holding is lost
+    /// (an extension refused, or the local deadline passed without one), also when it
+    /// was lost before the guard was returned. Unlike [`Lock::lost_signal`], it never
+    /// follows a later holding.
+    pub fn lost_signal(&self) -> LostLock {
+        let (lock, generation) = self.held.get();
+        lock.holding_signal(*generation)
     }
 
     /// Give up the guard without releasing: the lock stays held (until its TTL) and can

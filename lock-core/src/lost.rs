@@ -38,6 +38,16 @@ impl LostLock {
         }
     }
 
+    /// The signal of holding `generation` itself — for callers that know which holding
+    /// they got (`run`, a guard), so that one already lost when they look is reported
+    /// lost rather than followed by the next holding.
+    pub(crate) fn of(holding: Arc<Holding>, generation: u64) -> Self {
+        LostLock {
+            holding,
+            generation,
+        }
+    }
+
     /// Whether the lock is lost now.
     pub fn is_lost(&self) -> bool {
         matches!(self.holding.status(self.generation), Status::Lost)

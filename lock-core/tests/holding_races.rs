@@ -395,3 +395,59 @@ async fn the_undo_of_a_cut_attempt_never_removes_a_later_acquisition() {
     store.delete_delay_ms.store(0, Ordering::SeqCst);
     assert_single_holder(&locks, &lock).await;
 }
+
+/// An acquisition whose answer arrives after its TTL ran out (a stalled process, a slow
+/// network) is no holding: the store's copy has expired too. `acquire` must not report
+/// it acquired, nor `run` call its closure on it; a try after that succeeds.
+#[tokio::test(start_paused = true)]
+async fn an_acquisition_answered_after_its_ttl_is_not_a_holding() {
+    let store = Arc::new(Slow::default());
+    store.answer_delay_ms.store(1_500, Ordering::SeqCst);
+    let locks = factory(&store);
+    let lock = locks.create_lock_with_ttl("k", Some(MS * 1_000)).unwrap();
+    assert!(
+        !lock.acquire_immediately().await.unwrap(),
+        "reported acquired, yet the TTL ran out before the answer arrived"
+    );
+    assert!(
+        !lock.is_locked().await.unwrap(),
+        "the late holding was left behind"
+    );
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let outcome = lock
+        .run_with(RetryConfig::default().attempts(3), || async move {
+            r.store(true, Ordering::SeqCst)
+        })
+        .await;
+    assert_eq!(outcome.unwrap(), None);
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "run called `f` on an expired holding"
+    );
+    store.answer_delay_ms.store(10, Ordering::SeqCst);
+    assert!(
+        lock.acquire().await.unwrap(),
+        "a timely answer is a holding"
+    );
+    assert_single_holder(&locks, &lock).await;
+}
+
+/// A guard's signal belongs to the guard's holding: taken after that holding was lost,
+/// it reports it lost (and does not follow some later holding, silent meanwhile).
+#[tokio::test(start_paused = true)]
+async fn a_guard_signal_taken_after_the_loss_reports_it() {
+    let locks = LockFactory::new(TestStore::default());
+    let lock = locks.create_lock_with_ttl("k", Some(MS * 1_000)).unwrap();
+    let guard = lock.acquire_guard().await.unwrap().expect("acquired");
+    sleep(MS * 1_500).await; // a stall past the TTL, no auto-extension
+    let lost = guard.lost_signal();
+    assert!(
+        lost.is_lost(),
+        "the guard's signal says the lock is held, yet its TTL ran out"
+    );
+    tokio::time::timeout(Duration::from_secs(1), lost.wait())
+        .await
+        .expect("the guard's signal never fired");
+    assert!(guard.release().await.unwrap_err().is_not_owned());
+}

@@ -177,6 +177,9 @@ impl Lock {
             if final_try || deadline.is_some_and(|t| Instant::now() >= t) {
                 return Ok(self.not_acquired(started, attempts));
             }
+            if outcome.late {
+                continue;
+            }
             fruitless_wakes = if woken_by_release {
                 fruitless_wakes.saturating_add(1)
             } else {
@@ -263,20 +266,41 @@ impl Lock {
             })?;
         // Still under the operation mutex (the payload holds it) until the end.
         let _op = pending.disarm();
-        let generation = acquisition
-            .acquired
-            .then(|| self.on_acquired(sent_at, acquisition.fencing_token));
+        if !acquisition.acquired {
+            return Ok(Attempt {
+                acquisition,
+                generation: None,
+                late: false,
+            });
+        }
+        let deadline = Deadline::after(sent_at, self.ttl());
+        if matches!(deadline, Deadline::At(t) if Instant::now() >= t) {
+            // The answer came after the TTL ran out (a stalled process, a slow network):
+            // the store's holding has expired too, so this is no holding to hand out.
+            // Remove what is left of it (owner-checked, still under the mutex) and let
+            // the caller try again.
+            let _ = store.as_ref().delete(self.key(), self.owner()).await;
+            tracing::debug!(
+                store = store.name(),
+                key = %self.key(),
+                "acquired, but the answer arrived after the TTL ran out: not a holding"
+            );
+            return Ok(Attempt {
+                acquisition: Acquisition::denied(None),
+                generation: None,
+                late: true,
+            });
+        }
+        let generation = Some(self.on_acquired(deadline, acquisition.fencing_token));
         Ok(Attempt {
             acquisition,
             generation,
+            late: false,
         })
     }
 
-    fn on_acquired(&self, sent_at: Instant, fencing_token: Option<u64>) -> u64 {
-        let generation = self
-            .shared
-            .holding
-            .acquired(Deadline::after(sent_at, self.ttl()), fencing_token);
+    fn on_acquired(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
+        let generation = self.shared.holding.acquired(deadline, fencing_token);
         self.start_extender(generation);
         generation
     }
@@ -286,6 +310,8 @@ struct Attempt {
     acquisition: Acquisition,
     /// The new holding's generation when acquired.
     generation: Option<u64>,
+    /// Acquired, but answered after the TTL ran out: try again at once.
+    late: bool,
 }
 
 /// A `try_acquire` whose answer has not arrived (the future was dropped, or the store

@@ -249,8 +249,10 @@ impl Lock {
     /// fires after a normal release, nor for a later holding.
     ///
     /// Taken while the lock is held, it follows that holding; taken while it is not
-    /// held, it follows the next one. It does not keep the lock alive (see
-    /// [`LostLock`]).
+    /// held (also once a holding is lost), it follows the next one. To watch one
+    /// holding whatever happens, use the signal [`run_with_signal`](Self::run_with_signal)
+    /// hands its closure, or [`LockGuard::lost_signal`](crate::LockGuard::lost_signal).
+    /// It does not keep the lock alive (see [`LostLock`]).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
@@ -268,6 +270,11 @@ impl Lock {
     /// ```
     pub fn lost_signal(&self) -> LostLock {
         LostLock::new(self.shared.holding.clone())
+    }
+
+    /// The lost-lock signal of holding `generation` (see [`LostLock::of`]).
+    pub(crate) fn holding_signal(&self, generation: u64) -> LostLock {
+        LostLock::of(self.shared.holding.clone(), generation)
     }
 
     pub(crate) fn holding_deadline(&self) -> Deadline {

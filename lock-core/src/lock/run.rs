@@ -118,7 +118,7 @@ impl Lock {
             Lock::release_in_background(lock, generation)
         });
         let span = tracing::debug_span!("lock.run", store = %self.store_name(), key = %self.key());
-        let outcome = CatchUnwind::new(f(self.lost_signal()))
+        let outcome = CatchUnwind::new(f(self.holding_signal(generation)))
             .instrument(span)
             .await;
         let released = self.release_holding(Some(generation)).await;
