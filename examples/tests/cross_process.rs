@@ -24,21 +24,22 @@ struct Mode {
     mixed: bool,
 }
 
-/// Auto-extension on: TTL 1 s, the first section of each process lasts 1.5 s (the TTL
-/// leaves the extender 667 ms of scheduling slack on a loaded 2-core machine).
+/// Auto-extension on: TTL 2 s, the first section of each process lasts 3 s (the TTL
+/// leaves the extender 1.33 s of scheduling slack on a loaded 2-core machine; a process
+/// stalled longer than that loses the lock, and the test then fails on its lost signal).
 const AUTO: Mode = Mode {
-    ttl_ms: 1_000,
+    ttl_ms: 2_000,
     auto_extend: true,
-    long_ms: Some(1_500),
+    long_ms: Some(3_000),
     mixed: false,
 };
 
 /// Auto-extension on, and every third section ends by dropping its guard right before
 /// the same lock acquires again.
 const MIXED: Mode = Mode {
-    ttl_ms: 1_000,
+    ttl_ms: 2_000,
     auto_extend: true,
-    long_ms: Some(1_500),
+    long_ms: Some(3_000),
     mixed: true,
 };
 
