@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Acquisition, Capabilities, LockError, LockStore, ReleaseFuture};
+use crate::{Acquisition, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture};
 
 /// A store that wraps another and forwards every method it does not override.
 ///
@@ -88,6 +88,10 @@ pub trait DelegatingStore: Send + Sync + 'static {
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         self.inner().release_listener(key)
     }
+    /// [`LockStore::permits`]; forwards by default.
+    fn permits(&self) -> Option<&dyn PermitStore> {
+        self.inner().permits()
+    }
 }
 
 #[async_trait]
@@ -123,5 +127,8 @@ impl<W: DelegatingStore> LockStore for W {
     }
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         DelegatingStore::release_listener(self, key)
+    }
+    fn permits(&self) -> Option<&dyn PermitStore> {
+        DelegatingStore::permits(self)
     }
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::handle::StoreHandle;
+use crate::lock::Target;
 use crate::owner::new_owner;
 use crate::validate;
 use crate::{Lock, LockError, LockStore, RetryConfig, SerializedLock, StoreFactory};
@@ -128,7 +129,16 @@ impl LockFactory {
         key: impl Into<String>,
         ttl: Option<Duration>,
     ) -> Result<Lock, LockError> {
-        let key = key.into();
+        self.new_lock(key.into(), ttl, Target::Mutex)
+    }
+
+    /// A validated lock of any kind, with a fresh owner.
+    pub(crate) fn new_lock(
+        &self,
+        key: String,
+        ttl: Option<Duration>,
+        target: Target,
+    ) -> Result<Lock, LockError> {
         validate::key(&key)?;
         validate::ttl(ttl)?;
         self.options.retry.validate()?;
@@ -139,6 +149,7 @@ impl LockFactory {
             self.options.retry,
             self.auto_extend,
             self.handle.clone(),
+            target,
         ))
     }
 
@@ -163,6 +174,7 @@ impl LockFactory {
             return Ok(lock);
         }
         let deadline = serialized.deadline();
+        let target = serialized.target();
         let lock = Lock::new(
             serialized.key,
             serialized.owner,
@@ -170,6 +182,7 @@ impl LockFactory {
             self.options.retry,
             self.auto_extend,
             self.handle.clone(),
+            target,
         );
         lock.restore(deadline, serialized.fencing_token);
         lock.hand_over();

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::holding::Deadline;
+use crate::lock::Target;
 use crate::{Lock, LockError, validate};
 
 /// A lock in transit: what [`Lock::serialize`](crate::Lock::serialize) produces and
@@ -36,6 +37,22 @@ pub struct SerializedLock {
     /// The fencing token of the acquisition, when the store mints them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fencing_token: Option<u64>,
+    /// For a holding of a [`Semaphore`](crate::Semaphore) or [`RwLock`](crate::RwLock):
+    /// its share of the permit key. Absent for a mutex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<SerializedShare>,
+}
+
+/// The share of a permit key a serialized holding has (see [`crate::permits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SerializedShare {
+    /// The key's limit.
+    pub limit: u32,
+    /// The holding's weight.
+    pub weight: u32,
+    /// Whether a denied try reserves the key (a writer).
+    #[serde(default)]
+    pub reserve: bool,
 }
 
 impl std::fmt::Debug for SerializedLock {
@@ -79,6 +96,11 @@ impl SerializedLock {
             .map_err(|e| LockError::invalid(format!("malformed serialized lock: {e}")))?;
         validate::ttl(self.ttl_duration())
             .map_err(|e| LockError::invalid(format!("malformed serialized lock: {e}")))?;
+        if let Some(share) = self.share {
+            crate::permits::PermitRequest::new(share.limit, share.weight, None)
+                .validate()
+                .map_err(|e| LockError::invalid(format!("malformed serialized lock: {e}")))?;
+        }
         if self.ttl.is_none() && self.expiration.is_some() {
             return Err(LockError::invalid(
                 "malformed serialized lock: an expiration without a TTL",
@@ -136,11 +158,39 @@ impl Lock {
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             expiration,
             fencing_token: self.fencing_token(),
+            share: match self.target() {
+                Target::Mutex => None,
+                Target::Permits {
+                    limit,
+                    weight,
+                    reserve,
+                } => Some(SerializedShare {
+                    limit,
+                    weight,
+                    reserve,
+                }),
+            },
         }
     }
 }
 
 impl SerializedLock {
+    /// The kind of holding.
+    pub(crate) fn target(&self) -> Target {
+        match self.share {
+            None => Target::Mutex,
+            Some(SerializedShare {
+                limit,
+                weight,
+                reserve,
+            }) => Target::Permits {
+                limit,
+                weight,
+                reserve,
+            },
+        }
+    }
+
     /// The local deadline a restored lock starts with: never later than a full TTL from
     /// now, whatever the payload claims.
     pub(crate) fn deadline(&self) -> Deadline {
@@ -166,6 +216,7 @@ mod tests {
             ttl: Some(1000),
             expiration: Some(unix_ms_in(Duration::from_secs(1))),
             fencing_token: Some(7),
+            share: None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::LockError;
+use crate::permits::PermitStore;
 
 /// A future that completes when a lock key *may* have been released.
 ///
@@ -301,6 +302,12 @@ pub trait LockStore: Send + Sync + 'static {
         let _ = key;
         None
     }
+
+    /// Shared holdings ([`Semaphore`](crate::Semaphore), [`RwLock`](crate::RwLock)),
+    /// if the store offers them: an optional capability, `None` by default.
+    fn permits(&self) -> Option<&dyn PermitStore> {
+        None
+    }
 }
 
 #[async_trait]
@@ -336,5 +343,8 @@ impl<S: LockStore + ?Sized> LockStore for std::sync::Arc<S> {
     }
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         (**self).release_listener(key)
+    }
+    fn permits(&self) -> Option<&dyn PermitStore> {
+        (**self).permits()
     }
 }

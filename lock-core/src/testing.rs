@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::{LockError, LockStore, validate};
+use crate::{
+    Acquisition, LockError, LockStore, PermitRequest, PermitSet, PermitStore, PermitUsage, validate,
+};
 
 /// The store contract in its simplest form: a map from key to `(owner, expiry)` judged
 /// by tokio's clock (so `tokio::time::pause` controls it in tests). No notification, no
@@ -17,6 +19,7 @@ use crate::{LockError, LockStore, validate};
 #[derive(Debug, Default)]
 pub struct TestStore {
     entries: Mutex<HashMap<String, (String, Option<Instant>)>>,
+    permits: Mutex<HashMap<String, PermitSet>>,
 }
 
 impl TestStore {
@@ -90,5 +93,56 @@ impl LockStore for TestStore {
 
     fn name(&self) -> &str {
         "test"
+    }
+
+    fn permits(&self) -> Option<&dyn PermitStore> {
+        Some(self)
+    }
+}
+
+impl TestStore {
+    fn with_permits<T>(&self, key: &str, f: impl FnOnce(&mut PermitSet, Instant) -> T) -> T {
+        let mut map = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        let set = map.entry(key.to_owned()).or_default();
+        f(set, Instant::now())
+    }
+}
+
+#[async_trait]
+impl PermitStore for TestStore {
+    async fn try_acquire_permit(
+        &self,
+        key: &str,
+        owner: &str,
+        request: PermitRequest,
+    ) -> Result<Acquisition, LockError> {
+        validate::save_input(key, owner, request.ttl)?;
+        self.with_permits(key, |set, now| set.try_acquire(now, owner, &request, 0))
+    }
+
+    async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate::delete_input(key, owner)?;
+        self.with_permits(key, |set, now| set.release(now, owner))
+    }
+
+    async fn extend_permit(
+        &self,
+        key: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<(), LockError> {
+        validate::extend_input(key, owner, duration)?;
+        self.with_permits(key, |set, now| set.extend(now, owner, duration))
+    }
+
+    async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
+        validate::key(key)?;
+        self.with_permits(key, |set, _| set.clear());
+        Ok(())
+    }
+
+    async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
+        validate::key(key)?;
+        Ok(self.with_permits(key, |set, now| set.usage(now)))
     }
 }

@@ -388,6 +388,7 @@ async fn restored_expiration_is_capped_at_one_ttl() {
             ttl: Some(1_000),
             expiration: Some(u64::MAX),
             fencing_token: None,
+            share: None,
         })
         .unwrap();
     assert!(lock.remaining_time().unwrap() <= Duration::from_secs(1));

@@ -156,9 +156,12 @@ impl Lock {
             let listener = if final_try {
                 None
             } else {
-                store.as_ref().release_listener(self.key())
+                self.shared.release_listener_on(store.as_ref())
             };
-            let Some(outcome) = until(deadline, self.attempt(&store)).await else {
+            // A writer that may wait reserves the key meanwhile, for longer than it can
+            // take to come back (see `crate::permits`).
+            let reserve = (!final_try).then(|| reservation(&retry));
+            let Some(outcome) = until(deadline, self.attempt(&store, reserve)).await else {
                 return Ok(self.not_acquired(started, attempts));
             };
             let outcome = outcome?;
@@ -222,7 +225,8 @@ impl Lock {
                 last_try: true,
             });
         }
-        let enter = self.shared.handle.slot().queues.enter(self.key());
+        let queue_key = self.shared.queue_key();
+        let enter = self.shared.handle.slot().queues.enter(&queue_key);
         let budget_end = retry.attempts_budget().and_then(|b| started.checked_add(b));
         let give_up = match (deadline, budget_end) {
             (Some(d), Some(b)) => Some(d.min(b)),
@@ -246,7 +250,11 @@ impl Lock {
     /// One `try_acquire`, under the operation mutex. If it does not complete (the future
     /// is dropped, or the store errs after possibly saving), the [`PendingSave`] guard
     /// undoes it in the background.
-    async fn attempt(&self, store: &Arc<dyn LockStore>) -> Result<Attempt, LockError> {
+    async fn attempt(
+        &self,
+        store: &Arc<dyn LockStore>,
+        reserve: Option<Duration>,
+    ) -> Result<Attempt, LockError> {
         let op = self.shared.op.clone().lock_owned().await;
         let pending = Armed::new(
             PendingSave {
@@ -257,9 +265,9 @@ impl Lock {
             PendingSave::undo_in_background,
         );
         let sent_at = Instant::now();
-        let acquisition = store
-            .as_ref()
-            .try_acquire(self.key(), self.owner(), self.ttl())
+        let acquisition = self
+            .shared
+            .try_acquire_on(store.as_ref(), reserve)
             .await
             .inspect_err(|error| {
                 crate::observe::error(store.name(), self.key(), "acquire", error)
@@ -279,7 +287,7 @@ impl Lock {
             // the store's holding has expired too, so this is no holding to hand out.
             // Remove what is left of it (owner-checked, still under the mutex) and let
             // the caller try again.
-            let _ = store.as_ref().delete(self.key(), self.owner()).await;
+            let _ = self.shared.delete_on(store.as_ref()).await;
             tracing::debug!(
                 store = store.name(),
                 key = %self.key(),
@@ -344,7 +352,7 @@ impl PendingSave {
                 return;
             }
             let (store, key) = (store.as_ref(), lock.key.as_str());
-            match store.delete(key, &lock.owner).await {
+            match lock.delete_on(store).await {
                 Ok(()) => tracing::debug!(
                     store = store.name(),
                     key = %key,
@@ -366,6 +374,18 @@ impl PendingSave {
 /// won, or a store's listener fires spuriously), waiting backs off: 1 ms more per extra
 /// wake, up to the retry delay, so a listener that is always ready cannot make a waiter
 /// spin against the store.
+/// How long a denied writer of a reader-writer lock reserves the key: three retry
+/// delays plus a second, so that it renews the reservation before it lapses even when
+/// it waits a whole delay between tries; at most a minute (a writer that gave up stops
+/// blocking readers within that).
+fn reservation(retry: &RetryConfig) -> Duration {
+    retry
+        .delay
+        .saturating_mul(3)
+        .saturating_add(Duration::from_secs(1))
+        .min(Duration::from_secs(60))
+}
+
 const FRUITLESS_WAKES_BEFORE_BACKOFF: u32 = 32;
 
 /// Sleep until the retry delay, the holder's expiry or the caller's deadline, whichever

@@ -81,7 +81,7 @@ async fn extend_once(
     // Until the store confirms, the earlier deadline holds: a cancelled extension may
     // have been applied, also a shorter one.
     shared.holding.extending(generation, until);
-    match store.extend(&shared.key, &shared.owner, duration).await {
+    match shared.extend_on(store, duration).await {
         Ok(()) => {
             shared.holding.extended(generation, until);
             tracing::debug!(store = store.name(), key = %shared.key, extended_ms = duration.as_millis() as u64, "lock extended");

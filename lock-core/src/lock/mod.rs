@@ -7,6 +7,9 @@ mod acquire;
 mod extend;
 mod release;
 mod run;
+mod target;
+
+pub(crate) use target::Target;
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +67,7 @@ struct Shared {
     holding: Arc<Holding>,
     /// Serialized at least once: registered for restores in this process.
     handed_over: AtomicBool,
+    target: Target,
 }
 
 impl Drop for Shared {
@@ -98,6 +102,7 @@ impl Lock {
         retry: RetryConfig,
         auto_extend: bool,
         handle: StoreHandle,
+        target: Target,
     ) -> Self {
         Lock {
             shared: Arc::new(Shared {
@@ -108,6 +113,7 @@ impl Lock {
                 op: Arc::new(tokio::sync::Mutex::new(())),
                 holding: Arc::new(Holding::default()),
                 handed_over: AtomicBool::new(false),
+                target,
             }),
             retry,
             auto_extend,
@@ -218,9 +224,8 @@ impl Lock {
     /// Cancel safe: it only reads.
     pub async fn is_locked(&self) -> Result<bool, LockError> {
         let store = self.store().await?;
-        store
-            .as_ref()
-            .exists(self.key())
+        self.shared
+            .exists_on(store.as_ref())
             .await
             .inspect_err(|error| crate::observe::error(store.name(), self.key(), "exists", error))
     }

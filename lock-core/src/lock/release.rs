@@ -47,7 +47,7 @@ impl Lock {
         if !holding.releasing(generation) {
             return Err(LockError::NotOwned);
         }
-        let result = store.as_ref().delete(self.key(), self.owner()).await;
+        let result = self.shared.delete_on(store.as_ref()).await;
         match &result {
             Ok(()) => {
                 let held = holding.released();
@@ -106,7 +106,7 @@ impl Lock {
         let store = self.store().await?;
         let _op = self.shared.op.lock().await;
         self.shared.holding.releasing(None);
-        let result = store.as_ref().force_delete(self.key()).await;
+        let result = self.shared.force_delete_on(store.as_ref()).await;
         match &result {
             Ok(()) => {
                 self.shared.holding.released();
