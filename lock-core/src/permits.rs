@@ -255,6 +255,12 @@ impl PermitSet {
         }
     }
 
+    /// Whether `owner` holds a live permit.
+    pub fn holds(&mut self, now: Instant, owner: &str) -> bool {
+        self.purge(now);
+        self.holders.iter().any(|h| h.owner == owner)
+    }
+
     /// Remove every holder and the reservation (the fencing counter stays).
     pub fn clear(&mut self) {
         self.holders.clear();

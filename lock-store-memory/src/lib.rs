@@ -13,6 +13,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod permits;
 mod store;
 
 pub use store::MemoryStore;

@@ -5,6 +5,6 @@ use lock_store_memory::MemoryStore;
 // the same locks, as a second handle in the same process would.
 lock_testkit::store_tests!(
     memory,
-    capabilities: [release_notification, fencing_tokens, holder_ttl],
+    capabilities: [release_notification, fencing_tokens, holder_ttl, permits],
     lock_testkit::clones(MemoryStore::new())
 );

@@ -286,8 +286,7 @@ pub async fn run_case(name: &str, maker: StoreMaker) -> CaseReport {
     let outcome = match Ctx::new(maker, case.name).await {
         Err(skip) => Outcome::Skipped(skip.to_string()),
         Ok(ctx) => {
-            let caps = ctx.store.capabilities();
-            match case.requires.missing_from(&caps) {
+            match case.requires.missing_in(ctx.store.as_ref()) {
                 Some(missing) => Outcome::Skipped(format!("{LACKS} {missing}")),
                 None => {
                     // Run on its own task so that a panic is a failure, not a crash.
@@ -405,12 +404,13 @@ pub mod private {
             ("release_notification", caps.release_notification),
             ("fencing_tokens", caps.fencing_tokens),
             ("holder_ttl", caps.holder_ttl),
+            ("permits", store.permits().is_some()),
         ];
         for name in listed {
             assert!(
                 declared.iter().any(|(n, _)| n == name),
                 "store_tests! lists an unknown capability {name:?}; known: \
-                 release_notification, fencing_tokens, holder_ttl"
+                 release_notification, fencing_tokens, holder_ttl, permits"
             );
         }
         for (name, on) in declared {

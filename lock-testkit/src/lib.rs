@@ -113,10 +113,22 @@ pub enum Needs {
     FencingTokens,
     /// [`Capabilities::holder_ttl`].
     HolderTtl,
+    /// Semaphores and reader-writer locks: [`LockStore::permits`](lock_core::LockStore::permits).
+    Permits,
 }
 
 impl Needs {
-    /// The capability's name if `caps` lacks it.
+    /// The capability's name if `store` lacks it.
+    pub fn missing_in(self, store: &dyn lock_core::LockStore) -> Option<&'static str> {
+        match self {
+            Needs::Permits if store.permits().is_none() => Some("permits"),
+            Needs::Permits => None,
+            other => other.missing_from(&store.capabilities()),
+        }
+    }
+
+    /// The capability's name if `caps` lacks it (for [`Needs::Permits`], which is not a
+    /// flag of [`Capabilities`], see [`missing_in`](Self::missing_in): `None` here).
     pub fn missing_from(self, caps: &Capabilities) -> Option<&'static str> {
         match self {
             Needs::Nothing => None,
@@ -226,6 +238,20 @@ macro_rules! __with_cases {
             store_fencing_tokens_increase_across_instances FencingTokens,
             waiter_wakes_at_holder_expiry HolderTtl,
             store_holder_expires_in_is_the_remaining_time HolderTtl,
+            semaphore_never_admits_more_than_its_permits Permits,
+            semaphore_counts_permits_and_release_frees_one Permits,
+            semaphore_expiry_frees_a_permit Permits,
+            permit_release_and_extend_are_owner_checked Permits,
+            permit_holdings_are_not_reentrant Permits,
+            permit_extend_keeps_the_holding Permits,
+            permit_force_release_frees_every_holder Permits,
+            permit_keys_are_separate_from_lock_keys Permits,
+            rw_writer_excludes_everyone_and_readers_share Permits,
+            rw_waiting_writer_is_not_starved_by_readers Permits,
+            rw_abandoned_writer_reservation_lapses Permits,
+            permit_cancellation_leaves_nothing_behind Permits,
+            permit_bad_requests_are_invalid Permits,
+            permit_fencing_tokens_increase Permits,
         }
     };
 }
@@ -295,6 +321,16 @@ macro_rules! __listed_case {
     };
     (HolderTtl $all:tt [holder_ttl $($rest:ident)*] $case:ident $maker:ident $ctor:expr) => {
         $crate::__listed_case! { @run $all $case $maker $ctor }
+    };
+    (Permits $all:tt [permits $($rest:ident)*] $case:ident $maker:ident $ctor:expr) => {
+        $crate::__listed_case! { @run $all $case $maker $ctor }
+    };
+    (Permits $all:tt [] $case:ident $maker:ident $ctor:expr) => {
+        #[test]
+        #[ignore = "store lacks permits (not in the store_tests! capabilities list)"]
+        fn $case() {
+            $crate::private::run_test(stringify!($case), $crate::$maker($ctor), Some(&$crate::__cap_names!($all)[..]));
+        }
     };
     (ReleaseNotification $all:tt [] $case:ident $maker:ident $ctor:expr) => {
         #[test]

@@ -165,6 +165,28 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
             "store_holder_expires_in_is_the_remaining_time",
         ],
         Flaw::HolderTtlFullTtl => &["store_holder_expires_in_is_the_remaining_time"],
+        Flaw::PermitNoLimit => &[
+            "semaphore_never_admits_more_than_its_permits",
+            "semaphore_counts_permits_and_release_frees_one",
+            "rw_writer_excludes_everyone_and_readers_share",
+        ],
+        Flaw::PermitWeightIgnored => &["rw_writer_excludes_everyone_and_readers_share"],
+        Flaw::PermitNoReservation => &["rw_waiting_writer_is_not_starved_by_readers"],
+        Flaw::PermitReservationNeverLapses => &["rw_abandoned_writer_reservation_lapses"],
+        Flaw::PermitReleaseNeverFails | Flaw::PermitExtendIgnoresOwner => {
+            &["permit_release_and_extend_are_owner_checked"]
+        }
+        Flaw::PermitExtendIgnored => &["permit_extend_keeps_the_holding"],
+        Flaw::PermitNeverExpires => &["semaphore_expiry_frees_a_permit"],
+        Flaw::PermitReentrant => &["permit_holdings_are_not_reentrant"],
+        Flaw::PermitForceIgnored => &["permit_force_release_frees_every_holder"],
+        Flaw::PermitSharesLockKeys => &["permit_keys_are_separate_from_lock_keys"],
+        Flaw::PermitReleaseDeferred => &[
+            "semaphore_counts_permits_and_release_frees_one",
+            "permit_cancellation_leaves_nothing_behind",
+        ],
+        Flaw::PermitBadRequestsGranted => &["permit_bad_requests_are_invalid"],
+        Flaw::PermitTokensReset => &["permit_fencing_tokens_increase"],
         _ => &[],
     }
 }

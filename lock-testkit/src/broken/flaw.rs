@@ -122,4 +122,33 @@ flaws! {
     HolderTtlLies,
     /// Reports the holder's full TTL on denial, not what is left of it.
     HolderTtlFullTtl,
+    // ---- permits (semaphores, reader-writer locks) ----
+    /// Permit requests ignore the limit and the weight: everyone gets in.
+    PermitNoLimit,
+    /// Every holding weighs 1 (a writer counts as one reader).
+    PermitWeightIgnored,
+    /// A denied writer reserves nothing: a stream of readers starves it.
+    PermitNoReservation,
+    /// Reservations never lapse: a writer that gave up keeps readers out.
+    PermitReservationNeverLapses,
+    /// `release_permit` answers `Ok` when the owner holds nothing.
+    PermitReleaseNeverFails,
+    /// `extend_permit` answers `Ok` when the owner holds nothing.
+    PermitExtendIgnoresOwner,
+    /// `extend_permit` answers `Ok` and changes nothing.
+    PermitExtendIgnored,
+    /// Permit TTLs are ignored: holdings never expire.
+    PermitNeverExpires,
+    /// The holder of a permit gets another one.
+    PermitReentrant,
+    /// `force_release_permits` removes nothing.
+    PermitForceIgnored,
+    /// Permits live in the lock table: a held lock on a key blocks its semaphore.
+    PermitSharesLockKeys,
+    /// `release_permit` answers at once and removes the holding 10 s later.
+    PermitReleaseDeferred,
+    /// Bad requests (weight 0, weight over the limit, limit 0) are clamped and granted.
+    PermitBadRequestsGranted,
+    /// Permit fencing tokens restart with each new set of holders.
+    PermitTokensReset,
 }

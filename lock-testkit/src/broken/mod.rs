@@ -17,6 +17,7 @@ use lock_core::{
 use tokio::time::Instant;
 
 mod flaw;
+mod permits;
 pub use flaw::Flaw;
 
 #[derive(Debug)]
@@ -49,6 +50,9 @@ struct Shared {
     last_token: Mutex<u64>,
     /// `SingleListenerPerKey`: the newest listener of each key.
     newest_listener: Mutex<HashMap<String, std::sync::Weak<()>>>,
+    /// Semaphores and reader-writer locks (`permits.rs`).
+    permits: Mutex<HashMap<String, lock_core::PermitSet>>,
+    permit_hub: ReleaseHub,
 }
 
 /// What one instance keeps for itself (for the per-instance flaws).
@@ -129,6 +133,11 @@ impl FlawedStore {
             Flaw::NoTtlExpiresImmediately => Some(ttl.unwrap_or_default()),
             _ => ttl,
         }
+    }
+
+    /// Whether anyone holds the lock `key`.
+    fn held_by_anyone(&self, key: &str) -> bool {
+        self.entries().get(key).is_some_and(|e| e.live(self.flaw))
     }
 
     fn held_by(&self, key: &str, owner: &str) -> bool {
@@ -418,5 +427,9 @@ impl LockStore for FlawedStore {
             }));
         }
         Some(self.shared.hub.listen(&key))
+    }
+
+    fn permits(&self) -> Option<&dyn lock_core::PermitStore> {
+        Some(self)
     }
 }

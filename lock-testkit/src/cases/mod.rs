@@ -11,12 +11,14 @@
 mod beyond;
 mod capability;
 mod direct;
+mod permits;
 mod races;
 mod store_extras;
 mod verrou;
 pub use beyond::*;
 pub use capability::*;
 pub use direct::*;
+pub use permits::*;
 pub use races::*;
 pub use store_extras::*;
 pub use verrou::*;

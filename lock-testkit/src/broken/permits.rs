@@ -1,0 +1,129 @@
+//! The permit capability of [`FlawedStore`]: lock-core's [`PermitSet`] rules, with the
+//! permit flaws switched on one at a time.
+
+use std::time::Duration;
+
+use lock_core::{
+    Acquisition, LockError, PermitRequest, PermitSet, PermitStore, PermitUsage, ReleaseFuture,
+    async_trait, permits::MAX_PERMITS, validate,
+};
+use tokio::time::Instant;
+
+use super::{Flaw, FlawedStore, locked};
+
+impl FlawedStore {
+    fn with_set<T>(&self, key: &str, f: impl FnOnce(&mut PermitSet, Instant) -> T) -> T {
+        let mut sets = locked(&self.shared.permits);
+        let set = sets.entry(key.to_owned()).or_default();
+        let out = f(set, Instant::now());
+        // `PermitTokensReset` forgets idle sets, and their fencing counters with them.
+        if self.flaw == Flaw::PermitTokensReset && set.is_idle(Instant::now()) {
+            sets.remove(key);
+        }
+        out
+    }
+
+    /// The request as the flaw mangles it.
+    fn permit_request(&self, mut request: PermitRequest) -> PermitRequest {
+        match self.flaw {
+            Flaw::PermitNoLimit => {
+                request.limit = MAX_PERMITS;
+                request.weight = 1;
+            }
+            Flaw::PermitWeightIgnored => request.weight = 1,
+            Flaw::PermitNoReservation => request.reserve = None,
+            Flaw::PermitReservationNeverLapses => {
+                request.reserve = request.reserve.map(|_| Duration::from_secs(3600));
+            }
+            Flaw::PermitNeverExpires => request.ttl = None,
+            Flaw::PermitBadRequestsGranted => {
+                request.limit = request.limit.clamp(1, MAX_PERMITS);
+                request.weight = request.weight.clamp(1, request.limit);
+            }
+            _ => {}
+        }
+        request
+    }
+}
+
+#[async_trait]
+impl PermitStore for FlawedStore {
+    async fn try_acquire_permit(
+        &self,
+        key: &str,
+        owner: &str,
+        request: PermitRequest,
+    ) -> Result<Acquisition, LockError> {
+        validate::save_input(key, owner, request.ttl)?;
+        if self.flaw == Flaw::PermitSharesLockKeys && self.held_by_anyone(key) {
+            return Ok(Acquisition::denied(None));
+        }
+        let request = self.permit_request(request);
+        if self.flaw == Flaw::PermitReentrant
+            && self.with_set(key, |set, now| set.holds(now, owner))
+        {
+            return Ok(Acquisition::acquired());
+        }
+        let floor = if self.flaw == Flaw::PermitTokensReset {
+            0
+        } else {
+            self.next_token(None)
+        };
+        self.with_set(key, |set, now| set.try_acquire(now, owner, &request, floor))
+    }
+
+    async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate::delete_input(key, owner)?;
+        if self.flaw == Flaw::PermitReleaseDeferred {
+            let this = self.clone();
+            let (key, owner) = (key.to_owned(), owner.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let _ = this.with_set(&key, |set, now| set.release(now, &owner));
+            });
+            return Ok(());
+        }
+        match self.with_set(key, |set, now| set.release(now, owner)) {
+            Err(LockError::NotOwned) if self.flaw == Flaw::PermitReleaseNeverFails => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => {
+                self.shared.permit_hub.notify(key);
+                Ok(())
+            }
+        }
+    }
+
+    async fn extend_permit(
+        &self,
+        key: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<(), LockError> {
+        validate::extend_input(key, owner, duration)?;
+        if self.flaw == Flaw::PermitExtendIgnored {
+            return Ok(());
+        }
+        match self.with_set(key, |set, now| set.extend(now, owner, duration)) {
+            Err(LockError::NotOwned) if self.flaw == Flaw::PermitExtendIgnoresOwner => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
+        validate::key(key)?;
+        if self.flaw != Flaw::PermitForceIgnored {
+            self.with_set(key, |set, _| set.clear());
+            self.shared.permit_hub.notify(key);
+        }
+        Ok(())
+    }
+
+    async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
+        validate::key(key)?;
+        Ok(self.with_set(key, |set, now| set.usage(now)))
+    }
+
+    fn permit_release_listener(&self, key: &str) -> Option<ReleaseFuture> {
+        Some(self.shared.permit_hub.listen(key))
+    }
+}
