@@ -22,6 +22,8 @@ struct Mode {
     long_ms: Option<u64>,
     /// Rotate `run`, released guards and dropped guards (see the worker's `--forms`).
     mixed: bool,
+    /// The worker's `--primitive`: `mutex`, `semaphore:N` or `rw`.
+    primitive: &'static str,
 }
 
 /// Auto-extension on: TTL 2 s, the first section of each process lasts 3 s (the TTL
@@ -32,6 +34,7 @@ const AUTO: Mode = Mode {
     auto_extend: true,
     long_ms: Some(3_000),
     mixed: false,
+    primitive: "mutex",
 };
 
 /// Auto-extension on, and every third section ends by dropping its guard right before
@@ -41,6 +44,20 @@ const MIXED: Mode = Mode {
     auto_extend: true,
     long_ms: Some(3_000),
     mixed: true,
+    primitive: "mutex",
+};
+
+/// A semaphore of 3 instead of a lock, in the mixed forms with auto-extension.
+const SEMAPHORE: Mode = Mode {
+    primitive: "semaphore:3",
+    ..MIXED
+};
+
+/// A reader-writer lock (every fourth task writes), in the mixed forms with
+/// auto-extension.
+const RW: Mode = Mode {
+    primitive: "rw",
+    ..MIXED
 };
 
 /// Auto-extension off: TTL 5 s, sections of 0–2 ms.
@@ -49,6 +66,7 @@ const PLAIN: Mode = Mode {
     auto_extend: false,
     long_ms: None,
     mixed: false,
+    primitive: "mutex",
 };
 
 /// At most two runs (eight worker processes) at a time: on two cores, more starve the
@@ -85,9 +103,11 @@ async fn run(kind: Kind, mode: Mode) {
         if mode.mixed {
             cmd.args(["--forms", "mixed"]);
         }
+        cmd.args(["--primitive", mode.primitive]);
         children.push(cmd.spawn().expect("spawn stress_worker"));
     }
     let (mut sections, mut overlaps, mut lost, mut storage_errors) = (0u64, 0u64, 0u64, 0u64);
+    let (mut max_holders, mut writes) = (0u64, 0u64);
     for child in children {
         let out = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
             .await
@@ -107,16 +127,17 @@ async fn run(kind: Kind, mode: Mode) {
         overlaps += v["overlaps"].as_u64().expect("overlaps");
         lost += v["lost"].as_u64().expect("lost");
         storage_errors += v["storage_errors"].as_u64().expect("storage_errors");
+        max_holders = max_holders.max(v["max_holders"].as_u64().expect("max_holders"));
+        writes += v["writes"].as_u64().expect("writes");
     }
     let counter: u64 = std::fs::read_to_string(dir.join("counter"))
-        .expect("counter file")
-        .trim()
-        .parse()
-        .expect("counter value");
+        .map(|s| s.trim().parse().expect("counter value"))
+        .unwrap_or(0);
     let expected = u64::from(PROCESSES * TASKS * SECTIONS);
     println!(
-        "{}: auto_extend={} mixed={} processes={PROCESSES} sections={sections} counter={counter} overlaps={overlaps} lost={lost} tolerated_storage_errors={storage_errors} in {:?}",
+        "{}: {} auto_extend={} mixed={} processes={PROCESSES} sections={sections} counter={counter} writes={writes} max_holders={max_holders} overlaps={overlaps} lost={lost} tolerated_storage_errors={storage_errors} in {:?}",
         kind.name(),
+        mode.primitive,
         mode.auto_extend,
         mode.mixed,
         started.elapsed()
@@ -128,7 +149,24 @@ async fn run(kind: Kind, mode: Mode) {
         "{}: two holders were inside at once",
         kind.name()
     );
-    assert_eq!(counter, expected, "{}: increments were lost", kind.name());
+    match mode.primitive {
+        "mutex" => assert_eq!(counter, expected, "{}: increments were lost", kind.name()),
+        "rw" => {
+            assert!(writes > 0, "{}: no writer ran", kind.name());
+            assert_eq!(
+                counter,
+                writes,
+                "{}: writers' increments were lost",
+                kind.name()
+            );
+        }
+        semaphore => assert_eq!(
+            max_holders,
+            3,
+            "{}: {semaphore}: at most 3 holders may be inside, and 3 should be at times",
+            kind.name()
+        ),
+    }
     assert_eq!(lost, 0, "{}: auto-extension let a lock go", kind.name());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -146,6 +184,16 @@ async fn redis_four_processes_never_overlap_without_auto_extension() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_four_processes_never_overlap_with_guard_drops_and_auto_extension() {
     run(Kind::Redis, MIXED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_semaphore_of_three_is_never_exceeded_across_processes() {
+    run(Kind::Redis, SEMAPHORE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_rw_lock_writers_never_overlap_anyone_across_processes() {
+    run(Kind::Redis, RW).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,13 +245,40 @@ async fn sqlite_four_processes_never_overlap_with_guard_drops_and_auto_extension
 /// across processes, and the counter or the marker must show it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_memory_store_across_processes_is_caught_overlapping() {
+    let (overlaps, counter, _) = control_run("mutex", 1).await;
+    assert!(
+        overlaps > 0 || counter != u64::from(PROCESSES * 32),
+        "the overlap detector saw nothing although the processes did not exclude each other"
+    );
+}
+
+/// The same for the semaphore and reader-writer detectors: per-process semaphores of 3
+/// let in more than 3 across processes, per-process reader-writer locks let writers meet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_memory_semaphores_and_rw_locks_across_processes_are_caught() {
+    let (_, _, max_holders) = control_run("semaphore:3", 20).await;
+    assert!(
+        max_holders > 3,
+        "the holder count saw at most {max_holders} although 4 processes each let 3 in"
+    );
+    let (overlaps, _, _) = control_run("rw", 20).await;
+    assert!(
+        overlaps > 0,
+        "the writer detector saw nothing across 4 unrelated processes"
+    );
+}
+
+/// Four memory-store workers (which exclude nobody across processes): the overlaps, the
+/// counter and the most holders seen at once.
+async fn control_run(primitive: &str, hold_ms: u64) -> (u64, u64, u64) {
     let dir = temp_dir("xproc-control");
     let key = unique("xproc.control");
     let mut children = Vec::new();
     for _ in 0..PROCESSES {
         children.push(
             tokio::process::Command::new(env!("CARGO_BIN_EXE_stress_worker"))
-                .args(["--store", "memory", "--key", &key])
+                .args(["--store", "memory", "--key", &key, "--primitive", primitive])
+                .args(["--long-ms", &hold_ms.to_string()])
                 .args(["--tasks", "8", "--sections", "4", "--ttl-ms", "5000"])
                 .args(["--auto-extend", "off"])
                 .arg("--dir")
@@ -215,7 +290,7 @@ async fn control_memory_store_across_processes_is_caught_overlapping() {
                 .expect("spawn"),
         );
     }
-    let mut overlaps = 0;
+    let (mut overlaps, mut max_holders) = (0, 0);
     for child in children {
         let out = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
             .await
@@ -226,14 +301,12 @@ async fn control_memory_store_across_processes_is_caught_overlapping() {
         let v: serde_json::Value =
             serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or_default();
         overlaps += v["overlaps"].as_u64().unwrap_or(1);
+        max_holders = v["max_holders"].as_u64().unwrap_or(0).max(max_holders);
     }
     let counter: u64 = std::fs::read_to_string(dir.join("counter"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
-    assert!(
-        overlaps > 0 || counter != u64::from(PROCESSES * 32),
-        "the overlap detector saw nothing although the processes did not exclude each other"
-    );
     let _ = std::fs::remove_dir_all(&dir);
+    (overlaps, counter, max_holders)
 }

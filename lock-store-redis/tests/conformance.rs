@@ -5,7 +5,7 @@ use std::time::Duration;
 use lock_store_redis::{RedisStore, RedisStoreOptions};
 use lock_testkit::services::redis_url;
 
-lock_testkit::store_tests!(redis, capabilities: [release_notification, fencing_tokens, holder_ttl], service: || async {
+lock_testkit::store_tests!(redis, capabilities: [release_notification, fencing_tokens, holder_ttl, permits], service: || async {
     let url = redis_url();
     RedisStore::connect(RedisStoreOptions::from_url(url.clone()).with_timeout(Duration::from_secs(3)))
         .await

@@ -4,6 +4,7 @@
 //! stress_worker --store redis|postgres|mysql|sqlite|memory --url URL [--table NAME]
 //!               --key KEY --tasks N --sections N --ttl-ms MS --auto-extend on|off
 //!               --dir COUNTER_DIR [--long-ms MS] [--forms run|mixed]
+//!               [--primitive mutex|semaphore:N|rw]
 //! ```
 //!
 //! Each of `tasks` tasks runs `sections` critical sections guarded by one lock on `key`.
@@ -14,8 +15,18 @@
 //! to prove auto-extension). With `--forms mixed`, sections rotate through `run`, a guard
 //! released explicitly, and a guard of a clone that is *dropped* (released in the
 //! background) right before the same lock acquires again — the interleaving where a
-//! background release must never undo the next holding. The process prints one line of JSON:
-//! `{"sections":…,"overlaps":…,"lost":…,"storage_errors":…}` and exits 0, or prints the error and exits 1.
+//! background release must never undo the next holding.
+//!
+//! `--primitive semaphore:N` guards the sections with a semaphore of `N` permits: each
+//! holder puts a file `h-…` in `DIR` while inside and counts those present; the largest
+//! count is `max_holders` (the unsafe counter is not used: N holders may be inside).
+//! `--primitive rw` uses a reader-writer lock: every fourth task writes (a `w-…` file, the
+//! unsafe counter increment, and an overlap if any other holder's file is present), the
+//! others read (an `r-…` file; an overlap if a writer's file is present).
+//!
+//! The process prints one line of JSON:
+//! `{"sections":…,"overlaps":…,"lost":…,"storage_errors":…,"max_holders":…,"writes":…}`
+//! and exits 0, or prints the error and exits 1.
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
@@ -42,6 +53,23 @@ struct Args {
     dir: PathBuf,
     long: Option<Duration>,
     mixed: bool,
+    primitive: Primitive,
+}
+
+#[derive(Clone, Copy)]
+enum Primitive {
+    Mutex,
+    Semaphore(u32),
+    Rw,
+}
+
+/// What a task's sections do (see the module docs).
+#[derive(Clone, Copy)]
+enum Role {
+    Exclusive,
+    Permit,
+    Reader,
+    Writer,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -90,6 +118,14 @@ fn parse_args() -> Result<Args, String> {
             Some("mixed") => true,
             Some(other) => return Err(format!("--forms run|mixed, not {other:?}")),
         },
+        primitive: match get.get("primitive").map(String::as_str) {
+            None | Some("mutex") => Primitive::Mutex,
+            Some("rw") => Primitive::Rw,
+            Some(other) => match other.strip_prefix("semaphore:").map(str::parse) {
+                Some(Ok(n)) => Primitive::Semaphore(n),
+                _ => return Err(format!("--primitive mutex|semaphore:N|rw, not {other:?}")),
+            },
+        },
     })
 }
 
@@ -118,6 +154,82 @@ struct Tally {
     overlaps: AtomicU64,
     lost: AtomicU64,
     storage_errors: AtomicU64,
+    max_holders: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// A section under a semaphore or reader-writer lock: announce this holder with a file
+/// while inside, and look at who else is.
+async fn shared_section(
+    dir: &Path,
+    hold: Duration,
+    tally: &Tally,
+    role: Role,
+    me: &str,
+) -> std::io::Result<()> {
+    let prefix = if matches!(role, Role::Writer) {
+        "w-"
+    } else {
+        "h-"
+    };
+    let prefix = if matches!(role, Role::Reader) {
+        "r-"
+    } else {
+        prefix
+    };
+    let mine = dir.join(format!("{prefix}{me}"));
+    std::fs::write(&mine, b"")?;
+    let mut present = 0u64;
+    let mut writers = 0u64;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("h-") || name.starts_with("r-") || name.starts_with("w-") {
+            present += 1;
+        }
+        if name.starts_with("w-") {
+            writers += 1;
+        }
+    }
+    tally.max_holders.fetch_max(present, Ordering::SeqCst);
+    let overlap = match role {
+        Role::Writer => present > 1,
+        Role::Reader => writers > 0,
+        Role::Permit | Role::Exclusive => false,
+    };
+    if overlap {
+        tally.overlaps.fetch_add(1, Ordering::SeqCst);
+    }
+    if matches!(role, Role::Writer) {
+        let counter = dir.join("counter");
+        let value: u64 = match std::fs::read_to_string(&counter) {
+            Ok(s) => s.trim().parse().unwrap_or(0),
+            Err(e) if e.kind() == ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        tokio::time::sleep(hold).await;
+        std::fs::write(&counter, (value + 1).to_string())?;
+        tally.writes.fetch_add(1, Ordering::SeqCst);
+    } else {
+        tokio::time::sleep(hold).await;
+    }
+    std::fs::remove_file(&mine)?;
+    tally.sections.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// The section of `role`.
+async fn section_as(
+    role: Role,
+    me: &str,
+    dir: &Path,
+    hold: Duration,
+    tally: &Tally,
+) -> std::io::Result<()> {
+    match role {
+        Role::Exclusive => section(dir, hold, tally).await,
+        _ => shared_section(dir, hold, tally, role, me).await,
+    }
 }
 
 /// The critical section: an unsafe read-modify-write that only the lock makes safe.
@@ -157,9 +269,25 @@ async fn task(
     index: u32,
     tally: Arc<Tally>,
 ) -> Result<(), String> {
-    let lock = factory
-        .create_lock(args.key.clone())
-        .map_err(|e| e.to_string())?;
+    let (lock, role) = match args.primitive {
+        Primitive::Mutex => (factory.create_lock(args.key.clone()), Role::Exclusive),
+        Primitive::Semaphore(n) => (
+            factory
+                .create_semaphore(args.key.clone(), n)
+                .map(|s| s.as_lock().clone()),
+            Role::Permit,
+        ),
+        Primitive::Rw => {
+            let rw = factory.create_rw_lock(args.key.clone());
+            if index % 4 == 0 {
+                (rw.map(|rw| rw.write().clone()), Role::Writer)
+            } else {
+                (rw.map(|rw| rw.read().clone()), Role::Reader)
+            }
+        }
+    };
+    let lock = lock.map_err(|e| e.to_string())?;
+    let me = format!("{}-{index}", std::process::id());
     for s in 0..args.sections {
         let hold = match args.long {
             Some(long) if index == 0 && s == 0 => long,
@@ -175,18 +303,19 @@ async fn task(
             let t = tally.clone();
             let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let r = ran.clone();
+            let me_inside = me.clone();
             let form = if args.mixed { (index + s) % 3 } else { 0 };
             let outcome = match form {
                 0 => {
                     lock.run_with_signal(|lost| async move {
                         r.store(true, Ordering::SeqCst);
-                        let result = section(&dir, hold, &t).await;
+                        let result = section_as(role, &me_inside, &dir, hold, &t).await;
                         (result, lost.is_lost())
                     })
                     .await
                 }
-                1 => guarded(&lock, true, &dir, hold, &t, &r).await,
-                _ => guarded(&lock.clone(), false, &dir, hold, &t, &r).await,
+                1 => guarded(&lock, true, (role, &me), &dir, hold, &t, &r).await,
+                _ => guarded(&lock.clone(), false, (role, &me), &dir, hold, &t, &r).await,
             };
             match outcome {
                 Err(e) if e.is_storage() && storage_errors < 5 => {
@@ -218,6 +347,7 @@ async fn task(
 async fn guarded(
     lock: &lock_core::Lock,
     release: bool,
+    who: (Role, &str),
     dir: &Path,
     hold: Duration,
     tally: &Tally,
@@ -228,7 +358,7 @@ async fn guarded(
     };
     let lost = guard.lost_signal();
     ran.store(true, Ordering::SeqCst);
-    let result = section(dir, hold, tally).await;
+    let result = section_as(who.0, who.1, dir, hold, tally).await;
     let was_lost = lost.is_lost();
     if release {
         guard.release().await?;
@@ -280,11 +410,13 @@ async fn main() -> ExitCode {
         }
     }
     println!(
-        "{{\"sections\":{},\"overlaps\":{},\"lost\":{},\"storage_errors\":{}}}",
+        "{{\"sections\":{},\"overlaps\":{},\"lost\":{},\"storage_errors\":{},\"max_holders\":{},\"writes\":{}}}",
         tally.sections.load(Ordering::SeqCst),
         tally.overlaps.load(Ordering::SeqCst),
         tally.lost.load(Ordering::SeqCst),
-        tally.storage_errors.load(Ordering::SeqCst)
+        tally.storage_errors.load(Ordering::SeqCst),
+        tally.max_holders.load(Ordering::SeqCst),
+        tally.writes.load(Ordering::SeqCst)
     );
     if failed {
         ExitCode::FAILURE

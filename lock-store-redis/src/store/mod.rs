@@ -126,6 +126,7 @@ fn millis(duration: Duration) -> u64 {
 }
 
 mod connect;
+mod permits;
 
 impl RedisStore {
     /// The key prefix.
@@ -400,5 +401,9 @@ impl LockStore for RedisStore {
         let listener = self.inner.hub.listen(&self.redis_key(key));
         self.inner.subscriber.ensure_started();
         Some(listener)
+    }
+
+    fn permits(&self) -> Option<&dyn lock_core::PermitStore> {
+        Some(self)
     }
 }
