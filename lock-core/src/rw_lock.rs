@@ -14,7 +14,7 @@ use crate::{Lock, LockError, LockFactory, LockManager, RetryConfig};
 /// guards, TTL and auto-extension with the lost-lock signal, fencing tokens (one
 /// counter per key, shared by readers and writers), fair event-driven waiting,
 /// `serialize`. A `RwLock` is one would-be reader and one would-be writer: create one
-/// per task.
+/// per task. `force_release` (on either) frees the key of every reader and writer.
 ///
 /// **Writers are not starved.** A writer that is refused and will wait *reserves* the
 /// key: from then on no new holder, reader or writer, gets in until that writer has
