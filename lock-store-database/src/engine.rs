@@ -16,6 +16,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::backend::Backend;
 use crate::error::TimedOut;
 use crate::options::{DatabaseStoreOptions, Source};
+use crate::permits::{PermitOps, PermitSql};
 use crate::sql::{Abandon, AcquireRow, BoxFuture, Dialect, PoolOf};
 use crate::statements::Statements;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
@@ -50,6 +51,8 @@ pub(crate) trait Operations: Send + Sync {
     async fn exists(&self, deadline: Instant, key: &str) -> Result<i64, LockError>;
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture>;
     fn released_locally(&self, key: &str);
+    /// Semaphores and reader-writer locks, on the same pool (`crate::permits`).
+    fn permits(&self) -> &dyn PermitOps;
 }
 
 /// A dialect and the pool it runs on.
@@ -61,6 +64,8 @@ where
     pool: PoolOf<D::Conn>,
     /// The operation timeout, for messages.
     timeout: Duration,
+    /// The permits table's statements and listener.
+    pub(crate) permits: PermitSql,
 }
 
 impl<D: Dialect> Engine<D>
@@ -85,15 +90,17 @@ where
         let sql = Statements::new(D::BACKEND, &options.table_name)?;
         let dialect = D::new(&pool, sql, options);
         let timeout = options.operation_timeout;
+        let permits = PermitSql::new(&pool, D::BACKEND, options);
         Ok(Arc::new(Engine {
             dialect,
             pool,
             timeout,
+            permits,
         }))
     }
 
     /// Check out a connection and run the dialect's `op` on it, all before `deadline`.
-    async fn run<T>(
+    pub(crate) async fn run<T>(
         &self,
         deadline: Instant,
         op: impl for<'c> FnOnce(&D, &'c mut D::Conn) -> BoxFuture<'c, QueryResult<T>>,
@@ -192,6 +199,10 @@ where
 
     fn released_locally(&self, key: &str) {
         self.dialect.released_locally(key);
+    }
+
+    fn permits(&self) -> &dyn PermitOps {
+        self
     }
 }
 

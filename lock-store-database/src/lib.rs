@@ -42,7 +42,8 @@
 //!
 //! # The table
 //!
-//! One row per key ever locked:
+//! One row per key ever locked (semaphores and reader-writer locks have a table of
+//! their own, see [below](#semaphores-and-reader-writer-locks)):
 //!
 //! | column | meaning |
 //! |---|---|
@@ -161,7 +162,88 @@
 //!   of the released key, in every process. A lost connection is re-established, and
 //!   every waiter is woken to retry, since releases may have gone unheard meanwhile.
 //!   **MySQL and SQLite poll:** waiters retry every retry `delay` (and no later than the
-//!   holder's expiry).
+//!   holder's expiry). Permit releases notify on a channel of their own (see
+//!   [Semaphores and reader-writer locks](#semaphores-and-reader-writer-locks)).
+//!
+//! # Semaphores and reader-writer locks
+//!
+//! A [`DatabaseStore`] offers lock-core's [`PermitStore`](lock_core::PermitStore)
+//! capability on every backend, so [`Semaphore`](lock_core::Semaphore) and
+//! [`RwLock`](lock_core::RwLock) work on it as on the other stores, under the rules of
+//! [`PermitSet`](lock_core::PermitSet): holders with weights under the key's limit, no
+//! second holding per owner, owner-checked release and extend, and a waiting writer's
+//! *reservation* that keeps new readers out until it is granted or lapses.
+//!
+//! Permit keys live in a second table, `<table>_permits` (`locks_permits` by default),
+//! so a semaphore and a lock on the same key never meet (and no lock table should be
+//! named like another's permits table). One row per permit key ever used:
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `permit_key` | the key's UTF-8 bytes, as `lock_key` |
+//! | `holders` | a JSON array of `{"o": owner, "w": weight, "e": expiry}`; `e` in Unix ms by the backend's clock, `null` = never expires; expired entries are dropped by the key's next write |
+//! | `reserved_by`, `reserved_until` | a waiting writer's reservation: its owner, and until when (Unix ms) |
+//! | `fence` | the key's last fencing token, minted as the lock table's: `max(fence + 1, now_ms × 1000)` |
+//!
+//! The store creates it next to the lock table when
+//! [`create_table`](DatabaseStoreOptions::create_table) is on. With it off, nothing is
+//! checked at build (a store used only for locks needs no permits table): create it with
+//! [`permits_ddl`]; until it exists, permit operations fail with `LockError::Storage`.
+//! `<table>_permits` must fit the 63-byte identifier limit, so the lock table name may
+//! have at most 55 bytes for permits: with a longer one the store still works for locks,
+//! and its permit operations answer `InvalidArgument`. For the default table:
+//!
+//! ```sql
+//! -- PostgreSQL
+//! CREATE TABLE IF NOT EXISTS "locks_permits" (
+//!     permit_key     BYTEA  NOT NULL PRIMARY KEY,
+//!     holders        JSONB  NOT NULL DEFAULT '[]',
+//!     reserved_by    TEXT   NULL,
+//!     reserved_until BIGINT NULL,
+//!     fence          BIGINT NOT NULL DEFAULT 0
+//! );
+//! -- MySQL / MariaDB
+//! CREATE TABLE IF NOT EXISTS `locks_permits` (
+//!     permit_key     VARBINARY(1024) NOT NULL PRIMARY KEY,
+//!     holders        JSON            NOT NULL,
+//!     reserved_by    VARBINARY(255)  NULL,
+//!     reserved_until BIGINT          NULL,
+//!     fence          BIGINT          NOT NULL DEFAULT 0
+//! ) ENGINE = InnoDB;
+//! -- SQLite
+//! CREATE TABLE IF NOT EXISTS "locks_permits" (
+//!     permit_key     BLOB    NOT NULL PRIMARY KEY,
+//!     holders        TEXT    NOT NULL DEFAULT '[]',
+//!     reserved_by    TEXT    NULL,
+//!     reserved_until INTEGER NULL,
+//!     fence          INTEGER NOT NULL DEFAULT 0
+//! ) WITHOUT ROWID;
+//! ```
+//!
+//! Each operation is one statement on the key's row that computes the new row from the
+//! row's own columns while holding its lock (PostgreSQL, MySQL) or the database write
+//! lock (SQLite), so racing requests from any number of processes are serialized:
+//!
+//! | operation | PostgreSQL | MySQL / MariaDB | SQLite |
+//! |---|---|---|---|
+//! | acquire | 1 statement, 1 round trip: `INSERT … ON CONFLICT DO UPDATE … WHERE <allowed> RETURNING` (plus the holder hint from the statement's snapshot) | 2 round trips: `INSERT … ON DUPLICATE KEY UPDATE` decides and leaves the token (or 0) in `LAST_INSERT_ID()`, then `SELECT LAST_INSERT_ID()` and the hint on the same connection | 1 statement: `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING`; when it writes nothing (denied), a second read for the hint |
+//! | release | 1: `UPDATE … WHERE <owner holds>`, with `pg_notify` | 1: `UPDATE` | 1: `UPDATE` |
+//! | extend | 1: `UPDATE … WHERE <owner holds>` | 1 | 1 |
+//! | force release | 1: `UPDATE`, with `pg_notify` | 1 | 1 |
+//! | usage | 1 read | 1 read | 1 read |
+//!
+//! A denied acquire reports the earliest live holder's remaining time (a hint). Expiry
+//! of holdings and reservations is judged by the same clock as the locks': the server's
+//! on PostgreSQL and MySQL/MariaDB, the machine's wall clock on SQLite (see above, with
+//! what a stepped clock does). **Release notification on PostgreSQL:** release and force
+//! release `pg_notify` the channel `<table>_permits_released` (not the locks' channel,
+//! so a permit release never wakes lock waiters of the same key string, nor the other
+//! way round); each store keeps a second `LISTEN` connection for it, opened by the first
+//! permit waiter. **MySQL and SQLite poll**, as for locks.
+//!
+//! Versions: the permit statements need PostgreSQL 9.5+, MySQL 8.0.4+ or MariaDB 10.6+
+//! (`JSON_TABLE`), and SQLite 3.35+ with JSON1 (the bundled library). They are tested
+//! on PostgreSQL 15, MariaDB 10.11 and the bundled SQLite.
 //!
 //! # SQLite
 //!
@@ -196,6 +278,7 @@ mod error;
 #[cfg(feature = "postgres")]
 mod listener;
 mod options;
+mod permits;
 mod sql;
 mod statements;
 mod store;
@@ -205,6 +288,7 @@ pub use backend::Backend;
 /// The diesel-async this crate is built on, to build a pool of the matching version.
 pub use diesel_async;
 pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_TABLE_NAME, DatabaseStoreOptions};
+pub use permits::permits_ddl;
 #[cfg(feature = "mysql")]
 pub use sql::mysql::MysqlPool;
 #[cfg(feature = "postgres")]

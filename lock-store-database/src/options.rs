@@ -85,7 +85,8 @@ impl DatabaseStoreOptions {
     /// Options that reuse the application's PostgreSQL pool (the seed's `connectionName`).
     ///
     /// Release notification takes one connection out of the pool for good (its slot is
-    /// freed, so the pool opens another) to `LISTEN` on, the first time a waiter needs it.
+    /// freed, so the pool opens another) to `LISTEN` on, the first time a waiter needs it;
+    /// semaphores and reader-writer locks take a second one the same way.
     #[cfg(feature = "postgres")]
     pub fn from_postgres_pool(pool: crate::PgPool) -> Self {
         Self::with_source(Source::Pool(Arc::new(Given::<

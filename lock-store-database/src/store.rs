@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, StoreFactory, validate,
+    Acquisition, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture, StoreFactory,
+    validate,
 };
 use tokio::time::Instant;
 
@@ -104,7 +105,15 @@ impl DatabaseStore {
                 endpoint: options.endpoint(),
             }),
         };
-        match store.prepare_table(options.create_table, deadline).await {
+        // The lock table, then the permits table (`crate::permits`).
+        let prepared = async {
+            store.prepare_table(options.create_table, deadline).await?;
+            store
+                .prepare_permit_table(options.create_table, deadline)
+                .await
+        }
+        .await;
+        match prepared {
             Ok(()) => Ok(store),
             Err(LockError::Storage(source)) => Err(LockError::storage(OpenError {
                 store: store.backend().name(),
@@ -156,8 +165,13 @@ impl DatabaseStore {
         })
     }
 
+    /// The engine (lock and permit statements).
+    pub(crate) fn ops(&self) -> &dyn Operations {
+        self.inner.ops.as_ref()
+    }
+
     /// The deadline of an operation starting now.
-    fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         Instant::now() + self.inner.timeout
     }
 
@@ -256,6 +270,11 @@ impl LockStore for DatabaseStore {
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         self.inner.ops.release_listener(key)
     }
+
+    /// Semaphores and reader-writer locks, on every backend (`crate::permits`).
+    fn permits(&self) -> Option<&dyn PermitStore> {
+        Some(self)
+    }
 }
 
 /// Keeps `now + ttl` far inside `BIGINT` (about 3 million years); validated input stays
@@ -263,7 +282,7 @@ impl LockStore for DatabaseStore {
 const MAX_TTL_MS: i64 = 100_000_000_000_000_000;
 
 /// Whole milliseconds, rounded up so a sub-millisecond remainder does not shorten it.
-fn ttl_ms(ttl: Duration) -> i64 {
+pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
     let ms = ttl.as_nanos().div_ceil(1_000_000);
     i64::try_from(ms).unwrap_or(MAX_TTL_MS).min(MAX_TTL_MS)
 }

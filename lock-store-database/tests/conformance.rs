@@ -15,20 +15,20 @@ async fn server(service: &str, url: String) -> Result<DatabaseStore, Skip> {
 
 lock_testkit::store_tests!(
     postgres,
-    capabilities: [release_notification, fencing_tokens, holder_ttl],
+    capabilities: [release_notification, fencing_tokens, holder_ttl, permits],
     service: || server("postgres", lock_testkit::services::postgres_url())
 );
 
 // MySQL/MariaDB and SQLite have no release notification: waiters poll.
 lock_testkit::store_tests!(
     mysql,
-    capabilities: [fencing_tokens, holder_ttl],
+    capabilities: [fencing_tokens, holder_ttl, permits],
     service: || server("mysql", lock_testkit::services::mysql_url())
 );
 
 // A file, not `sqlite::memory:`: the suite opens second instances that must see the
 // same database, as a second process would.
-lock_testkit::store_tests!(sqlite, capabilities: [fencing_tokens, holder_ttl], || async {
+lock_testkit::store_tests!(sqlite, capabilities: [fencing_tokens, holder_ttl, permits], || async {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance.db");
     DatabaseStore::connect(DatabaseStoreOptions::sqlite_path(path).table_name(TABLE))
         .await

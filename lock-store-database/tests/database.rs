@@ -315,7 +315,7 @@ async fn cancelled_statements_do_not_poison_the_pool(backend: Backend) {
     let table = unique("cancelled");
     let url = url(backend);
     let Some(store) = connect_or_skip(
-        DatabaseStoreOptions::new(url)
+        DatabaseStoreOptions::new(url.clone())
             .table_name(&table)
             .max_connections(1),
         backend,
@@ -347,4 +347,5 @@ async fn cancelled_statements_do_not_poison_the_pool(backend: Backend) {
         store.delete(&key, "o").await.unwrap();
     }
     println!("{backend}: {cancelled} of 40 acquires cancelled mid-flight");
+    Raw::connect(backend, &url).await.drop_table(&table).await;
 }

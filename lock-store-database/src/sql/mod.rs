@@ -107,8 +107,8 @@ mod driver {
     /// a future that borrows only the connection, so that the caller can bound it with
     /// the operation deadline and abandon the connection if it runs out.
     pub(crate) trait Dialect: Send + Sync + Sized + 'static {
-        /// The pooled connection.
-        type Conn: Abandon + Send + 'static;
+        /// The pooled connection (which also runs the permit statements).
+        type Conn: Abandon + crate::permits::PermitConn + Send + 'static;
 
         /// The backend this dialect speaks.
         const BACKEND: Backend;

@@ -159,9 +159,16 @@ impl Raw {
         }
     }
 
+    /// Drop the lock table `name` and its permits table (`<name>_permits`, when that
+    /// fits an identifier).
     pub async fn drop_table(&mut self, name: &str) {
-        let sql = format!("DROP TABLE IF EXISTS {}", self.table(name));
-        self.exec(&sql).await;
+        let permits = format!("{name}_permits");
+        for table in [name, permits.as_str()] {
+            if table.len() <= 63 {
+                let sql = format!("DROP TABLE IF EXISTS {}", self.table(table));
+                self.exec(&sql).await;
+            }
+        }
     }
 }
 

@@ -1,0 +1,351 @@
+//! Semaphores and reader-writer locks in SQL: the [`PermitStore`](lock_core::PermitStore)
+//! capability of [`DatabaseStore`](crate::DatabaseStore), under lock-core's
+//! [`PermitSet`](lock_core::PermitSet) rules, one statement per operation.
+//!
+//! Each store keeps its permit keys in a table of their own, `<table>_permits` (so a
+//! semaphore and a lock on one key never meet), one row per key: the holders in a JSON
+//! column, the reservation, and the key's fencing counter. Every write is one
+//! statement on that row, computing the new row from the row's own columns under its
+//! row lock (PostgreSQL, MySQL) or the database write lock (SQLite): see each
+//! backend's module for why its statements are atomic.
+//!
+//! * [`render`]: named parameters for the statements;
+//! * [`postgres`], [`mysql`], [`sqlite`]: each backend's SQL and how it runs;
+//! * `ops`: running them through the store's engine (pool, deadline);
+//! * `store`: the [`PermitStore`](lock_core::PermitStore) methods.
+
+use std::time::Duration;
+
+use deadpool::managed::Manager;
+use diesel::QueryResult;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Nullable};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
+use lock_core::LockError;
+
+use crate::backend::Backend;
+use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN, validate_table_name};
+use crate::sql::{BoxFuture, PoolOf};
+use render::{Rendered, Values, render};
+
+mod mysql;
+mod ops;
+mod postgres;
+pub(crate) mod render;
+mod sqlite;
+mod store;
+
+pub(crate) use ops::PermitOps;
+
+/// The statements of one backend, before rendering.
+pub(crate) struct PermitTemplates {
+    now_ms: &'static str,
+    quote: char,
+    /// Shared fragments, expanded first (see [`render()`]).
+    parts: &'static [(&'static str, &'static str)],
+    ddl: &'static str,
+    probe: &'static str,
+    acquire: &'static str,
+    /// MySQL: the outcome, always read; SQLite: the holder hint, read when denied.
+    acquire_followup: Option<&'static str>,
+    release: &'static str,
+    extend: &'static str,
+    force_release: &'static str,
+    usage: &'static str,
+}
+
+impl PermitTemplates {
+    fn of(backend: Backend) -> &'static PermitTemplates {
+        match backend {
+            Backend::Postgres => &postgres::TEMPLATES,
+            Backend::Mysql => &mysql::TEMPLATES,
+            Backend::Sqlite => &sqlite::TEMPLATES,
+        }
+    }
+}
+
+/// The permit statements of one backend and table, rendered.
+#[derive(Debug, Clone)]
+pub(crate) struct PermitStatements {
+    pub(crate) ddl: Rendered,
+    pub(crate) probe: Rendered,
+    pub(crate) acquire: Rendered,
+    /// Run by the MySQL and SQLite acquires only.
+    #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
+    pub(crate) acquire_followup: Option<Rendered>,
+    pub(crate) release: Rendered,
+    pub(crate) extend: Rendered,
+    pub(crate) force_release: Rendered,
+    pub(crate) usage: Rendered,
+}
+
+impl PermitStatements {
+    /// `permits_table` is a checked identifier ([`permits_table`]).
+    fn new(backend: Backend, permits_table: &str) -> Self {
+        let t = PermitTemplates::of(backend);
+        let quoted = format!("{q}{permits_table}{q}", q = t.quote);
+        let r = |template: &str| render(backend, template, t.parts, t.now_ms, &quoted);
+        PermitStatements {
+            ddl: r(t.ddl),
+            probe: r(t.probe),
+            acquire: r(t.acquire),
+            acquire_followup: t.acquire_followup.map(r),
+            release: r(t.release),
+            extend: r(t.extend),
+            force_release: r(t.force_release),
+            usage: r(t.usage),
+        }
+    }
+}
+
+/// The permits table of the lock table `table`: `<table>_permits`, which must fit an
+/// identifier (63 bytes: PostgreSQL's limit, applied on every backend so a name works
+/// everywhere), otherwise `InvalidArgument`.
+pub(crate) fn permits_table(table: &str) -> Result<String, LockError> {
+    let name = format!("{table}_permits");
+    if name.len() > MAX_TABLE_NAME_LEN {
+        return Err(LockError::invalid(format!(
+            "semaphores and reader-writer locks need the table `{name}`, longer than \
+             {MAX_TABLE_NAME_LEN} bytes: use a lock table name of at most {} bytes",
+            MAX_TABLE_NAME_LEN - "_permits".len()
+        )));
+    }
+    Ok(name)
+}
+
+/// The `CREATE TABLE IF NOT EXISTS` of the permits table (semaphores and
+/// reader-writer locks) that goes with the lock table `table`: `<table>_permits`.
+/// For users who run their own migrations; the store runs the same statement when
+/// [`create_table`](crate::DatabaseStoreOptions::create_table) is on.
+///
+/// `InvalidArgument` if `table` is not a plain identifier, or longer than 55 bytes
+/// (the permits table's name must fit 63).
+///
+/// ```
+/// use lock_store_database::{permits_ddl, Backend};
+/// let sql = permits_ddl(Backend::Postgres, "locks").unwrap();
+/// assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS \"locks_permits\""));
+/// assert!(permits_ddl(Backend::Mysql, &"t".repeat(56)).is_err());
+/// ```
+pub fn permits_ddl(backend: Backend, table: &str) -> Result<String, LockError> {
+    validate_table_name(table)?;
+    let name = permits_table(table)?;
+    Ok(PermitStatements::new(backend, &name).ddl.sql)
+}
+
+/// The `NOTIFY` channel of a permits table (PostgreSQL): never the lock table's
+/// (`<table>_lock_released`), so permit releases and lock releases wake only their own
+/// waiters.
+fn notify_channel(permits_table: &str) -> String {
+    let mut channel = format!("{permits_table}_released");
+    channel.truncate(MAX_TABLE_NAME_LEN);
+    channel
+}
+
+/// Release notification: PostgreSQL's `LISTEN` connection, when compiled in.
+#[cfg(feature = "postgres")]
+pub(crate) use crate::listener::PgListener as Listener;
+
+/// Release notification: none without PostgreSQL.
+#[cfg(not(feature = "postgres"))]
+pub(crate) enum Listener {}
+
+#[cfg(not(feature = "postgres"))]
+impl Listener {
+    fn listen(&self, _key: &str) -> lock_core::ReleaseFuture {
+        match *self {}
+    }
+    fn channel(&self) -> &str {
+        match *self {}
+    }
+    fn hub(&self) -> &lock_core::ReleaseHub {
+        match *self {}
+    }
+}
+
+/// What an engine keeps for permits: the table, its statements, its listener.
+pub(crate) struct PermitSql {
+    /// `<table>_permits`, or why there is none.
+    table: Result<String, String>,
+    statements: PermitStatements,
+    listener: Option<Listener>,
+}
+
+impl PermitSql {
+    /// For the engine on `pool` (its lock table already validated).
+    pub(crate) fn new<C: PermitConn>(
+        pool: &PoolOf<C>,
+        backend: Backend,
+        options: &DatabaseStoreOptions,
+    ) -> PermitSql
+    where
+        AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+    {
+        let table = permits_table(&options.table_name).map_err(|e| e.to_string());
+        let name = table.as_deref().unwrap_or(&options.table_name);
+        PermitSql {
+            statements: PermitStatements::new(backend, name),
+            listener: C::listener(pool, notify_channel(name), options.operation_timeout),
+            table,
+        }
+    }
+
+    /// The permits table, or `InvalidArgument` when the lock table's name leaves no
+    /// room for it.
+    fn table(&self) -> Result<&str, LockError> {
+        self.table
+            .as_deref()
+            .map_err(|e| LockError::invalid(e.clone()))
+    }
+}
+
+/// What an acquire reports: the new fencing token (`None` = denied) and, when denied,
+/// the earliest live holder's remaining milliseconds (a hint).
+#[derive(Debug, QueryableByName)]
+pub(crate) struct GrantRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    fence: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    holder_ms: Option<i64>,
+}
+
+impl GrantRow {
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    fn granted(fence: i64) -> Self {
+        GrantRow {
+            fence: Some(fence),
+            holder_ms: None,
+        }
+    }
+
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    fn denied(holder_ms: Option<i64>) -> Self {
+        GrantRow {
+            fence: None,
+            holder_ms,
+        }
+    }
+}
+
+/// Live holders and the weight they hold.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct UsageRow {
+    #[diesel(sql_type = BigInt)]
+    holders: i64,
+    #[diesel(sql_type = BigInt)]
+    used: i64,
+}
+
+/// A one-column `n` result (the probe).
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    #[allow(dead_code)]
+    n: i64,
+}
+
+/// How one backend's connection runs the permit statements. Each method binds
+/// synchronously and returns a future borrowing only the connection, so the engine
+/// can bound it with the operation deadline (as [`crate::sql::Dialect`]'s do).
+pub(crate) trait PermitConn: Sized + Send + 'static {
+    /// The release listener of a permits table on `channel`, if the backend notifies.
+    fn listener(pool: &PoolOf<Self>, channel: String, timeout: Duration) -> Option<Listener>
+    where
+        AsyncDieselConnectionManager<Self>: Manager<Type = Self, Error = PoolError>;
+
+    /// A write (or the DDL) → affected (matched) rows.
+    fn execute<'c>(
+        &'c mut self,
+        statement: &Rendered,
+        values: &Values,
+    ) -> BoxFuture<'c, QueryResult<usize>>;
+
+    /// Fails when the table is missing.
+    fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>>;
+
+    /// The acquire and, where the backend needs it, its follow-up read.
+    fn acquire<'c>(
+        &'c mut self,
+        sql: &PermitStatements,
+        values: &Values,
+    ) -> BoxFuture<'c, QueryResult<GrantRow>>;
+
+    /// The usage read.
+    fn usage<'c>(
+        &'c mut self,
+        statement: &Rendered,
+        values: &Values,
+    ) -> BoxFuture<'c, QueryResult<UsageRow>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BACKENDS: [Backend; 3] = [Backend::Postgres, Backend::Mysql, Backend::Sqlite];
+
+    #[test]
+    fn every_marker_is_rendered() {
+        for backend in BACKENDS {
+            let s = PermitStatements::new(backend, "locks_permits");
+            let followup = s.acquire_followup.clone();
+            for r in [
+                &s.ddl,
+                &s.probe,
+                &s.acquire,
+                &s.release,
+                &s.extend,
+                &s.force_release,
+                &s.usage,
+            ]
+            .into_iter()
+            .chain(followup.as_ref())
+            {
+                assert!(
+                    !r.sql.contains('{'),
+                    "{backend}: unrendered marker in {}",
+                    r.sql
+                );
+            }
+            assert!(s.acquire.binds.contains(&render::Param::Owner));
+        }
+    }
+
+    #[test]
+    fn the_permits_table_name_must_fit_an_identifier() {
+        assert_eq!(permits_table("locks").unwrap(), "locks_permits");
+        assert!(permits_table(&"t".repeat(55)).is_ok());
+        let err = permits_table(&"t".repeat(56)).unwrap_err();
+        assert_eq!(err.code(), "E_INVALID_ARGUMENTS");
+        assert!(err.to_string().contains("at most 55 bytes"), "{err}");
+        assert!(permits_ddl(Backend::Sqlite, "bad name").is_err());
+    }
+
+    #[test]
+    fn permit_and_lock_channels_differ_even_when_truncated() {
+        for table in ["locks", &"t".repeat(55)] {
+            let permits = notify_channel(&permits_table(table).unwrap());
+            let mut locks = format!("{table}_lock_released");
+            locks.truncate(MAX_TABLE_NAME_LEN);
+            assert_ne!(permits, locks);
+            assert!(permits.len() <= MAX_TABLE_NAME_LEN);
+        }
+    }
+
+    /// The DDL shown in the crate docs is the DDL the code runs.
+    #[test]
+    fn documented_permits_ddl_matches_the_code() {
+        let docs = include_str!("../lib.rs");
+        for backend in BACKENDS {
+            let sql = permits_ddl(backend, crate::DEFAULT_TABLE_NAME).unwrap();
+            let documented: String = format!("{sql};")
+                .lines()
+                .map(|l| format!("//! {l}\n"))
+                .collect();
+            assert!(
+                docs.contains(&documented),
+                "crate docs show a different permits DDL for {backend}:\n{documented}"
+            );
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Named parameters for the permit statements. The templates say `{owner}` wherever
+//! the owner goes — the MySQL acquire needs it a dozen times — and rendering turns
+//! each marker into the backend's placeholder, remembering the order to bind in:
+//! `$n` on PostgreSQL and `?n` on SQLite (one number per parameter, reused), a plain
+//! `?` per occurrence on MySQL. Values are always bound, never put into SQL text.
+
+use crate::backend::Backend;
+
+/// A bound parameter of a permit statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// The key's UTF-8 bytes.
+    Key,
+    /// The owner token (text: it goes into JSON).
+    Owner,
+    /// The request's weight.
+    Weight,
+    /// The key's limit.
+    Limit,
+    /// The holding's TTL in ms, `NULL` = no expiry.
+    Ttl,
+    /// How long a denied request reserves the key, in ms; `NULL` = it does not.
+    Reserve,
+    /// An extension, in ms.
+    Ms,
+    /// The `NOTIFY` channel (PostgreSQL).
+    Channel,
+}
+
+const PARAMS: [(&str, Param); 8] = [
+    ("{key}", Param::Key),
+    ("{owner}", Param::Owner),
+    ("{weight}", Param::Weight),
+    ("{limit}", Param::Limit),
+    ("{ttl}", Param::Ttl),
+    ("{reserve}", Param::Reserve),
+    ("{ms}", Param::Ms),
+    ("{channel}", Param::Channel),
+];
+
+/// A statement ready to bind: its SQL and the parameters in bind order.
+#[derive(Debug, Clone)]
+pub(crate) struct Rendered {
+    pub(crate) sql: String,
+    pub(crate) binds: Vec<Param>,
+}
+
+/// Expand `parts` (shared fragments, in order, so a fragment may use a later one),
+/// then `{now}` and `{table}` (the quoted permits table), then the parameters.
+pub(crate) fn render(
+    backend: Backend,
+    template: &str,
+    parts: &[(&str, &str)],
+    now: &str,
+    table: &str,
+) -> Rendered {
+    let mut text = template.to_owned();
+    for (marker, fragment) in parts {
+        text = text.replace(marker, fragment);
+    }
+    let text = text.replace("{now}", now).replace("{table}", table);
+    let mut sql = String::with_capacity(text.len());
+    let mut binds: Vec<Param> = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('{') {
+        sql.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some((marker, param)) = PARAMS.iter().find(|(m, _)| rest.starts_with(m)) else {
+            // Not a parameter (the tests reject any left in a statement).
+            sql.push('{');
+            rest = &rest[1..];
+            continue;
+        };
+        match backend {
+            Backend::Mysql => {
+                binds.push(*param);
+                sql.push('?');
+            }
+            Backend::Postgres | Backend::Sqlite => {
+                let n = match binds.iter().position(|p| p == param) {
+                    Some(i) => i + 1,
+                    None => {
+                        binds.push(*param);
+                        binds.len()
+                    }
+                };
+                sql.push(if backend == Backend::Postgres {
+                    '$'
+                } else {
+                    '?'
+                });
+                sql.push_str(&n.to_string());
+            }
+        }
+        rest = &rest[marker.len()..];
+    }
+    sql.push_str(rest);
+    Rendered { sql, binds }
+}
+
+/// The values of one call, bound by [`Param`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Values {
+    pub(crate) key: Vec<u8>,
+    pub(crate) owner: String,
+    pub(crate) weight: i64,
+    pub(crate) limit: i64,
+    pub(crate) ttl: Option<i64>,
+    pub(crate) reserve: Option<i64>,
+    pub(crate) ms: i64,
+    pub(crate) channel: String,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub(crate) use bind::bind;
+
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod bind {
+    use diesel::backend::Backend as DieselBackend;
+    use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+    use diesel::serialize::ToSql;
+    use diesel::sql_query;
+    use diesel::sql_types::{BigInt, Binary, HasSqlType, Nullable, Text};
+
+    use super::{Param, Rendered, Values};
+
+    /// `statement` with `values` bound in its order.
+    pub(crate) fn bind<DB>(
+        statement: &Rendered,
+        values: &Values,
+    ) -> BoxedSqlQuery<'static, DB, SqlQuery>
+    where
+        DB: DieselBackend + HasSqlType<Binary> + HasSqlType<Text> + HasSqlType<BigInt>,
+        Vec<u8>: ToSql<Binary, DB>,
+        String: ToSql<Text, DB>,
+        i64: ToSql<BigInt, DB>,
+        Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    {
+        let mut query = sql_query(statement.sql.clone()).into_boxed::<DB>();
+        for param in &statement.binds {
+            query = match param {
+                Param::Key => query.bind::<Binary, _>(values.key.clone()),
+                Param::Owner => query.bind::<Text, _>(values.owner.clone()),
+                Param::Weight => query.bind::<BigInt, _>(values.weight),
+                Param::Limit => query.bind::<BigInt, _>(values.limit),
+                Param::Ttl => query.bind::<Nullable<BigInt>, _>(values.ttl),
+                Param::Reserve => query.bind::<Nullable<BigInt>, _>(values.reserve),
+                Param::Ms => query.bind::<BigInt, _>(values.ms),
+                Param::Channel => query.bind::<Text, _>(values.channel.clone()),
+            };
+        }
+        query
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_become_each_backends_placeholders() {
+        let t = "SELECT {owner}, {key}, {x} FROM {table} WHERE o = {owner} AND t < {now}";
+        let parts = [("{x}", "{ms} + 1")];
+        let pg = render(Backend::Postgres, t, &parts, "NOW", "\"p\"");
+        assert_eq!(
+            pg.sql,
+            "SELECT $1, $2, $3 + 1 FROM \"p\" WHERE o = $1 AND t < NOW"
+        );
+        assert_eq!(pg.binds, [Param::Owner, Param::Key, Param::Ms]);
+        let lite = render(Backend::Sqlite, t, &parts, "NOW", "\"p\"");
+        assert_eq!(
+            lite.sql,
+            "SELECT ?1, ?2, ?3 + 1 FROM \"p\" WHERE o = ?1 AND t < NOW"
+        );
+        let my = render(Backend::Mysql, t, &parts, "NOW", "`p`");
+        assert_eq!(
+            my.sql,
+            "SELECT ?, ?, ? + 1 FROM `p` WHERE o = ? AND t < NOW"
+        );
+        assert_eq!(
+            my.binds,
+            [Param::Owner, Param::Key, Param::Ms, Param::Owner]
+        );
+    }
+
+    #[test]
+    fn other_braces_are_left_alone() {
+        let r = render(Backend::Postgres, "'{e}' {owner}", &[], "", "");
+        assert_eq!(r.sql, "'{e}' $1");
+    }
+}
