@@ -42,7 +42,10 @@ async fn main() -> Result<(), LockError> {
     }
     for job in jobs {
         let ran = job.await.expect("the job task panicked")?;
-        assert!(ran.is_some(), "the default retry waits until a permit is free");
+        assert!(
+            ran.is_some(),
+            "the default retry waits until a permit is free"
+        );
     }
     let probe = locks.create_semaphore("imports.catalog", MAX_IMPORTS)?;
     println!(

@@ -241,6 +241,36 @@ async fn sqlite_four_processes_never_overlap_with_guard_drops_and_auto_extension
     run(Kind::Sqlite, MIXED).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_semaphore_of_three_is_never_exceeded_across_processes() {
+    run(Kind::Postgres, SEMAPHORE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rw_lock_writers_never_overlap_anyone_across_processes() {
+    run(Kind::Postgres, RW).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_semaphore_of_three_is_never_exceeded_across_processes() {
+    run(Kind::Mysql, SEMAPHORE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_rw_lock_writers_never_overlap_anyone_across_processes() {
+    run(Kind::Mysql, RW).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_semaphore_of_three_is_never_exceeded_across_processes() {
+    run(Kind::Sqlite, SEMAPHORE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rw_lock_writers_never_overlap_anyone_across_processes() {
+    run(Kind::Sqlite, RW).await;
+}
+
 /// The detector bites: with a store per process (memory), the "lock" excludes nobody
 /// across processes, and the counter or the marker must show it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

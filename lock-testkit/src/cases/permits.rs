@@ -221,7 +221,8 @@ pub async fn permit_holdings_are_not_reentrant(ctx: &Ctx) -> CaseResult {
 pub async fn permit_extend_keeps_the_holding(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
     let key = ctx.key("sem");
-    let ttl = ctx.ttl();
+    // Long enough that a loaded machine does not let it expire before the extension.
+    let ttl = Duration::from_secs(1);
     let a = ok(
         locks.create_semaphore_with_ttl(&key, 1, Some(ttl)),
         "create_semaphore",
@@ -481,6 +482,9 @@ pub async fn permit_cancellation_leaves_nothing_behind(ctx: &Ctx) -> CaseResult 
             "a third holder got into a semaphore of 2"
         );
     }
+    // A dropped operation may still land within the settle window (the contract, as in
+    // `races.rs`): let the cut acquires land or not before the permits free up.
+    tokio::time::sleep(super::races::SETTLE).await;
     ok(x.release().await, "release")?;
     ok(y.release().await, "release")?;
     tokio::time::sleep(Duration::from_millis(100)).await;

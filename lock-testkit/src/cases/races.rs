@@ -115,7 +115,7 @@ pub async fn store_cancelled_save_leaves_no_lock_without_expiry(ctx: &Ctx) -> Ca
 }
 
 /// How long a dropped store operation may take to land (or not).
-const SETTLE: Duration = Duration::from_millis(100);
+pub(super) const SETTLE: Duration = Duration::from_millis(100);
 
 /// A store operation whose future is dropped takes effect within 100 ms or not at
 /// all: never later, over a lock acquired after it.
