@@ -27,6 +27,9 @@ use crate::{Lock, LockError, LostLock, RetryConfig};
 #[derive(Debug)]
 pub struct LockGuard {
     held: Armed<(Lock, u64)>,
+    /// Taken when the guard was made: it belongs to the guard's holding whatever
+    /// happens to the lock later.
+    signal: LostLock,
 }
 
 fn release_on_drop((lock, generation): (Lock, u64)) {
@@ -35,8 +38,10 @@ fn release_on_drop((lock, generation): (Lock, u64)) {
 
 impl LockGuard {
     pub(crate) fn new(lock: Lock, generation: u64) -> Self {
+        let signal = lock.holding_signal(generation);
         LockGuard {
             held: Armed::new((lock, generation), release_on_drop),
+            signal,
         }
     }
 
@@ -61,8 +66,7 @@ impl LockGuard {
     /// was lost before the guard was returned. Unlike [`Lock::lost_signal`], it never
     /// follows a later holding.
     pub fn lost_signal(&self) -> LostLock {
-        let (lock, generation) = self.held.get();
-        lock.holding_signal(*generation)
+        self.signal.clone()
     }
 
     /// Give up the guard without releasing: the lock stays held (until its TTL) and can

@@ -7,7 +7,8 @@
 //! holding ends when it is released; it is *lost* when the store refused to extend it or
 //! its local deadline passed — and once lost, it stays lost (a signal never un-fires).
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -41,6 +42,9 @@ impl Deadline {
     }
 }
 
+/// Whether one holding was lost: set once, never cleared.
+pub(crate) type Fired = Arc<AtomicBool>;
+
 /// What a [`LostLock`](crate::LostLock) of one holding sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -67,8 +71,11 @@ struct State {
     lost: bool,
     /// The latest holding's lost-lock signal fired (sticky: a signal never un-fires).
     fired: bool,
-    /// The last holding whose signal fired, for signals of holdings replaced since.
-    last_fired: u64,
+    /// The latest holding's fired flag, shared with its signals: it outlives the holding,
+    /// so a signal of a replaced holding still knows whether that holding was lost.
+    flag: Fired,
+    /// The flag the next holding will use (signals taken while not held follow it).
+    upcoming: Fired,
     /// When the latest holding was acquired (for the hold time on release).
     since: Option<Instant>,
     extender: Option<JoinHandle<()>>,
@@ -87,7 +94,7 @@ impl State {
     /// The signal of the latest holding fires (if it has not yet).
     fn fire(&mut self) {
         self.fired = true;
-        self.last_fired = self.generation;
+        self.flag.store(true, Ordering::SeqCst);
     }
 
     /// Fire if the latest open holding's local deadline has passed.
@@ -115,7 +122,8 @@ impl Default for Holding {
                 ending: false,
                 lost: false,
                 fired: false,
-                last_fired: 0,
+                flag: Fired::default(),
+                upcoming: Fired::default(),
                 since: None,
                 extender: None,
             }),
@@ -173,6 +181,7 @@ impl Holding {
         self.update(|st| {
             st.fire_if_expired(Instant::now());
             st.generation += 1;
+            st.flag = std::mem::take(&mut st.upcoming);
             st.deadline = deadline;
             st.fencing_token = fencing_token;
             st.ended = deadline == Deadline::NotHeld;
@@ -294,25 +303,37 @@ impl Holding {
         self.acquired(deadline, fencing_token)
     }
 
-    /// The generation a signal taken now follows: the current holding while this owner
-    /// believes it holds the lock, otherwise the next one.
-    pub(crate) fn signal_target(&self) -> u64 {
+    /// The holding a signal taken now follows, and its fired flag: the current holding
+    /// while this owner believes it holds the lock, otherwise the next one.
+    pub(crate) fn signal_target(&self) -> (u64, Fired) {
         let st = self.state();
         if st.believed_held(Instant::now()) {
-            st.generation
+            (st.generation, st.flag.clone())
         } else {
-            st.generation + 1
+            (st.generation + 1, st.upcoming.clone())
         }
     }
 
-    /// How holding `generation` stands.
-    pub(crate) fn status(&self, generation: u64) -> Status {
+    /// The fired flag of holding `generation`. If that holding was already replaced, its
+    /// flag is gone from here: a flag that says lost (the caller cannot show that the
+    /// holding it got was never lost).
+    pub(crate) fn flag_of(&self, generation: u64) -> Fired {
+        let st = self.state();
+        match generation.cmp(&st.generation) {
+            std::cmp::Ordering::Equal => st.flag.clone(),
+            std::cmp::Ordering::Greater if generation == st.generation + 1 => st.upcoming.clone(),
+            _ => Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// How holding `generation` (whose fired flag is `flag`) stands.
+    pub(crate) fn status(&self, generation: u64, flag: &Fired) -> Status {
         let st = self.state();
         if st.generation < generation {
             return Status::NotYet;
         }
         if st.generation > generation {
-            return if st.last_fired == generation {
+            return if flag.load(Ordering::SeqCst) {
                 Status::Lost
             } else {
                 Status::Over

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::holding::{Holding, Status};
+use crate::holding::{Fired, Holding, Status};
 
 /// The lost-lock signal of one holding of a lock (see [`Lock::lost_signal`](crate::Lock::lost_signal)).
 ///
@@ -18,6 +18,7 @@ use crate::holding::{Holding, Status};
 pub struct LostLock {
     holding: Arc<Holding>,
     generation: u64,
+    fired: Fired,
 }
 
 impl std::fmt::Debug for LostLock {
@@ -31,10 +32,11 @@ impl std::fmt::Debug for LostLock {
 
 impl LostLock {
     pub(crate) fn new(holding: Arc<Holding>) -> Self {
-        let generation = holding.signal_target();
+        let (generation, fired) = holding.signal_target();
         LostLock {
             holding,
             generation,
+            fired,
         }
     }
 
@@ -42,15 +44,20 @@ impl LostLock {
     /// they got (`run`, a guard), so that one already lost when they look is reported
     /// lost rather than followed by the next holding.
     pub(crate) fn of(holding: Arc<Holding>, generation: u64) -> Self {
+        let fired = holding.flag_of(generation);
         LostLock {
             holding,
             generation,
+            fired,
         }
     }
 
     /// Whether the lock is lost now.
     pub fn is_lost(&self) -> bool {
-        matches!(self.holding.status(self.generation), Status::Lost)
+        matches!(
+            self.holding.status(self.generation, &self.fired),
+            Status::Lost
+        )
     }
 
     /// Completes when the lock is lost; stays pending after a normal release.
@@ -62,7 +69,7 @@ impl LostLock {
             let changed = self.holding.changed();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            match self.holding.status(self.generation) {
+            match self.holding.status(self.generation, &self.fired) {
                 Status::Lost => return,
                 Status::Over => std::future::pending::<()>().await,
                 Status::HeldUntil(Some(t)) => {

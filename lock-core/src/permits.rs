@@ -32,8 +32,9 @@ use crate::{Acquisition, LockError, ReleaseFuture, validate};
 /// The limit of a reader-writer lock's key: readers take 1, a writer all of it.
 pub const RW_LIMIT: u32 = 1 << 30;
 
-/// The largest semaphore: [`RW_LIMIT`] permits.
-pub const MAX_PERMITS: u32 = RW_LIMIT;
+/// The largest semaphore: one permit less than [`RW_LIMIT`], so that a reader-writer
+/// lock's holdings are never taken for a semaphore's.
+pub const MAX_PERMITS: u32 = RW_LIMIT - 1;
 
 /// What one acquisition of a permit key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,12 +67,12 @@ impl PermitRequest {
         self
     }
 
-    /// `InvalidArgument` unless `1 <= weight <= limit <= MAX_PERMITS` and the durations
+    /// `InvalidArgument` unless `1 <= weight <= limit <= RW_LIMIT` and the durations
     /// are valid.
     pub fn validate(&self) -> Result<(), LockError> {
-        if self.limit == 0 || self.limit > MAX_PERMITS {
+        if self.limit == 0 || self.limit > RW_LIMIT {
             return Err(LockError::invalid(format!(
-                "a permit key's limit must be 1 ..= {MAX_PERMITS}, not {}",
+                "a permit key's limit must be 1 ..= {RW_LIMIT}, not {}",
                 self.limit
             )));
         }
@@ -255,6 +256,23 @@ impl PermitSet {
         }
     }
 
+    /// The owners holding a live permit.
+    pub fn owners(&mut self, now: Instant) -> Vec<String> {
+        self.purge(now);
+        self.holders.iter().map(|h| h.owner.clone()).collect()
+    }
+
+    /// The live reservation: its owner and until when.
+    pub fn reservation(&mut self, now: Instant) -> Option<(&str, Instant)> {
+        self.purge(now);
+        self.reservation.as_ref().map(|(o, t)| (o.as_str(), *t))
+    }
+
+    /// Drop the reservation, if any.
+    pub fn clear_reservation(&mut self) {
+        self.reservation = None;
+    }
+
     /// Whether `owner` holds a live permit.
     pub fn holds(&mut self, now: Instant, owner: &str) -> bool {
         self.purge(now);
@@ -351,7 +369,7 @@ mod tests {
 
     #[test]
     fn bad_requests_are_invalid() {
-        for (limit, weight) in [(0, 0), (1, 0), (1, 2), (MAX_PERMITS + 1, 1)] {
+        for (limit, weight) in [(0, 0), (1, 0), (1, 2), (RW_LIMIT + 1, 1)] {
             assert!(PermitRequest::new(limit, weight, None).validate().is_err());
         }
         assert!(

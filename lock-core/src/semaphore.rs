@@ -137,7 +137,7 @@ impl LockFactory {
     /// [`restore_lock`](Self::restore_lock)). `InvalidArgument` if it is not one.
     pub fn restore_semaphore(&self, serialized: SerializedLock) -> Result<Semaphore, LockError> {
         let Target::Permits {
-            limit,
+            limit: limit @ 1..=MAX_PERMITS,
             weight: 1,
             reserve: false,
         } = serialized.target()

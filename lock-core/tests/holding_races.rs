@@ -451,3 +451,29 @@ async fn a_guard_signal_taken_after_the_loss_reports_it() {
         .expect("the guard's signal never fired");
     assert!(guard.release().await.unwrap_err().is_not_owned());
 }
+
+/// A lost holding's signal stays lost after later holdings of the same lock (a clone
+/// re-acquires, and that holding is lost too): it never un-fires.
+#[tokio::test(start_paused = true)]
+async fn a_lost_signal_stays_lost_through_later_lost_holdings() {
+    let locks = LockFactory::new(TestStore::default());
+    let lock = locks.create_lock_with_ttl("k", Some(MS * 100)).unwrap();
+    let guard = lock.acquire_guard().await.unwrap().expect("acquired");
+    let by_guard = guard.lost_signal();
+    let by_lock = lock.lost_signal();
+    sleep(MS * 150).await;
+    assert!(by_guard.is_lost() && by_lock.is_lost(), "holding 1 expired");
+    for round in 2..5 {
+        // A clone (same owner) takes the expired key again, and loses it again.
+        assert!(lock.clone().acquire_immediately().await.unwrap());
+        sleep(MS * 150).await;
+        assert!(
+            by_guard.is_lost() && by_lock.is_lost(),
+            "round {round}: the signal of lost holding 1 un-fired"
+        );
+    }
+    tokio::time::timeout(MS * 10, by_guard.wait())
+        .await
+        .expect("wait() of a lost holding's signal must return");
+    drop(guard);
+}

@@ -168,6 +168,10 @@ async fn serialized_holdings_restore_as_the_same_kind() {
     writer.release().await.unwrap();
     assert!(reader.read().acquire_immediately().await.unwrap());
 
+    assert!(
+        locks.restore_semaphore(rw.read().serialize()).is_err(),
+        "a reader's holding is not a semaphore's"
+    );
     let mut tampered = rw.read().serialize();
     tampered.share = Some(lock_core::SerializedShare {
         limit: 2,

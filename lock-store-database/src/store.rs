@@ -187,7 +187,7 @@ impl DatabaseStore {
         let row = self
             .inner
             .ops
-            .acquire(self.deadline(), key, owner, ttl.map(ttl_ms))
+            .acquire(self.deadline(), key, owner, ttl.map(hold_ms))
             .await?;
         Ok(match row.fence {
             Some(fence) => {
@@ -235,7 +235,7 @@ impl LockStore for DatabaseStore {
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
         validate::extend_input(key, owner, duration)?;
-        let ms = ttl_ms(duration);
+        let ms = hold_ms(duration);
         match self
             .inner
             .ops
@@ -280,6 +280,19 @@ impl LockStore for DatabaseStore {
 /// Keeps `now + ttl` far inside `BIGINT` (about 3 million years); validated input stays
 /// far below it anyway.
 const MAX_TTL_MS: i64 = 100_000_000_000_000_000;
+
+/// How much longer than its TTL a holding is kept in the table. The database clock is
+/// read to the millisecond (PostgreSQL rounds to it, MySQL/MariaDB and SQLite cut), so
+/// `now + TTL` could end a holding up to a millisecond before the holder's local
+/// deadline (measured from before its request was sent); two milliseconds more make
+/// sure it never does.
+pub(crate) const CLOCK_SLACK_MS: i64 = 2;
+
+/// The lifetime to store for a holding of `ttl` (acquire, extend): [`ttl_ms`] plus
+/// [`CLOCK_SLACK_MS`].
+pub(crate) fn hold_ms(ttl: Duration) -> i64 {
+    ttl_ms(ttl).saturating_add(CLOCK_SLACK_MS)
+}
 
 /// Whole milliseconds, rounded up so a sub-millisecond remainder does not shorten it.
 pub(crate) fn ttl_ms(ttl: Duration) -> i64 {

@@ -230,6 +230,7 @@ macro_rules! __with_cases {
             store_keys_are_byte_exact Nothing,
             store_input_domain_is_rejected_or_handled Nothing,
             odd_keys_are_data_not_patterns Nothing,
+            store_lock_never_ends_before_the_holders_deadline Nothing,
             release_wakes_waiter_before_retry_delay ReleaseNotification,
             delete_wakes_release_listeners ReleaseNotification,
             force_delete_wakes_release_listeners ReleaseNotification,
@@ -252,6 +253,8 @@ macro_rules! __with_cases {
             permit_cancellation_leaves_nothing_behind Permits,
             permit_bad_requests_are_invalid Permits,
             permit_fencing_tokens_increase Permits,
+            permit_never_ends_before_the_holders_deadline Permits,
+            store_permit_reservations_and_extensions_follow_the_rules Permits,
         }
     };
 }

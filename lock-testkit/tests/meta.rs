@@ -187,6 +187,15 @@ fn must_fail(flaw: Flaw) -> &'static [&'static str] {
         ],
         Flaw::PermitBadRequestsGranted => &["permit_bad_requests_are_invalid"],
         Flaw::PermitTokensReset => &["permit_fencing_tokens_increase"],
+        Flaw::PermitExpiresEarly => &["permit_never_ends_before_the_holders_deadline"],
+        Flaw::ExpiresEarly => &["store_lock_never_ends_before_the_holders_deadline"],
+        Flaw::PermitExtendMovesAll
+        | Flaw::PermitForceKeepsReservation
+        | Flaw::PermitGrantKeepsReservation
+        | Flaw::PermitWritersIgnoreReservations => {
+            &["store_permit_reservations_and_extensions_follow_the_rules"]
+        }
+        Flaw::PermitNoInputChecks => &["permit_bad_requests_are_invalid"],
         _ => &[],
     }
 }

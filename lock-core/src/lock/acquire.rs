@@ -376,14 +376,14 @@ impl PendingSave {
 /// spin against the store.
 /// How long a denied writer of a reader-writer lock reserves the key: three retry
 /// delays plus a second, so that it renews the reservation before it lapses even when
-/// it waits a whole delay between tries; at most a minute (a writer that gave up stops
-/// blocking readers within that).
+/// it waits a whole delay between tries (a writer that gave up stops blocking readers
+/// within that). Not capped: a cap below the delay would let readers starve the writer.
 fn reservation(retry: &RetryConfig) -> Duration {
     retry
         .delay
         .saturating_mul(3)
         .saturating_add(Duration::from_secs(1))
-        .min(Duration::from_secs(60))
+        .min(crate::MAX_TTL)
 }
 
 const FRUITLESS_WAKES_BEFORE_BACKOFF: u32 = 32;

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::ops::{PermitOps, Write};
 use super::render::Values;
-use crate::store::{DatabaseStore, ttl_ms};
+use crate::store::{DatabaseStore, hold_ms, ttl_ms};
 
 impl DatabaseStore {
     /// Create the permits table at build, as the lock table (`create` on), all before
@@ -70,7 +70,7 @@ impl PermitStore for DatabaseStore {
         let values = Values {
             weight: i64::from(request.weight),
             limit: i64::from(request.limit),
-            ttl: request.ttl.map(ttl_ms),
+            ttl: request.ttl.map(hold_ms),
             reserve: request.reserve.map(ttl_ms),
             ..values(key, owner)
         };
@@ -110,7 +110,7 @@ impl PermitStore for DatabaseStore {
         validate::extend_input(key, owner, duration)?;
         let ops = self.permit_ops()?;
         let values = Values {
-            ms: ttl_ms(duration),
+            ms: hold_ms(duration),
             ..values(key, owner)
         };
         match ops.write(self.deadline(), Write::Extend, values).await? {

@@ -12,6 +12,10 @@
 //! expiry to the latest holder's or reservation's plus the fence margin (none while a
 //! holder has no expiry): Redis forgets a permit key once it is unused. Tokens follow
 //! the lock rule: `max(last + 1, server time in µs)`.
+//!
+//! A holding's expiry is set one millisecond past `now + TTL`: `now` is the server time
+//! cut to the millisecond, so without it a holding could end up to a millisecond before
+//! its holder's local deadline (which is measured from before the request was sent).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -101,7 +105,7 @@ if token >= 9007199254740991 then
   return redis.error_reply('fencing token counter exhausted')
 end
 local exp = 0
-if ttl > 0 then exp = now + ttl end
+if ttl > 0 then exp = now + ttl + 1 end
 holders[owner] = {weight, exp}
 redis.call('HSET', KEYS[1], 'h:' .. owner, string.format('%.0f', weight) .. ':' .. string.format('%.0f', exp),
   'f', string.format('%.0f', token))
@@ -125,7 +129,7 @@ return 1
 const EXTEND: &str = r#"
 local h = holders[ARGV[1]]
 if not h then return 0 end
-h[2] = now + tonumber(ARGV[2])
+h[2] = now + tonumber(ARGV[2]) + 1
 redis.call('HSET', KEYS[1], 'h:' .. ARGV[1], string.format('%.0f', h[1]) .. ':' .. string.format('%.0f', h[2]))
 settle(tonumber(ARGV[3]))
 return 1

@@ -33,6 +33,9 @@ flaws! {
     DeleteOwnExpiredOk,
     /// `force_delete` of a free key is `NotOwned` ("0 rows affected" taken as an error).
     ForceDeleteOfFreeKeyErrors,
+    /// Locks expire 2 ms before their TTL (a clock cut to the millisecond, compared
+    /// with `expiry <= now`).
+    ExpiresEarly,
     /// `exists` ignores expiry.
     ExistsIgnoresExpiry,
     /// `exists` says every key is held.
@@ -151,4 +154,17 @@ flaws! {
     PermitBadRequestsGranted,
     /// Permit fencing tokens restart with each new set of holders.
     PermitTokensReset,
+    /// Permit holdings expire 2 ms before their TTL (a clock cut to the millisecond,
+    /// compared with `expiry <= now`).
+    PermitExpiresEarly,
+    /// `extend_permit` moves every holder's expiry, not only the owner's.
+    PermitExtendMovesAll,
+    /// `force_release_permits` removes the holders but keeps the reservation.
+    PermitForceKeepsReservation,
+    /// A writer granted after reserving keeps its reservation (until it lapses).
+    PermitGrantKeepsReservation,
+    /// Writers ignore another writer's reservation.
+    PermitWritersIgnoreReservations,
+    /// No input checks on permit calls, and `now + duration` overflows (panics).
+    PermitNoInputChecks,
 }

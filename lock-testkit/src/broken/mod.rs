@@ -53,6 +53,9 @@ struct Shared {
     /// Semaphores and reader-writer locks (`permits.rs`).
     permits: Mutex<HashMap<String, lock_core::PermitSet>>,
     permit_hub: ReleaseHub,
+    /// `PermitGrantKeepsReservation`, `PermitForceKeepsReservation`: reservations kept
+    /// beside the sets (owner, until).
+    sticky_reservations: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// What one instance keeps for itself (for the per-instance flaws).
@@ -131,6 +134,7 @@ impl FlawedStore {
         match self.flaw {
             Flaw::TtlWholeSeconds => ttl.map(|t| Duration::from_secs(t.as_secs())),
             Flaw::NoTtlExpiresImmediately => Some(ttl.unwrap_or_default()),
+            Flaw::ExpiresEarly => ttl.map(|t| t.saturating_sub(Duration::from_millis(2))),
             _ => ttl,
         }
     }

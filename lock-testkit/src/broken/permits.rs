@@ -36,6 +36,12 @@ impl FlawedStore {
                 request.reserve = request.reserve.map(|_| Duration::from_secs(3600));
             }
             Flaw::PermitNeverExpires => request.ttl = None,
+            Flaw::PermitExpiresEarly => {
+                request.ttl = request.ttl.map(|t| {
+                    t.saturating_sub(Duration::from_millis(2))
+                        .max(Duration::from_millis(1))
+                });
+            }
             Flaw::PermitBadRequestsGranted => {
                 request.limit = request.limit.clamp(1, MAX_PERMITS);
                 request.weight = request.weight.clamp(1, request.limit);
@@ -54,7 +60,9 @@ impl PermitStore for FlawedStore {
         owner: &str,
         request: PermitRequest,
     ) -> Result<Acquisition, LockError> {
-        validate::save_input(key, owner, request.ttl)?;
+        if self.flaw != Flaw::PermitNoInputChecks {
+            validate::save_input(key, owner, request.ttl)?;
+        }
         if self.flaw == Flaw::PermitSharesLockKeys && self.held_by_anyone(key) {
             return Ok(Acquisition::denied(None));
         }
@@ -69,7 +77,34 @@ impl PermitStore for FlawedStore {
         } else {
             self.next_token(None)
         };
-        self.with_set(key, |set, now| set.try_acquire(now, owner, &request, floor))
+        let flaw = self.flaw;
+        let sticky = &self.shared.sticky_reservations;
+        self.with_set(key, |set, now| {
+            if flaw == Flaw::PermitWritersIgnoreReservations && request.weight == request.limit {
+                set.clear_reservation();
+            }
+            if flaw == Flaw::PermitGrantKeepsReservation
+                || flaw == Flaw::PermitForceKeepsReservation
+            {
+                // Reservations kept beside the set, which outlive what they should.
+                let mut sticky = super::locked(sticky);
+                if sticky
+                    .get(key)
+                    .is_some_and(|(o, until)| o != owner && *until > now)
+                {
+                    return Ok(Acquisition::denied(None));
+                }
+                let got = set.try_acquire(now, owner, &request, floor)?;
+                if let Some((o, until)) = set.reservation(now) {
+                    sticky.insert(key.to_owned(), (o.to_owned(), until));
+                }
+                if got.acquired && flaw == Flaw::PermitForceKeepsReservation {
+                    sticky.remove(key);
+                }
+                return Ok(got);
+            }
+            set.try_acquire(now, owner, &request, floor)
+        })
     }
 
     async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
@@ -99,9 +134,25 @@ impl PermitStore for FlawedStore {
         owner: &str,
         duration: Duration,
     ) -> Result<(), LockError> {
-        validate::extend_input(key, owner, duration)?;
+        if self.flaw == Flaw::PermitNoInputChecks {
+            // `now + duration` unchecked: overflows on a huge duration.
+            let _until = Instant::now() + duration;
+        } else {
+            validate::extend_input(key, owner, duration)?;
+        }
         if self.flaw == Flaw::PermitExtendIgnored {
             return Ok(());
+        }
+        if self.flaw == Flaw::PermitExtendMovesAll {
+            return self.with_set(key, |set, now| {
+                if !set.holds(now, owner) {
+                    return Err(LockError::NotOwned);
+                }
+                for other in set.owners(now) {
+                    set.extend(now, &other, duration)?;
+                }
+                Ok(())
+            });
         }
         match self.with_set(key, |set, now| set.extend(now, owner, duration)) {
             Err(LockError::NotOwned) if self.flaw == Flaw::PermitExtendIgnoresOwner => Ok(()),
@@ -112,6 +163,9 @@ impl PermitStore for FlawedStore {
     async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
         if self.flaw != Flaw::PermitForceIgnored {
+            if self.flaw == Flaw::PermitGrantKeepsReservation {
+                super::locked(&self.shared.sticky_reservations).remove(key);
+            }
             self.with_set(key, |set, _| set.clear());
             self.shared.permit_hub.notify(key);
         }

@@ -512,6 +512,48 @@ pub async fn permit_bad_requests_are_invalid(ctx: &Ctx) -> CaseResult {
     }
     let usage = ok(permits.permit_usage(&key).await, "permit_usage")?;
     ensure!(usage.holders == 0, "a bad request left a holder: {usage:?}");
+    // The input domain of the mutex methods applies too: an empty key, a bad owner, a
+    // zero TTL, an extension beyond the clock — `InvalidArgument` (or, for the
+    // extension of a holding, success), never a panic.
+    let bad = PermitRequest::new(2, 1, None);
+    for (what, got) in [
+        (
+            "an empty key",
+            permits.try_acquire_permit("", "owner-a", bad).await,
+        ),
+        (
+            "an empty owner",
+            permits.try_acquire_permit(&key, "", bad).await,
+        ),
+        (
+            "a zero TTL",
+            permits
+                .try_acquire_permit(
+                    &key,
+                    "owner-a",
+                    PermitRequest::new(2, 1, Some(Duration::ZERO)),
+                )
+                .await,
+        ),
+    ] {
+        ensure!(
+            matches!(got, Err(LockError::InvalidArgument(_))),
+            "try_acquire_permit with {what} answered {got:?}, not InvalidArgument"
+        );
+    }
+    let got = permits.extend_permit(&key, "owner-a", Duration::MAX).await;
+    ensure!(
+        matches!(
+            got,
+            Err(LockError::InvalidArgument(_) | LockError::NotOwned)
+        ),
+        "extend_permit by Duration::MAX answered {got:?}"
+    );
+    let got = permits.permit_usage("").await;
+    ensure!(
+        matches!(got, Err(LockError::InvalidArgument(_))),
+        "permit_usage of an empty key answered {got:?}"
+    );
     Ok(())
 }
 
@@ -533,4 +575,104 @@ pub async fn permit_fencing_tokens_increase(ctx: &Ctx) -> CaseResult {
         ok(sem.release().await, "release")?;
     }
     Ok(())
+}
+
+/// The reservation rules, one store call at a time: a denied writer's reservation keeps
+/// readers and other writers out, its grant clears it, `force_release_permits` clears
+/// it; an extension moves the extending holder's expiry only.
+pub async fn store_permit_reservations_and_extensions_follow_the_rules(ctx: &Ctx) -> CaseResult {
+    use lock_core::permits::RW_LIMIT;
+    let store = ctx.store();
+    let Some(p) = store.permits() else {
+        return Err(CaseFailure("the store offers no permits".into()));
+    };
+    let k = ctx.key("rw");
+    let long = Some(Duration::from_secs(10));
+    let read = PermitRequest::new(RW_LIMIT, 1, long);
+    let write = PermitRequest::new(RW_LIMIT, RW_LIMIT, long);
+    let reserving = write.reserving(Some(Duration::from_secs(10)));
+    let try_as = |owner: &'static str, request: PermitRequest| {
+        let (p, k) = (p, k.clone());
+        async move {
+            ok(
+                p.try_acquire_permit(&k, owner, request).await,
+                "try_acquire_permit",
+            )
+            .map(|a| a.acquired)
+        }
+    };
+    ensure!(
+        try_as("reader-r", read).await?,
+        "a free key refused a reader"
+    );
+    ensure!(
+        !try_as("writer-a", reserving).await?,
+        "a writer got in beside a reader"
+    );
+    ensure!(
+        !try_as("reader-c", read).await?,
+        "a new reader got in while a writer's reservation was live"
+    );
+    ensure!(
+        !try_as("writer-b", reserving).await?,
+        "a second writer got in beside a reader"
+    );
+    ok(p.release_permit(&k, "reader-r").await, "release_permit")?;
+    ensure!(
+        !try_as("writer-b", write).await?,
+        "writer B got in ahead of writer A, whose reservation was live (and came first)"
+    );
+    ensure!(
+        try_as("writer-a", reserving).await?,
+        "the reserving writer did not get the free key"
+    );
+    ok(p.release_permit(&k, "writer-a").await, "release_permit")?;
+    ensure!(
+        try_as("reader-c", read).await?,
+        "after the reserving writer was granted and released, a reader was still kept out: \
+         a grant must clear the writer's reservation"
+    );
+    ok(p.release_permit(&k, "reader-c").await, "release_permit")?;
+    // A reservation, then a force release: nothing may keep readers out afterwards.
+    ensure!(
+        try_as("reader-r2", read).await?,
+        "a free key refused a reader"
+    );
+    ensure!(
+        !try_as("writer-a2", reserving).await?,
+        "a writer got in beside a reader"
+    );
+    ok(p.force_release_permits(&k).await, "force_release_permits")?;
+    ensure!(
+        try_as("reader-c2", read).await?,
+        "after force_release_permits a reader was kept out: the reservation must go too"
+    );
+    ok(p.force_release_permits(&k).await, "force_release_permits")?;
+    // Extensions: X's extension must not keep Y alive.
+    let s = ctx.key("sem");
+    let ttl = ctx.ttl();
+    let short = PermitRequest::new(2, 1, Some(ttl));
+    for owner in ["holder-x", "holder-y"] {
+        let got = ok(
+            p.try_acquire_permit(&s, owner, short).await,
+            "try_acquire_permit",
+        )?;
+        ensure!(
+            got.acquired,
+            "a semaphore of 2 refused its first two holders"
+        );
+    }
+    ok(
+        p.extend_permit(&s, "holder-x", ttl * 10).await,
+        "extend_permit",
+    )?;
+    tokio::time::sleep(ttl + Duration::from_millis(150)).await;
+    let usage = ok(p.permit_usage(&s).await, "permit_usage")?;
+    ensure!(
+        usage.holders == 1,
+        "one holder extended, the other's TTL ran out, yet {} holders remain: an extension \
+         moved more than its owner's expiry",
+        usage.holders
+    );
+    ok(p.force_release_permits(&s).await, "force_release_permits")
 }
