@@ -27,7 +27,9 @@ async fn main() -> Result<(), LockError> {
         let imports = locks.create_semaphore("imports.catalog", MAX_IMPORTS)?;
         let (running, most) = (running.clone(), most.clone());
         jobs.push(tokio::spawn(async move {
-            // Waits for a permit (fair: first come, first served), runs, gives it back
+            // Waits for a permit (first come, first served within this process; across
+            // processes a release wakes the waiters on Redis and PostgreSQL, and they poll
+            // every retry delay on MySQL and SQLite), runs, gives it back
             // — also on panic or cancellation.
             imports
                 .run(|| async {
