@@ -53,10 +53,9 @@ async fn redis_factory(url: &str, timeout: Duration) -> LockFactory {
         .expect("connect to the private redis");
     LockFactory::with_options(
         store,
-        FactoryOptions {
-            retry: RetryConfig::default().delay(Duration::from_millis(100)),
-            default_ttl: Some(Duration::from_secs(30)),
-        },
+        FactoryOptions::default()
+            .retry(RetryConfig::default().delay(Duration::from_millis(100)))
+            .default_ttl(Some(Duration::from_secs(30))),
     )
 }
 

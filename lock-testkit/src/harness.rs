@@ -171,10 +171,8 @@ impl Ctx {
     pub fn factory(&self) -> LockFactory {
         LockFactory::from_shared(
             self.store.clone(),
-            FactoryOptions {
-                retry: lock_core::RetryConfig::default().timeout(Duration::from_secs(3)),
-                ..FactoryOptions::default()
-            },
+            FactoryOptions::default()
+                .retry(lock_core::RetryConfig::default().timeout(Duration::from_secs(3))),
         )
     }
 
@@ -229,6 +227,7 @@ pub enum Outcome {
 
 /// One case's result.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CaseReport {
     /// The case's name (the name of its function in [`crate::cases`]).
     pub name: &'static str,
@@ -240,6 +239,7 @@ pub struct CaseReport {
 
 /// Every case's result, for custom harnesses.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SuiteReport {
     /// One entry per case, in the order of [`crate::CASES`].
     pub cases: Vec<CaseReport>,

@@ -147,6 +147,7 @@ pub type CaseFuture = Pin<Box<dyn Future<Output = CaseResult> + Send>>;
 
 /// A conformance case.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct Case {
     /// Its name (the name of its function in [`cases`]).
     pub name: &'static str,
