@@ -95,7 +95,7 @@ pub mod validate;
 pub use async_trait::async_trait;
 pub use config::LockConfig;
 pub use delegate::DelegatingStore;
-pub use error::{BoxError, LockError};
+pub use error::{BoxError, LockError, StoreError};
 pub use factory::{DEFAULT_TTL, FactoryOptions, LockFactory};
 pub use guard::LockGuard;
 pub use lock::Lock;

@@ -2,6 +2,7 @@
 //! the application's client or pool; one operation timeout bounds the whole build.
 
 use super::*;
+use fred::types::config::ServerConfig;
 
 impl RedisStore {
     /// Connect (or adopt the application's connection) and build the store.
@@ -33,26 +34,31 @@ impl RedisStore {
                 Self::connect_owned(*config, endpoint, &options).await
             }
             Connection::Client(client) => {
+                let endpoint = endpoint_of(&client.client_config());
                 if client.state() == ClientState::Disconnected {
-                    let endpoint = endpoint_of(&client.client_config());
-                    within(timeout, client.init())
+                    connect_within(timeout, client.init())
                         .await
-                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
+                        .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
-                Ok(Self::build(Commands::Client(client), false, &options))
+                Ok(Self::build(
+                    Commands::Client(client),
+                    false,
+                    endpoint,
+                    &options,
+                ))
             }
             Connection::Pool(pool) => {
+                let endpoint = endpoint_of(&pool.next().client_config());
                 if pool
                     .clients()
                     .iter()
                     .all(|c| c.state() == ClientState::Disconnected)
                 {
-                    let endpoint = endpoint_of(&pool.next().client_config());
-                    within(timeout, pool.init())
+                    connect_within(timeout, pool.init())
                         .await
-                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
+                        .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
-                Ok(Self::build(Commands::Pool(pool), false, &options))
+                Ok(Self::build(Commands::Pool(pool), false, endpoint, &options))
             }
         }
     }
@@ -61,9 +67,11 @@ impl RedisStore {
     /// default prefix and timeout. Use [`RedisStore::connect`] with
     /// [`RedisStoreOptions::from_client`] to choose them.
     pub fn from_client(client: Client) -> Self {
+        let endpoint = endpoint_of(&client.client_config());
         Self::build(
             Commands::Client(client),
             false,
+            endpoint,
             &RedisStoreOptions::default(),
         )
     }
@@ -71,7 +79,13 @@ impl RedisStore {
     /// A store on a pool the application already has (and has connected), with the default
     /// prefix and timeout.
     pub fn from_pool(pool: Pool) -> Self {
-        Self::build(Commands::Pool(pool), false, &RedisStoreOptions::default())
+        let endpoint = endpoint_of(&pool.next().client_config());
+        Self::build(
+            Commands::Pool(pool),
+            false,
+            endpoint,
+            &RedisStoreOptions::default(),
+        )
     }
 
     async fn connect_owned(
@@ -96,19 +110,29 @@ impl RedisStore {
             ..Default::default()
         };
         let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
-        if let Err(error) = within(timeout, client.init()).await {
+        if let Err(cause) = connect_within(timeout, client.init()).await {
             // Close in the background: `quit` waits up to its own timeout for an answer the
             // server may never give, and the caller's time is already spent. (If the pending
             // connection succeeds after all, the queued QUIT closes it.)
             tokio::spawn(async move {
                 let _ = client.quit().await;
             });
-            return Err(unreachable(&endpoint, timeout, error));
+            return Err(unreachable(&endpoint, cause));
         }
-        Ok(Self::build(Commands::Client(client), true, options))
+        Ok(Self::build(
+            Commands::Client(client),
+            true,
+            endpoint,
+            options,
+        ))
     }
 
-    fn build(commands: Commands, owned: bool, options: &RedisStoreOptions) -> Self {
+    fn build(
+        commands: Commands,
+        owned: bool,
+        endpoint: String,
+        options: &RedisStoreOptions,
+    ) -> Self {
         let template = commands.client();
         let subscriber_config = SubscriberConfig {
             config: template.client_config(),
@@ -117,6 +141,7 @@ impl RedisStore {
             policy: template
                 .client_reconnect_policy()
                 .unwrap_or_else(default_policy),
+            endpoint: endpoint.clone(),
         };
         let channel = format!("{}released", options.prefix);
         let fence_margin_ms = millis(options.fence_margin);
@@ -128,6 +153,7 @@ impl RedisStore {
                 prefix: options.prefix.clone(),
                 channel: channel.clone(),
                 timeout: options.timeout,
+                endpoint,
                 fence_margin_ms,
                 options: Options {
                     max_attempts: Some(1),
@@ -146,7 +172,8 @@ impl RedisStore {
 }
 
 /// The servers of a configuration, for messages (fred's `Debug` of a `Config` would show
-/// the password; the hosts never contain it).
+/// the password; the hosts never contain it): `redis://host:port` for one server,
+/// `redis://a:1,b:2` for several, `redis+unix:///path` for a Unix socket.
 fn endpoint_of(config: &Config) -> String {
     let hosts: Vec<String> = config
         .server
@@ -154,19 +181,60 @@ fn endpoint_of(config: &Config) -> String {
         .iter()
         .map(|host| format!("{}:{}", host.host, host.port))
         .collect();
-    format!("redis://{}", hosts.join(","))
+    let scheme = match &config.server {
+        ServerConfig::Sentinel { .. } => "redis-sentinel",
+        ServerConfig::Clustered { .. } => "redis-cluster",
+        _ => "redis",
+    };
+    #[cfg(all(unix, feature = "unix-sockets"))]
+    if let ServerConfig::Unix { path } = &config.server {
+        return format!("redis+unix://{}", path.display());
+    }
+    format!("{scheme}://{}", hosts.join(","))
 }
 
-/// The error of a store that could not reach its server when it was built.
-fn unreachable(endpoint: &str, timeout: Duration, error: LockError) -> LockError {
-    let cause = match &error {
-        LockError::Storage(source) => source.to_string(),
-        other => other.to_string(),
-    };
-    LockError::storage_msg(format!(
-        "redis lock store: cannot connect to {endpoint} within the operation timeout of \
-         {timeout:?}: {cause}"
-    ))
+/// Why a first connection failed.
+#[derive(Debug)]
+enum ConnectCause {
+    Fred(FredCause),
+    TimedOut(Duration),
+}
+
+impl fmt::Display for ConnectCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectCause::Fred(cause) => cause.fmt(f),
+            ConnectCause::TimedOut(timeout) => write!(
+                f,
+                "no connection within the operation timeout of {timeout:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConnectCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectCause::Fred(cause) => cause.source(),
+            ConnectCause::TimedOut(_) => None,
+        }
+    }
+}
+
+/// Bound a first connection by the operation timeout.
+async fn connect_within<T>(
+    timeout: Duration,
+    future: impl Future<Output = Result<T, FredError>>,
+) -> Result<T, ConnectCause> {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(result) => result.map_err(|error| ConnectCause::Fred(FredCause(error))),
+        Err(_) => Err(ConnectCause::TimedOut(timeout)),
+    }
+}
+
+/// The error of a store that could not reach its server when it was built (logged once).
+fn unreachable(endpoint: &str, cause: ConnectCause) -> LockError {
+    LockError::connect_failed("redis", endpoint, cause)
 }
 
 fn parse_url(url: &str) -> Result<Config, LockError> {

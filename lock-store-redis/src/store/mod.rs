@@ -70,6 +70,8 @@ struct Inner {
     prefix: String,
     channel: String,
     timeout: Duration,
+    /// Where the store connects, without the password (for errors and log events).
+    endpoint: String,
     /// How long a fence counter outlives its lock, in milliseconds.
     fence_margin_ms: u64,
     /// Per-command options: one attempt, the operation timeout.
@@ -117,7 +119,34 @@ fn default_policy() -> ReconnectPolicy {
 }
 
 fn storage(error: FredError) -> LockError {
-    LockError::storage(error)
+    LockError::storage(FredCause(error))
+}
+
+/// A fred error, shown readably: fred words an I/O failure as the `Debug` of the
+/// `io::Error` (`IO Error: Os { code: 111, kind: ConnectionRefused, message: "Connection
+/// refused" }`); this shows `I/O error: Connection refused`. The fred error stays
+/// reachable as the source.
+#[derive(Debug)]
+pub(crate) struct FredCause(pub(crate) FredError);
+
+impl fmt::Display for FredCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let details = self.0.details();
+        if *self.0.kind() == fred::error::ErrorKind::IO {
+            let message = details
+                .split_once("message: \"")
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map_or(details, |(message, _)| message);
+            return write!(f, "I/O error: {message}");
+        }
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for FredCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// Whole milliseconds, rounded up (a validated duration: 1 ms to `MAX_TTL`, so it fits).
@@ -167,6 +196,21 @@ impl RedisStore {
         &self.inner.channel
     }
 
+    /// Where the store connects (its servers), without the password.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// A storage error with this store's name and endpoint.
+    fn context(&self, error: LockError) -> LockError {
+        match error {
+            LockError::Storage(source) => {
+                LockError::store_failed("redis", self.inner.endpoint.as_str(), source)
+            }
+            other => other,
+        }
+    }
+
     /// The client lock commands go through (a pool's next client for a pool).
     pub fn client(&self) -> &Client {
         self.inner.commands.client()
@@ -214,9 +258,9 @@ impl RedisStore {
                 Acquisition::denied(Some(Duration::from_millis((-2 - denied).unsigned_abs())))
             }
             0 => {
-                return Err(LockError::storage_msg(
+                return Err(self.context(LockError::storage_msg(
                     "unexpected reply 0 from the redis acquire script",
-                ));
+                )));
             }
         })
     }
@@ -255,7 +299,9 @@ impl RedisStore {
                 result => result.map_err(storage),
             }
         };
-        within_result(self.inner.timeout, call).await
+        within_result(self.inner.timeout, call)
+            .await
+            .map_err(|error| self.context(error))
     }
 }
 
@@ -353,7 +399,8 @@ impl LockStore for RedisStore {
                 .with_options(&self.inner.options)
                 .exists(redis_key),
         )
-        .await?;
+        .await
+        .map_err(|error| self.context(error))?;
         Ok(count > 0)
     }
 
