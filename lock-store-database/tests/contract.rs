@@ -418,9 +418,10 @@ async fn a_refused_connection_says_so(scheme: &str, user: &str) {
     let context = err.store_error().expect("a StoreError in the chain");
     assert_eq!(context.store(), scheme);
     assert!(context.is_connect());
-    let chain: Vec<String> = std::iter::successors(std::error::Error::source(&err), |e| (*e).source())
-        .map(|e| e.to_string())
-        .collect();
+    let chain: Vec<String> =
+        std::iter::successors(std::error::Error::source(&err), |e| (*e).source())
+            .map(|e| e.to_string())
+            .collect();
     assert!(chain.len() >= 2, "the cause is not kept: {chain:?}");
 }
 

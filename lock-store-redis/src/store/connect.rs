@@ -238,7 +238,8 @@ fn unreachable(endpoint: &str, cause: ConnectCause) -> LockError {
 }
 
 fn parse_url(url: &str) -> Result<Config, LockError> {
-    let scheme = url.split("://").next().unwrap_or_default();
+    let (scheme, rest) = url.split_once("://").unwrap_or((url, ""));
+    let scheme = scheme.to_ascii_lowercase();
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
     if tls && !cfg!(any(feature = "tls", feature = "native-tls")) {
         return Err(LockError::invalid(format!(
@@ -247,11 +248,82 @@ fn parse_url(url: &str) -> Result<Config, LockError> {
             redact_url(url)
         )));
     }
-    Config::from_url(url).map_err(|error| {
+    let unix = scheme == "unix" || scheme.ends_with("+unix");
+    if unix && !cfg!(all(unix, feature = "unix-sockets")) {
+        return Err(LockError::invalid(format!(
+            "redis URL {} names a Unix socket, but lock-store-redis was built without its \
+             `unix-sockets` feature (or not for Unix)",
+            redact_url(url)
+        )));
+    }
+    // fred knows `redis+unix://` and `valkey+unix://`; `unix://` is the same thing.
+    let url = if scheme == "unix" {
+        format!("redis+unix://{rest}")
+    } else {
+        url.to_owned()
+    };
+    Config::from_url(&url).map_err(|error| {
         LockError::invalid(format!(
             "invalid redis URL {}: {} (expected redis://[[user]:password@]host[:port][/db])",
-            redact_url(url),
+            redact_url(&url),
             error.details()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valkey_urls_parse_as_redis_urls() {
+        for (valkey, redis) in [
+            ("valkey://127.0.0.1:6380/2", "redis://127.0.0.1:6380/2"),
+            (
+                "valkey-cluster://127.0.0.1:30001?node=127.0.0.1:30002",
+                "redis-cluster://127.0.0.1:30001?node=127.0.0.1:30002",
+            ),
+            (
+                "valkey-sentinel://127.0.0.1:26379/0?sentinelServiceName=m",
+                "redis-sentinel://127.0.0.1:26379/0?sentinelServiceName=m",
+            ),
+        ] {
+            let (a, b) = (parse_url(valkey).unwrap(), parse_url(redis).unwrap());
+            assert_eq!(a.server, b.server, "{valkey}");
+            assert_eq!(a.database, b.database, "{valkey}");
+        }
+    }
+
+    #[test]
+    fn valkeys_needs_a_tls_feature_like_rediss() {
+        let result = parse_url("valkeys://127.0.0.1:6380");
+        if cfg!(any(feature = "tls", feature = "native-tls")) {
+            assert!(result.is_ok(), "{result:?}");
+        } else {
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("`tls`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unix_urls_need_the_unix_sockets_feature() {
+        for url in [
+            "unix:///tmp/redis.sock",
+            "redis+unix:///tmp/redis.sock",
+            "valkey+unix:///tmp/redis.sock",
+        ] {
+            let result = parse_url(url);
+            if cfg!(all(unix, feature = "unix-sockets")) {
+                let config = result.unwrap();
+                assert_eq!(
+                    endpoint_of(&config),
+                    "redis+unix:///tmp/redis.sock",
+                    "{url}"
+                );
+            } else {
+                let err = result.unwrap_err();
+                assert!(err.to_string().contains("`unix-sockets`"), "{url}: {err}");
+            }
+        }
+    }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use lock_store_redis::{RedisStore, RedisStoreOptions};
 
+pub mod process;
+
 #[allow(unused_imports)]
 pub use lock_testkit::services::{redis_url, skip_or_fail};
 
