@@ -2,7 +2,7 @@
 //! configuration, and its validation by the conformance testkit (which it fails, as a
 //! store that never saves anything should — a real store passes every case).
 //!
-//!     cargo run -p examples --example custom_store
+//!     cargo run -p examples --features testkit --example custom_store
 
 use std::time::Duration;
 
@@ -65,7 +65,8 @@ pub fn noop_store(config: MyNoopStoreConfig) -> StoreFactory {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), LockError> {
+async fn main() -> Result<(), examples::Report> {
+    examples::init_tracing();
     // Using the custom store.
     let locks = LockManager::new(
         LockConfig::new()

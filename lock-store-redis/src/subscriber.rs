@@ -104,7 +104,7 @@ async fn run(client: SubscriberClient, channel: String, hub: ReleaseHub, endpoin
                 tracing::warn!(
                     store = "redis",
                     %endpoint,
-                    error = %crate::store::FredCause(error),
+                    error = %crate::store::cause(error),
                     "release subscriber cannot connect; waiters poll until it can"
                 );
                 tokio::time::sleep(RETRY_DELAY).await;
@@ -133,7 +133,7 @@ async fn run(client: SubscriberClient, channel: String, hub: ReleaseHub, endpoin
                         tracing::warn!(
                             store = "redis",
                             %endpoint,
-                            error = %crate::store::FredCause(error),
+                            error = %crate::store::cause(error),
                             "release subscriber failed to re-subscribe"
                         );
                     }

@@ -3,6 +3,7 @@
 
 use super::*;
 use fred::types::config::ServerConfig;
+use lock_core::BoxError;
 
 impl RedisStore {
     /// Connect (or adopt the application's connection) and build the store.
@@ -111,12 +112,15 @@ impl RedisStore {
         };
         let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
         if let Err(cause) = connect_within(timeout, client.init()).await {
-            // Close in the background: `quit` waits up to its own timeout for an answer the
-            // server may never give, and the caller's time is already spent. (If the pending
-            // connection succeeds after all, the queued QUIT closes it.)
-            tokio::spawn(async move {
-                let _ = client.quit().await;
-            });
+            // A connection still pending after the timeout is closed in the background:
+            // `quit` waits up to its own timeout for an answer the server may never give,
+            // and the caller's time is already spent. (If the pending connection succeeds
+            // after all, the queued QUIT closes it.) A failed one has stopped already.
+            if cause.is::<ConnectTimedOut>() {
+                tokio::spawn(async move {
+                    let _ = client.quit().await;
+                });
+            }
             return Err(unreachable(&endpoint, cause));
         }
         Ok(Self::build(
@@ -193,47 +197,35 @@ fn endpoint_of(config: &Config) -> String {
     format!("{scheme}://{}", hosts.join(","))
 }
 
-/// Why a first connection failed.
+/// A first connection that did not complete within the operation timeout.
 #[derive(Debug)]
-enum ConnectCause {
-    Fred(FredCause),
-    TimedOut(Duration),
-}
+struct ConnectTimedOut(Duration);
 
-impl fmt::Display for ConnectCause {
+impl fmt::Display for ConnectTimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectCause::Fred(cause) => cause.fmt(f),
-            ConnectCause::TimedOut(timeout) => write!(
-                f,
-                "no connection within the operation timeout of {timeout:?}"
-            ),
-        }
+        write!(
+            f,
+            "no connection within the operation timeout of {:?}",
+            self.0
+        )
     }
 }
 
-impl std::error::Error for ConnectCause {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConnectCause::Fred(cause) => cause.source(),
-            ConnectCause::TimedOut(_) => None,
-        }
-    }
-}
+impl std::error::Error for ConnectTimedOut {}
 
 /// Bound a first connection by the operation timeout.
 async fn connect_within<T>(
     timeout: Duration,
     future: impl Future<Output = Result<T, FredError>>,
-) -> Result<T, ConnectCause> {
+) -> Result<T, BoxError> {
     match tokio::time::timeout(timeout, future).await {
-        Ok(result) => result.map_err(|error| ConnectCause::Fred(FredCause(error))),
-        Err(_) => Err(ConnectCause::TimedOut(timeout)),
+        Ok(result) => result.map_err(cause),
+        Err(_) => Err(Box::new(ConnectTimedOut(timeout))),
     }
 }
 
 /// The error of a store that could not reach its server when it was built (logged once).
-fn unreachable(endpoint: &str, cause: ConnectCause) -> LockError {
+fn unreachable(endpoint: &str, cause: BoxError) -> LockError {
     LockError::connect_failed("redis", endpoint, cause)
 }
 

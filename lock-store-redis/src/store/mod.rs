@@ -119,34 +119,34 @@ fn default_policy() -> ReconnectPolicy {
 }
 
 fn storage(error: FredError) -> LockError {
-    LockError::storage(FredCause(error))
+    LockError::Storage(cause(error))
 }
 
-/// A fred error, shown readably: fred words an I/O failure as the `Debug` of the
-/// `io::Error` (`IO Error: Os { code: 111, kind: ConnectionRefused, message: "Connection
-/// refused" }`); this shows `I/O error: Connection refused`. The fred error stays
-/// reachable as the source.
-#[derive(Debug)]
-pub(crate) struct FredCause(pub(crate) FredError);
-
-impl fmt::Display for FredCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let details = self.0.details();
-        if *self.0.kind() == fred::error::ErrorKind::IO {
-            let message = details
-                .split_once("message: \"")
-                .and_then(|(_, rest)| rest.split_once('"'))
-                .map_or(details, |(message, _)| message);
-            return write!(f, "I/O error: {message}");
+/// A fred error as the cause of a storage error. fred words an I/O failure as the
+/// `Debug` of the `io::Error` (`IO Error: Os { code: 111, kind: ConnectionRefused, … }`)
+/// and keeps nothing else of it: that becomes the `io::Error` again (`Connection refused
+/// (os error 111)`, its kind checkable), any other error stays fred's.
+pub(crate) fn cause(error: FredError) -> lock_core::BoxError {
+    if *error.kind() == fred::error::ErrorKind::IO {
+        if let Some(io) = io_error(error.details()) {
+            return Box::new(io);
         }
-        fmt::Display::fmt(&self.0, f)
     }
+    Box::new(error)
 }
 
-impl std::error::Error for FredCause {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+/// The `io::Error` whose `Debug` is `details`, when it names an OS error code or a
+/// message.
+fn io_error(details: &str) -> Option<std::io::Error> {
+    if let Some((_, rest)) = details.split_once("Os { code: ") {
+        let code = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+        return code.parse().ok().map(std::io::Error::from_raw_os_error);
     }
+    let (_, rest) = details
+        .split_once("error: \"")
+        .or_else(|| details.split_once("message: \""))?;
+    let (message, _) = rest.split_once('"')?;
+    Some(std::io::Error::other(message.to_owned()))
 }
 
 /// Whole milliseconds, rounded up (a validated duration: 1 ms to `MAX_TTL`, so it fits).
@@ -452,5 +452,35 @@ impl LockStore for RedisStore {
 
     fn permits(&self) -> Option<&dyn lock_core::PermitStore> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fred_io_errors_become_io_errors_again() {
+        let refused = FredError::new(
+            fred::error::ErrorKind::IO,
+            r#"Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }"#,
+        );
+        let refused = cause(refused);
+        let io = refused
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+        let custom = FredError::new(
+            fred::error::ErrorKind::IO,
+            r#"Custom { kind: Other, error: "tls handshake eof" }"#,
+        );
+        assert_eq!(cause_text(custom), "tls handshake eof");
+        let auth = FredError::new(fred::error::ErrorKind::Auth, "WRONGPASS invalid password");
+        let auth = cause(auth);
+        assert!(auth.is::<FredError>(), "{auth}");
+    }
+
+    fn cause_text(error: FredError) -> String {
+        cause(error).to_string()
     }
 }
