@@ -49,6 +49,7 @@ pub struct SerializedLock {
 
 /// The share of a permit key a serialized holding has (see [`crate::permits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SerializedShare {
     /// The key's limit.
     pub limit: u32,
