@@ -132,6 +132,22 @@ impl fmt::Display for Report {
     }
 }
 
+/// The README of each published crate (what crates.io shows): its code blocks are
+/// compiled and run as doctests here, where every crate is a dependency.
+#[cfg(all(doctest, feature = "full"))]
+mod readmes {
+    #[doc = include_str!("../../lock-core/README.md")]
+    mod lock_core {}
+    #[doc = include_str!("../../lock-store-memory/README.md")]
+    mod lock_store_memory {}
+    #[doc = include_str!("../../lock-store-redis/README.md")]
+    mod lock_store_redis {}
+    #[doc = include_str!("../../lock-store-database/README.md")]
+    mod lock_store_database {}
+    #[doc = include_str!("../../lock-testkit/README.md")]
+    mod lock_testkit {}
+}
+
 pub mod fs_store;
 #[cfg(feature = "http")]
 pub mod http;

@@ -112,6 +112,7 @@
 //! version against the same keys at once: the old one's counter restarts at 1 once the new
 //! one's counter has expired.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod options;
 mod scripts;

@@ -78,6 +78,7 @@
 //! * [`bad_input`]: the table of out-of-domain input a store may receive (and may
 //!   reject), also run by the case `store_input_domain_is_rejected_or_handled`.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bad_input;
 pub mod bench;
