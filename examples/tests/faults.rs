@@ -189,7 +189,11 @@ async fn pg_store(app: &str, table: &str, timeout: Duration, max: usize) -> Opti
     {
         Ok(s) => Some(s),
         Err(e) => {
-            common::skip_unreachable("postgres", &tagged_pg_url(app), e);
+            common::skip_unreachable(
+                "postgres",
+                &tagged_pg_url(app),
+                lock_testkit::services::root_cause(&e),
+            );
             None
         }
     }

@@ -54,9 +54,14 @@ async fn a_primary_behind_a_sentinel_serves_every_operation_and_release_notifica
         {
             Ok(store) => break store,
             Err(e) if Instant::now() > deadline => {
-                return common::skip_or_fail(format!(
-                    "the sentinel at {url} gave no primary within 10 s: {e}"
-                ));
+                return lock_testkit::services::skip_unreachable(
+                    "redis sentinel",
+                    &url,
+                    format!(
+                        "no primary within 10 s: {}",
+                        lock_testkit::services::root_cause(&e)
+                    ),
+                );
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }

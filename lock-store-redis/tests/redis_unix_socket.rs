@@ -43,7 +43,11 @@ async fn a_server_on_a_unix_socket_serves_every_operation_and_release_notificati
     let deadline = Instant::now() + Duration::from_secs(5);
     while !socket.exists() {
         if Instant::now() > deadline {
-            return common::skip_or_fail(format!("redis-server did not create {url} within 5 s"));
+            return lock_testkit::services::skip_unreachable(
+                "redis",
+                &url,
+                "redis-server did not create the socket within 5 s",
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -32,7 +32,11 @@ pub async fn shared_store_with(
     match RedisStore::connect(options).await {
         Ok(store) => Some(store),
         Err(error) => {
-            lock_testkit::services::skip_unreachable("redis", &url, error);
+            lock_testkit::services::skip_unreachable(
+                "redis",
+                &url,
+                lock_testkit::services::root_cause(&error),
+            );
             None
         }
     }
