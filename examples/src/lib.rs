@@ -145,7 +145,7 @@ mod readmes {
     #[doc = include_str!("../../lock-store-database/README.md")]
     mod lock_store_database {}
     #[doc = include_str!("../../lock-testkit/README.md")]
-    mod lock_testkit {}
+    mod testkit {}
 }
 
 pub mod fs_store;
