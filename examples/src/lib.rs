@@ -76,8 +76,13 @@ fn env_or(name: &str, default: impl FnOnce() -> String) -> String {
 /// errors and lost locks; `RUST_LOG=lock_core=debug` adds every acquire and release).
 /// The drivers' `log` records (fred's) become events too.
 pub fn init_tracing() {
+    init_tracing_or("info");
+}
+
+/// [`init_tracing`] with another filter when `RUST_LOG` is unset.
+pub fn init_tracing_or(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
