@@ -115,6 +115,14 @@ impl DatabaseStore {
         .await;
         match prepared {
             Ok(()) => Ok(store),
+            // The table is missing or wrong: the connection itself worked.
+            Err(LockError::Storage(source)) if source.is::<TableError>() => {
+                Err(LockError::store_failed(
+                    store.backend().name(),
+                    store.inner.endpoint.as_str(),
+                    source,
+                ))
+            }
             Err(LockError::Storage(source)) => Err(LockError::connect_failed(
                 store.backend().name(),
                 store.inner.endpoint.as_str(),
