@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-
 /// How many imports may run at once, everywhere.
 const MAX_IMPORTS: u32 = 3;
 

@@ -60,6 +60,18 @@ pub struct SerializedShare {
     pub reserve: bool,
 }
 
+impl SerializedShare {
+    /// A share of `weight` permits of a key limited to `limit`; `reserve` for a writer.
+    /// Checked when a lock is restored, not here.
+    pub const fn new(limit: u32, weight: u32, reserve: bool) -> Self {
+        SerializedShare {
+            limit,
+            weight,
+            reserve,
+        }
+    }
+}
+
 impl std::fmt::Debug for SerializedLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SerializedLock")

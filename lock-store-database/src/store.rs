@@ -185,7 +185,7 @@ impl DatabaseStore {
     }
 
     /// A storage error with this store's name and endpoint.
-    fn context(&self, error: LockError) -> LockError {
+    pub(crate) fn context(&self, error: LockError) -> LockError {
         match error {
             LockError::Storage(source) => {
                 LockError::store_failed(self.backend().name(), self.inner.endpoint.as_str(), source)

@@ -279,7 +279,7 @@ async fn task(
         ),
         Primitive::Rw => {
             let rw = factory.create_rw_lock(args.key.clone());
-            if index % 4 == 0 {
+            if index.is_multiple_of(4) {
                 (rw.map(|rw| rw.write().clone()), Role::Writer)
             } else {
                 (rw.map(|rw| rw.read().clone()), Role::Reader)
