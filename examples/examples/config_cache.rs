@@ -3,6 +3,7 @@
 //! gets in, so a steady stream of readers never starves it.
 //!
 //!     cargo run -p examples --example config_cache
+//!     LOCK_STORE=redis cargo run -p examples --features redis --example config_cache
 //!
 //! With `LOCK_STORE=redis` or `LOCK_STORE=database`, readers and writers in several
 //! processes exclude each other the same way.
@@ -17,7 +18,8 @@ use tokio::sync::Mutex;
 type Config = Arc<Mutex<String>>;
 
 #[tokio::main]
-async fn main() -> Result<(), LockError> {
+async fn main() -> Result<(), examples::Report> {
+    examples::init_tracing();
     let locks = examples::locks()?;
     let config: Config = Arc::new(Mutex::new("version 1".to_owned()));
     let mut readers = Vec::new();

@@ -6,7 +6,8 @@
 //! SQLite file in the temp folder; `LOCK_STORE=redis` or
 //! `LOCK_STORE=database LOCK_DATABASE_URL=postgres://…` for servers.
 //!
-//!     cargo run -p examples --example cross_process
+//!     cargo run -p examples --features database --example cross_process
+//!     LOCK_STORE=redis cargo run -p examples --features database,redis --example cross_process
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,7 +16,9 @@ use lock_core::{LockError, LockManager, SerializedLock};
 use tokio::io::AsyncWriteExt;
 
 fn locks() -> Result<LockManager, LockError> {
-    LockManager::new(examples::lock_config().default_store_from_env_or("LOCK_STORE", "database"))
+    examples::locks_with(
+        examples::lock_config().default_store_from_env_or("LOCK_STORE", "database"),
+    )
 }
 
 /// The main server: acquire, then hand the lock to a background job.
@@ -88,10 +91,11 @@ async fn worker() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), examples::Report> {
+    examples::init_tracing();
     if std::env::args().nth(1).as_deref() == Some("worker") {
-        worker().await
+        Ok(worker().await?)
     } else {
-        server(std::process::id() % 1000).await
+        Ok(server(std::process::id() % 1000).await?)
     }
 }

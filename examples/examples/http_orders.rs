@@ -1,7 +1,7 @@
 //! Two instances of a web app share their order locks through Redis: whichever instance
 //! a request lands on, an order is processed once at a time.
 //!
-//!     cargo run -p examples --example http_orders
+//!     cargo run -p examples --features http --example http_orders
 //!
 //! `LOCK_STORE=database` shares them through the SQLite file instead (no server).
 
@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use examples::http::{AppState, post_to, serve};
-use lock_core::LockManager;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), examples::Report> {
+    examples::init_tracing();
     // Each instance has its own lock service and its own connection, as two
     // deployments of the app would.
     let instance = |name| -> Result<AppState, lock_core::LockError> {
         Ok(AppState {
-            locks: LockManager::new(
+            locks: examples::locks_with(
                 examples::lock_config().default_store_from_env_or("LOCK_STORE", "redis"),
             )?,
             instance: name,

@@ -2,6 +2,7 @@
 //! application: a semaphore of 3 permits on the shared store.
 //!
 //!     cargo run -p examples --example import_jobs
+//!     LOCK_STORE=redis cargo run -p examples --features redis --example import_jobs
 //!
 //! On the default memory store the limit holds within this process; run several
 //! instances at once with `LOCK_STORE=redis` (or `LOCK_STORE=database`, a SQLite file
@@ -11,13 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lock_core::LockError;
-
 /// How many imports may run at once, everywhere.
 const MAX_IMPORTS: u32 = 3;
 
 #[tokio::main]
-async fn main() -> Result<(), LockError> {
+async fn main() -> Result<(), examples::Report> {
+    examples::init_tracing();
     let locks = examples::locks()?;
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));

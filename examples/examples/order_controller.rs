@@ -37,7 +37,8 @@ async fn process_order(order_id: u32) -> Result<(), ProcessError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), LockError> {
+async fn main() -> Result<(), examples::Report> {
+    examples::init_tracing();
     let locks = examples::locks()?;
     let (a, b) = tokio::join!(process(&locks, 7), process(&locks, 7));
     println!("first request:  {}", a?);

@@ -4,7 +4,10 @@
 //! machine; `redis` needs a server).
 //!
 //!     cargo run -p examples --example quickstart
-//!     LOCK_STORE=database cargo run -p examples --example quickstart
+//!     LOCK_STORE=database cargo run -p examples --features database --example quickstart
+//!     LOCK_STORE=redis cargo run -p examples --features redis --example quickstart
+//!
+//! `RUST_LOG=debug` shows every acquire and release.
 
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ async fn process_order(_order_id: u32) {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), LockError> {
+async fn main() -> Result<(), examples::Report> {
     examples::init_tracing();
     let locks = examples::locks()?;
     println!("lock store: {}", locks.default_store_name());

@@ -4,9 +4,9 @@
 //!
 //!     LOCK_STORE=memory cargo run -p examples --example testing_env
 
-use lock_core::{LockError, LockManager};
+use lock_core::LockManager;
 
-fn main() -> Result<(), LockError> {
+fn main() -> Result<(), examples::Report> {
     let config = || examples::lock_config().default_store_from_env("LOCK_STORE");
     match LockManager::new(config()) {
         Ok(locks) => println!(

@@ -1,13 +1,14 @@
 //! Using another configured store than the default one (the seed's `locks.use('redis')`).
 //!
-//!     cargo run -p examples --example use_store
+//!     cargo run -p examples --features redis,database --example use_store
 //!
 //! Without a Redis server the example says so and uses the database (SQLite) store.
 
 use lock_core::LockError;
 
 #[tokio::main]
-async fn main() -> Result<(), LockError> {
+async fn main() -> Result<(), examples::Report> {
+    examples::init_tracing();
     let locks = examples::locks()?;
 
     // The default store: omit `use_store`.
@@ -29,7 +30,7 @@ async fn main() -> Result<(), LockError> {
                 break;
             }
             Err(e @ LockError::Storage(_)) => println!("store {name} is unavailable: {e}"),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
 

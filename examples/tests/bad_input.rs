@@ -74,10 +74,9 @@ async fn stores() -> Vec<(&'static str, Arc<dyn LockStore>)> {
 fn factory(store: &Arc<dyn LockStore>) -> LockFactory {
     LockFactory::from_shared(
         store.clone(),
-        FactoryOptions {
-            retry: RetryConfig::default().timeout(Duration::from_secs(2)),
-            default_ttl: Some(Duration::from_secs(30)),
-        },
+        FactoryOptions::default()
+            .retry(RetryConfig::default().timeout(Duration::from_secs(2)))
+            .default_ttl(Some(Duration::from_secs(30))),
     )
 }
 
@@ -268,10 +267,7 @@ async fn zero_attempts_is_invalid_argument_not_a_silent_success() {
         );
         let bad = LockFactory::from_shared(
             store.clone(),
-            FactoryOptions {
-                retry: zero,
-                default_ttl: None,
-            },
+            FactoryOptions::default().retry(zero).default_ttl(None),
         );
         assert_invalid(name, bad.create_lock(unique("att0")));
     }

@@ -53,10 +53,9 @@ async fn redis_factory(url: &str, timeout: Duration) -> LockFactory {
         .expect("connect to the private redis");
     LockFactory::with_options(
         store,
-        FactoryOptions {
-            retry: RetryConfig::default().delay(Duration::from_millis(100)),
-            default_ttl: Some(Duration::from_secs(30)),
-        },
+        FactoryOptions::default()
+            .retry(RetryConfig::default().delay(Duration::from_millis(100)))
+            .default_ttl(Some(Duration::from_secs(30))),
     )
 }
 
@@ -190,7 +189,11 @@ async fn pg_store(app: &str, table: &str, timeout: Duration, max: usize) -> Opti
     {
         Ok(s) => Some(s),
         Err(e) => {
-            common::skip_unreachable("postgres", &tagged_pg_url(app), e);
+            common::skip_unreachable(
+                "postgres",
+                &tagged_pg_url(app),
+                lock_testkit::services::root_cause(&e),
+            );
             None
         }
     }

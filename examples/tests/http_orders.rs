@@ -15,7 +15,13 @@ async fn two_instances_process_an_order_once() {
     for name in ["instance-a", "instance-b"] {
         let store = match RedisStore::connect(RedisStoreOptions::from_url(redis_url())).await {
             Ok(s) => s,
-            Err(e) => return skip_unreachable("redis", &redis_url(), e),
+            Err(e) => {
+                return skip_unreachable(
+                    "redis",
+                    &redis_url(),
+                    lock_testkit::services::root_cause(&e),
+                );
+            }
         };
         let locks = LockManager::new(
             LockConfig::new()

@@ -11,7 +11,20 @@ use crate::{Lock, LockError, LockStore, RetryConfig, SerializedLock, StoreFactor
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 
 /// Defaults for the locks a [`LockFactory`] creates.
+///
+/// Built from [`FactoryOptions::default`] with the setters (new options may be added):
+///
+/// ```
+/// use std::time::Duration;
+/// use lock_core::{FactoryOptions, RetryConfig};
+///
+/// let options = FactoryOptions::default()
+///     .retry(RetryConfig::default().timeout(Duration::from_secs(5)))
+///     .default_ttl(Some(Duration::from_secs(10)));
+/// assert_eq!(options.default_ttl, Some(Duration::from_secs(10)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FactoryOptions {
     /// Retry settings for `acquire` and `run`.
     pub retry: RetryConfig,
@@ -28,6 +41,20 @@ impl Default for FactoryOptions {
     }
 }
 
+impl FactoryOptions {
+    /// Set the retry settings of `acquire` and `run`.
+    pub const fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Set the TTL of locks created without one (`None`: they never expire).
+    pub const fn default_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+}
+
 /// Creates locks on one store. Cheap to clone; clones share the store.
 ///
 /// ```
@@ -37,7 +64,9 @@ impl Default for FactoryOptions {
 /// # let store = lock_core::testing::TestStore::default();
 /// let factory = LockFactory::with_options(
 ///     store,
-///     FactoryOptions { retry: RetryConfig::default().timeout(Duration::from_secs(5)), default_ttl: Some(Duration::from_secs(10)) },
+///     FactoryOptions::default()
+///         .retry(RetryConfig::default().timeout(Duration::from_secs(5)))
+///         .default_ttl(Some(Duration::from_secs(10))),
 /// );
 /// let lock = factory.create_lock("invoices.2026-11")?;
 /// assert_eq!(lock.ttl(), Some(Duration::from_secs(10)));

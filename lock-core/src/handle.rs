@@ -58,9 +58,10 @@ impl StoreHandle {
             slot.store
                 .get_or_try_init(|| async {
                     match &slot.factory {
-                        Some(f) => f.build().await.inspect_err(|error| {
-                            crate::observe::error(&slot.name, "", "build", error)
-                        }),
+                        Some(f) => f
+                            .build()
+                            .await
+                            .inspect_err(|error| crate::observe::build_failed(&slot.name, error)),
                         None => Err(LockError::storage_msg("lock store is not configured")),
                     }
                 })

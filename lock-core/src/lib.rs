@@ -63,6 +63,7 @@
 //!
 //!
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod armed;
 mod config;
@@ -88,6 +89,7 @@ mod serialized;
 mod store;
 mod store_factory;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 mod unwind;
 pub mod validate;
@@ -95,7 +97,7 @@ pub mod validate;
 pub use async_trait::async_trait;
 pub use config::LockConfig;
 pub use delegate::DelegatingStore;
-pub use error::{BoxError, LockError};
+pub use error::{BoxError, LockError, StoreError};
 pub use factory::{DEFAULT_TTL, FactoryOptions, LockFactory};
 pub use guard::LockGuard;
 pub use lock::Lock;

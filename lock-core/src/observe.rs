@@ -53,6 +53,20 @@ pub(crate) fn lost(store: &str, key: &str, reason: &str) {
 /// A store error in `operation`: one WARN event and one count.
 pub(crate) fn error(store: &str, key: &str, operation: &'static str, error: &LockError) {
     tracing::warn!(store, key, operation, code = error.code(), %error, "lock store error");
+    count_error(store, operation, error);
+}
+
+/// Building the store `store` failed: one WARN event (unless the store already logged
+/// its failed connect, see [`LockError::connect_failed`]) and one count.
+pub(crate) fn build_failed(store: &str, error: &LockError) {
+    if error.store_error().is_some_and(|e| e.is_connect()) {
+        count_error(store, "build", error);
+    } else {
+        self::error(store, "", "build", error);
+    }
+}
+
+fn count_error(store: &str, operation: &'static str, error: &LockError) {
     #[cfg(feature = "metrics")]
     metrics::counter!(
         "lock_errors_total",
@@ -63,4 +77,6 @@ pub(crate) fn error(store: &str, key: &str, operation: &'static str, error: &Loc
         ]
     )
     .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (store, operation, error);
 }

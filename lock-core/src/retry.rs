@@ -15,7 +15,11 @@ use crate::LockError;
 ///     .timeout(Duration::from_secs(2));
 /// assert_eq!(retry.max_attempts(), Some(5));
 /// ```
+///
+/// The fields can be read; build a value with [`RetryConfig::default`] or
+/// [`RetryConfig::immediately`] and the setters (new settings may be added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// How many `save` calls at most; `None` = unlimited. `Some(0)` is invalid.
     pub attempts: Option<u32>,

@@ -23,7 +23,11 @@ use crate::{Lock, LockError, validate};
 /// let lock = SerializedLock::from_json(json).unwrap();
 /// assert_eq!(lock.ttl_duration(), Some(std::time::Duration::from_secs(30)));
 /// ```
+///
+/// The fields can be read and set; a value is made by [`Lock::serialize`](crate::Lock::serialize),
+/// [`SerializedLock::from_json`] or [`SerializedLock::new`] (new fields may be added).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SerializedLock {
     /// The lock key.
     pub key: String,
@@ -45,6 +49,7 @@ pub struct SerializedLock {
 
 /// The share of a permit key a serialized holding has (see [`crate::permits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SerializedShare {
     /// The key's limit.
     pub limit: u32,
@@ -53,6 +58,18 @@ pub struct SerializedShare {
     /// Whether a denied try reserves the key (a writer).
     #[serde(default)]
     pub reserve: bool,
+}
+
+impl SerializedShare {
+    /// A share of `weight` permits of a key limited to `limit`; `reserve` for a writer.
+    /// Checked when a lock is restored, not here.
+    pub const fn new(limit: u32, weight: u32, reserve: bool) -> Self {
+        SerializedShare {
+            limit,
+            weight,
+            reserve,
+        }
+    }
 }
 
 impl std::fmt::Debug for SerializedLock {
@@ -68,6 +85,29 @@ impl std::fmt::Debug for SerializedLock {
 }
 
 impl SerializedLock {
+    /// A serialized lock of `key` held by `owner`, without TTL, expiration or fencing
+    /// token (set the fields as needed). Checked by [`validate`](Self::validate) and by
+    /// `restore_lock`, not here.
+    ///
+    /// ```
+    /// use lock_core::SerializedLock;
+    /// let mut lock = SerializedLock::new("k", "0123456789abcdef0123456789abcdef");
+    /// lock.ttl = Some(30_000);
+    /// assert!(lock.validate().is_ok());
+    /// lock.ttl = Some(0);
+    /// assert!(lock.validate().is_err());
+    /// ```
+    pub fn new(key: impl Into<String>, owner: impl Into<String>) -> Self {
+        SerializedLock {
+            key: key.into(),
+            owner: owner.into(),
+            ttl: None,
+            expiration: None,
+            fencing_token: None,
+            share: None,
+        }
+    }
+
     /// The TTL as a `Duration`.
     pub fn ttl_duration(&self) -> Option<Duration> {
         self.ttl.map(Duration::from_millis)

@@ -52,10 +52,7 @@ async fn attempts_zero_is_invalid_argument_not_a_silent_success() {
     assert!(!lock.is_locked().await.unwrap(), "nothing may be acquired");
     let err = LockFactory::with_options(
         TestStore::default(),
-        FactoryOptions {
-            retry: RetryConfig::default().attempts(0),
-            ..FactoryOptions::default()
-        },
+        FactoryOptions::default().retry(RetryConfig::default().attempts(0)),
     )
     .create_lock("k")
     .unwrap_err();
@@ -382,13 +379,11 @@ async fn a_failing_store_build_is_a_storage_error_and_is_retried() {
 async fn restored_expiration_is_capped_at_one_ttl() {
     let locks = LockFactory::new(TestStore::default());
     let lock = locks
-        .restore_lock(SerializedLock {
-            key: "k".into(),
-            owner: "0123456789abcdef0123456789abcdef".into(),
-            ttl: Some(1_000),
-            expiration: Some(u64::MAX),
-            fencing_token: None,
-            share: None,
+        .restore_lock({
+            let mut serialized = SerializedLock::new("k", "0123456789abcdef0123456789abcdef");
+            serialized.ttl = Some(1_000);
+            serialized.expiration = Some(u64::MAX);
+            serialized
         })
         .unwrap();
     assert!(lock.remaining_time().unwrap() <= Duration::from_secs(1));

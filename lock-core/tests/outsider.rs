@@ -452,10 +452,9 @@ async fn ok_extreme_retry_settings() {
     // Through the factory too.
     let f = LockFactory::with_options(
         TestStore::default(),
-        FactoryOptions {
-            retry: RetryConfig::default().delay(Duration::ZERO),
-            default_ttl: None,
-        },
+        FactoryOptions::default()
+            .retry(RetryConfig::default().delay(Duration::ZERO))
+            .default_ttl(None),
     );
     assert!(f.create_lock("k").is_err());
 }

@@ -173,11 +173,7 @@ async fn serialized_holdings_restore_as_the_same_kind() {
         "a reader's holding is not a semaphore's"
     );
     let mut tampered = rw.read().serialize();
-    tampered.share = Some(lock_core::SerializedShare {
-        limit: 2,
-        weight: 3,
-        reserve: false,
-    });
+    tampered.share = Some(lock_core::SerializedShare::new(2, 3, false));
     assert!(
         locks.restore_lock(tampered).is_err(),
         "a weight over the limit"
@@ -189,10 +185,7 @@ async fn serialized_holdings_restore_as_the_same_kind() {
 async fn a_waiting_writer_goes_before_later_readers() {
     let locks = LockFactory::with_options(
         TestStore::default(),
-        FactoryOptions {
-            retry: RetryConfig::default().delay(MS * 10),
-            ..FactoryOptions::default()
-        },
+        FactoryOptions::default().retry(RetryConfig::default().delay(MS * 10)),
     );
     let first = locks.create_rw_lock("c").unwrap();
     assert!(first.read().acquire().await.unwrap());

@@ -44,29 +44,3 @@ impl std::error::Error for TableError {
         Some(&*self.source)
     }
 }
-
-/// Building a store failed: names the store and where it was connecting to.
-#[derive(Debug)]
-pub(crate) struct OpenError {
-    /// `"postgres"`, `"mysql"` or `"sqlite"`.
-    pub(crate) store: &'static str,
-    /// The URL with its password redacted, or a description of a pool passed in.
-    pub(crate) endpoint: String,
-    pub(crate) source: BoxError,
-}
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot open the {} lock store at {}: {}",
-            self.store, self.endpoint, self.source
-        )
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
-    }
-}

@@ -29,10 +29,26 @@
 //! `lock_store_database::database(DatabaseStoreOptions::new(url))`. To reuse the pool
 //! the application already has (the seed's `connectionName`), use
 //! [`DatabaseStoreOptions::from_postgres_pool`], [`from_mysql_pool`] or
-//! [`from_sqlite_pool`].
+//! [`from_sqlite_pool`] (each with its backend's feature).
 //!
-//! [`from_mysql_pool`]: DatabaseStoreOptions::from_mysql_pool
-//! [`from_sqlite_pool`]: DatabaseStoreOptions::from_sqlite_pool
+#![cfg_attr(
+    feature = "postgres",
+    doc = "[`DatabaseStoreOptions::from_postgres_pool`]: DatabaseStoreOptions::from_postgres_pool"
+)]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`DatabaseStoreOptions::from_postgres_pool`]: #cargo-features"
+)]
+#![cfg_attr(
+    feature = "mysql",
+    doc = "[`from_mysql_pool`]: DatabaseStoreOptions::from_mysql_pool"
+)]
+#![cfg_attr(not(feature = "mysql"), doc = "[`from_mysql_pool`]: #cargo-features")]
+#![cfg_attr(
+    feature = "sqlite",
+    doc = "[`from_sqlite_pool`]: DatabaseStoreOptions::from_sqlite_pool"
+)]
+#![cfg_attr(not(feature = "sqlite"), doc = "[`from_sqlite_pool`]: #cargo-features")]
 //!
 //! # Cargo features
 //!
@@ -271,6 +287,7 @@
 //! an acquire that timed out may have taken the lock, which then expires with its TTL
 //! (or is force-released).
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod engine;
@@ -290,10 +307,13 @@ pub use diesel_async;
 pub use options::{DEFAULT_OPERATION_TIMEOUT, DEFAULT_TABLE_NAME, DatabaseStoreOptions};
 pub use permits::permits_ddl;
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use sql::mysql::MysqlPool;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use sql::postgres::PgPool;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sql::sqlite::{AsyncSqliteConnection, SqlitePool};
 pub use statements::{Statements, ddl, statements};
 pub use store::{DatabaseStore, MAX_KEY_BYTES, MAX_OWNER_BYTES, database};

@@ -26,16 +26,24 @@ pub(crate) struct PgListener {
     pool: PgPool,
     channel: String,
     connect_timeout: Duration,
+    /// Where it connects, without the password (for log events).
+    endpoint: String,
     task: Mutex<Option<AbortHandle>>,
 }
 
 impl PgListener {
-    pub(crate) fn new(pool: PgPool, channel: String, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        pool: PgPool,
+        channel: String,
+        connect_timeout: Duration,
+        endpoint: String,
+    ) -> Self {
         PgListener {
             hub: ReleaseHub::default(),
             pool,
             channel,
             connect_timeout,
+            endpoint,
             task: Mutex::new(None),
         }
     }
@@ -76,6 +84,7 @@ impl PgListener {
             self.pool.clone(),
             self.channel.clone(),
             self.connect_timeout,
+            self.endpoint.clone(),
         ));
         *task = Some(handle.abort_handle());
     }
@@ -89,7 +98,13 @@ impl Drop for PgListener {
     }
 }
 
-async fn listen_loop(hub: ReleaseHub, pool: PgPool, channel: String, connect_timeout: Duration) {
+async fn listen_loop(
+    hub: ReleaseHub,
+    pool: PgPool,
+    channel: String,
+    connect_timeout: Duration,
+    endpoint: String,
+) {
     let mut backoff = Duration::from_millis(50);
     loop {
         match connect(&pool, &channel, connect_timeout).await {
@@ -108,18 +123,19 @@ async fn listen_loop(hub: ReleaseHub, pool: PgPool, channel: String, connect_tim
                         }
                         Ok(_) => {}
                         Err(error) => {
-                            tracing::warn!(store = "postgres", %error, "release listener failed");
+                            tracing::warn!(store = "postgres", %endpoint, %error, "release listener failed");
                             break;
                         }
                     }
                 }
                 tracing::warn!(
                     store = "postgres",
+                    %endpoint,
                     "release listener connection lost; reconnecting"
                 );
             }
             Err(error) => {
-                tracing::warn!(store = "postgres", %error, "release listener cannot connect");
+                tracing::warn!(store = "postgres", %endpoint, %error, "release listener cannot connect");
             }
         }
         hub.notify_all();

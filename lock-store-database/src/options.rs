@@ -88,6 +88,7 @@ impl DatabaseStoreOptions {
     /// freed, so the pool opens another) to `LISTEN` on, the first time a waiter needs it;
     /// semaphores and reader-writer locks take a second one the same way.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn from_postgres_pool(pool: crate::PgPool) -> Self {
         Self::with_source(Source::Pool(Arc::new(Given::<
             crate::sql::postgres::Postgres,
@@ -96,6 +97,7 @@ impl DatabaseStoreOptions {
 
     /// Options that reuse the application's MySQL/MariaDB pool.
     #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
     pub fn from_mysql_pool(pool: crate::MysqlPool) -> Self {
         Self::with_source(Source::Pool(Arc::new(Given::<crate::sql::mysql::Mysql>(
             pool,
@@ -106,6 +108,7 @@ impl DatabaseStoreOptions {
     /// `PRAGMA busy_timeout` (and `journal_mode = WAL` for files shared by processes),
     /// as the store's own pools do.
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn from_sqlite_pool(pool: crate::SqlitePool) -> Self {
         Self::with_source(Source::Pool(Arc::new(Given::<crate::sql::sqlite::Sqlite>(
             pool,

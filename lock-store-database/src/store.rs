@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::backend::Backend;
 use crate::engine::{self, Operations};
-use crate::error::{OpenError, TableError};
+use crate::error::TableError;
 use crate::options::DatabaseStoreOptions;
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
@@ -115,11 +115,19 @@ impl DatabaseStore {
         .await;
         match prepared {
             Ok(()) => Ok(store),
-            Err(LockError::Storage(source)) => Err(LockError::storage(OpenError {
-                store: store.backend().name(),
-                endpoint: store.inner.endpoint.clone(),
+            // The table is missing or wrong: the connection itself worked.
+            Err(LockError::Storage(source)) if source.is::<TableError>() => {
+                Err(LockError::store_failed(
+                    store.backend().name(),
+                    store.inner.endpoint.as_str(),
+                    source,
+                ))
+            }
+            Err(LockError::Storage(source)) => Err(LockError::connect_failed(
+                store.backend().name(),
+                store.inner.endpoint.as_str(),
                 source,
-            })),
+            )),
             Err(other) => Err(other),
         }
     }
@@ -170,6 +178,22 @@ impl DatabaseStore {
         self.inner.ops.as_ref()
     }
 
+    /// Where the store connects, without the password (a URL, a SQLite path, or "the
+    /// application's … pool").
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// A storage error with this store's name and endpoint.
+    pub(crate) fn context(&self, error: LockError) -> LockError {
+        match error {
+            LockError::Storage(source) => {
+                LockError::store_failed(self.backend().name(), self.inner.endpoint.as_str(), source)
+            }
+            other => other,
+        }
+    }
+
     /// The deadline of an operation starting now.
     pub(crate) fn deadline(&self) -> Instant {
         Instant::now() + self.inner.timeout
@@ -188,11 +212,14 @@ impl DatabaseStore {
             .inner
             .ops
             .acquire(self.deadline(), key, owner, ttl.map(hold_ms))
-            .await?;
+            .await
+            .map_err(|e| self.context(e))?;
         Ok(match row.fence {
             Some(fence) => {
                 Acquisition::acquired_with_token(u64::try_from(fence).map_err(|_| {
-                    LockError::storage_msg(format!("fence column holds a negative value ({fence})"))
+                    self.context(LockError::storage_msg(format!(
+                        "fence column holds a negative value ({fence})"
+                    )))
                 })?)
             }
             None => Acquisition::denied(
@@ -212,7 +239,8 @@ impl LockStore for DatabaseStore {
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let ops = &self.inner.ops;
-        if ops.release(self.deadline(), key, owner).await? == 0 {
+        let released = ops.release(self.deadline(), key, owner).await;
+        if released.map_err(|e| self.context(e))? == 0 {
             return Err(LockError::NotOwned);
         }
         ops.released_locally(key);
@@ -222,7 +250,8 @@ impl LockStore for DatabaseStore {
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
         let ops = &self.inner.ops;
-        if ops.force_release(self.deadline(), key).await? > 0 {
+        let released = ops.force_release(self.deadline(), key).await;
+        if released.map_err(|e| self.context(e))? > 0 {
             ops.released_locally(key);
         }
         Ok(())
@@ -230,7 +259,8 @@ impl LockStore for DatabaseStore {
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
         validate::key(key)?;
-        Ok(self.inner.ops.exists(self.deadline(), key).await? > 0)
+        let count = self.inner.ops.exists(self.deadline(), key).await;
+        Ok(count.map_err(|e| self.context(e))? > 0)
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
@@ -240,7 +270,8 @@ impl LockStore for DatabaseStore {
             .inner
             .ops
             .extend(self.deadline(), key, owner, ms)
-            .await?
+            .await
+            .map_err(|e| self.context(e))?
         {
             0 => Err(LockError::NotOwned),
             _ => Ok(()),

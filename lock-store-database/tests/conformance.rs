@@ -10,7 +10,7 @@ const TABLE: &str = "lock_conformance";
 async fn server(service: &str, url: String) -> Result<DatabaseStore, Skip> {
     DatabaseStore::connect(DatabaseStoreOptions::new(url.clone()).table_name(TABLE))
         .await
-        .map_err(|e| Skip::unreachable(service, &url, e))
+        .map_err(|e| Skip::unreachable(service, &url, lock_testkit::services::root_cause(&e)))
 }
 
 lock_testkit::store_tests!(

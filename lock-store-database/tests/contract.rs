@@ -14,6 +14,7 @@ use lock_store_database::{Backend, DatabaseStore, DatabaseStoreOptions};
 per_backend!(
     trait_input_outside_the_domain_is_invalid_argument_before_any_sql,
     fencing_tokens_survive_deleted_rows_and_a_recreated_table,
+    an_operation_error_names_the_store_and_the_endpoint,
 );
 
 fn assert_invalid<T: std::fmt::Debug>(what: &str, result: Result<T, LockError>) {
@@ -380,4 +381,73 @@ async fn postgres_every_operation_is_bounded_once_the_server_goes_silent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_every_operation_is_bounded_once_the_server_goes_silent() {
     every_operation_is_bounded_once_the_server_goes_silent(Backend::Mysql).await;
+}
+
+// ---- errors with context -----------------------------------------------------------------
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("port").port();
+    drop(listener);
+    port
+}
+
+/// A refused connection says which store, which endpoint (without its password) and
+/// that the connection was refused, and keeps the cause chain.
+async fn a_refused_connection_says_so(scheme: &str, user: &str) {
+    let port = closed_port();
+    let url = format!("{scheme}://{user}:hunter2@127.0.0.1:{port}/test");
+    let err = DatabaseStore::connect(
+        DatabaseStoreOptions::new(url).operation_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .expect_err("nothing listens on the port");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "{scheme} lock store at {scheme}://{user}:***@127.0.0.1:{port}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "{message}"
+    );
+    assert!(!format!("{message} {err:?}").contains("hunter2"), "{err:?}");
+    let context = err.store_error().expect("a StoreError in the chain");
+    assert_eq!(context.store(), scheme);
+    assert!(context.is_connect());
+    let chain: Vec<String> =
+        std::iter::successors(std::error::Error::source(&err), |e| (*e).source())
+            .map(|e| e.to_string())
+            .collect();
+    assert!(chain.len() >= 2, "the cause is not kept: {chain:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_refused_connection_says_so() {
+    a_refused_connection_says_so("postgres", "postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_a_refused_connection_says_so() {
+    a_refused_connection_says_so("mysql", "root").await;
+}
+
+/// A statement that fails on a built store names the store and its endpoint.
+async fn an_operation_error_names_the_store_and_the_endpoint(backend: Backend) {
+    let table = unique("ctx");
+    let Some((store, url)) = open(backend, &table).await else {
+        return;
+    };
+    Raw::connect(backend, &url).await.drop_table(&table).await;
+    let err = store.exists("k").await.expect_err("the table is gone");
+    let message = err.to_string();
+    let endpoint = store.endpoint().to_owned();
+    assert!(
+        message.contains(&format!("{} lock store at {endpoint}", backend.name())),
+        "{message}"
+    );
+    assert!(!err.store_error().expect("a StoreError").is_connect());
 }

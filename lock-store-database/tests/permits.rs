@@ -36,12 +36,11 @@ async fn a_semaphore_of_three_is_never_exceeded_by_contending_store_instances(ba
         return;
     };
     let b = second(&url, &table).await;
-    let options = FactoryOptions {
-        retry: RetryConfig::default()
+    let options = FactoryOptions::default().retry(
+        RetryConfig::default()
             .delay(Duration::from_millis(5))
             .timeout(Duration::from_secs(60)),
-        ..FactoryOptions::default()
-    };
+    );
     let factories = [
         LockFactory::with_options(a, options),
         LockFactory::with_options(b, options),

@@ -266,7 +266,7 @@ async fn concurrent_connects_create_the_table_once(backend: Backend) {
                 return lock_testkit::services::skip_unreachable(
                     &backend.to_string(),
                     &common::url(backend),
-                    e,
+                    lock_testkit::services::root_cause(&e),
                 );
             }
             Err(e) => panic!("a racing connect failed: {e}"),

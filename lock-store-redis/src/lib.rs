@@ -84,6 +84,11 @@
 //!   since Redis 5.
 //! * A `rediss://` URL needs this crate's `tls` (rustls) or `native-tls` feature; without one
 //!   it is rejected instead of silently connecting in clear text.
+//! * URLs: `redis://`, `rediss://`, `redis-cluster://`, `redis-sentinel://` and, with the
+//!   `unix-sockets` feature (Unix only), `redis+unix:///path` or `unix:///path`; each
+//!   scheme also as `valkey…` (`valkey://`, `valkeys://`, …). See
+//!   [`RedisStoreOptions::from_url`]. Sentinel and Unix sockets are tested against real
+//!   servers the tests start (`tests/redis_sentinel.rs`, `tests/redis_unix_socket.rs`).
 //!
 //! # Fencing tokens
 //!
@@ -107,6 +112,7 @@
 //! version against the same keys at once: the old one's counter restarts at 1 once the new
 //! one's counter has expired.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod options;
 mod scripts;

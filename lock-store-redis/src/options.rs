@@ -75,9 +75,16 @@ impl RedisStoreOptions {
     }
 
     /// Connect from a URL, parsed by fred when the store connects:
-    /// `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (needs the `tls` or
-    /// `native-tls` feature of this crate), `redis-cluster://host:port?node=host:port`,
-    /// `redis-sentinel://host:port/db?sentinelServiceName=name`.
+    ///
+    /// * `redis://[[user]:password@]host[:port][/db]`;
+    /// * `rediss://…` (TLS: needs the `tls` or `native-tls` feature of this crate);
+    /// * `redis-cluster://host:port?node=host:port&node=…`;
+    /// * `redis-sentinel://host:port/db?sentinelServiceName=name&node=host:port` (the
+    ///   hosts are the sentinels; the store connects to the primary they name);
+    /// * `redis+unix:///path/to/redis.sock` or `unix:///path/to/redis.sock` (needs the
+    ///   `unix-sockets` feature, Unix only);
+    /// * each also with `valkey` for `redis` (`valkey://`, `valkeys://`,
+    ///   `valkey-cluster://`, `valkey-sentinel://`, `valkey+unix://`).
     ///
     /// A malformed URL is reported as [`LockError::InvalidArgument`] by
     /// [`RedisStore::connect`](crate::RedisStore::connect).
@@ -217,14 +224,23 @@ impl fmt::Debug for Connection {
     }
 }
 
-/// The URL schemes fred understands: standalone, TLS, Cluster, Sentinel, Unix socket.
-const REDIS_SCHEMES: [&str; 7] = [
+/// The URL schemes the store accepts: standalone, TLS, Cluster, Sentinel (each also as
+/// `valkey…`), and a Unix socket (`redis+unix`, `valkey+unix`, `unix`).
+const REDIS_SCHEMES: [&str; 15] = [
     "redis",
     "rediss",
     "redis-cluster",
     "rediss-cluster",
     "redis-sentinel",
     "rediss-sentinel",
+    "valkey",
+    "valkeys",
+    "valkey-cluster",
+    "valkeys-cluster",
+    "valkey-sentinel",
+    "valkeys-sentinel",
+    "redis+unix",
+    "valkey+unix",
     "unix",
 ];
 

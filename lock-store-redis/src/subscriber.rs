@@ -20,6 +20,8 @@ pub(crate) struct SubscriberConfig {
     pub(crate) perf: PerformanceConfig,
     pub(crate) connection: ConnectionConfig,
     pub(crate) policy: ReconnectPolicy,
+    /// Where it connects, without the password (for log events).
+    pub(crate) endpoint: String,
 }
 
 /// The lazily started subscriber of one store.
@@ -66,7 +68,12 @@ impl Subscriber {
             Some(self.config.connection.clone()),
             Some(self.config.policy.clone()),
         );
-        let task = runtime.spawn(run(client.clone(), self.channel.clone(), self.hub.clone()));
+        let task = runtime.spawn(run(
+            client.clone(),
+            self.channel.clone(),
+            self.hub.clone(),
+            self.config.endpoint.clone(),
+        ));
         *running = Some(Running { client, task });
     }
 }
@@ -86,7 +93,7 @@ impl Drop for Subscriber {
 }
 
 /// Connect, subscribe, and dispatch messages until the store is dropped (which aborts this task).
-async fn run(client: SubscriberClient, channel: String, hub: ReleaseHub) {
+async fn run(client: SubscriberClient, channel: String, hub: ReleaseHub, endpoint: String) {
     // Receivers are taken before connecting so that nothing sent after SUBSCRIBE is missed.
     let mut messages = client.message_rx();
     let mut reconnects = client.reconnect_rx();
@@ -94,7 +101,12 @@ async fn run(client: SubscriberClient, channel: String, hub: ReleaseHub) {
         match connect_and_subscribe(&client, &channel).await {
             Ok(()) => break,
             Err(error) => {
-                tracing::warn!(store = "redis", %error, "release subscriber cannot connect; waiters poll until it can");
+                tracing::warn!(
+                    store = "redis",
+                    %endpoint,
+                    error = %crate::store::cause(error),
+                    "release subscriber cannot connect; waiters poll until it can"
+                );
                 tokio::time::sleep(RETRY_DELAY).await;
             }
         }
@@ -118,7 +130,12 @@ async fn run(client: SubscriberClient, channel: String, hub: ReleaseHub) {
                 Ok(_) => {
                     // Re-subscribe first, then wake everyone: releases while disconnected were lost.
                     if let Err(error) = client.resubscribe_all().await {
-                        tracing::warn!(store = "redis", %error, "release subscriber failed to re-subscribe");
+                        tracing::warn!(
+                            store = "redis",
+                            %endpoint,
+                            error = %crate::store::cause(error),
+                            "release subscriber failed to re-subscribe"
+                        );
                     }
                     hub.notify_all();
                 }

@@ -9,5 +9,7 @@ lock_testkit::store_tests!(redis, capabilities: [release_notification, fencing_t
     let url = redis_url();
     RedisStore::connect(RedisStoreOptions::from_url(url.clone()).with_timeout(Duration::from_secs(3)))
         .await
-        .map_err(|e| lock_testkit::Skip::unreachable("redis", &url, e))
+        .map_err(|e| {
+            lock_testkit::Skip::unreachable("redis", &url, lock_testkit::services::root_cause(&e))
+        })
 });

@@ -22,6 +22,12 @@ async fn start_cluster() -> Option<Vec<PrivateRedis>> {
         .await?;
         nodes.push(node);
     }
+    let url = format!(
+        "redis-cluster://127.0.0.1:{}?node=127.0.0.1:{}&node=127.0.0.1:{}",
+        nodes[0].port, nodes[1].port, nodes[2].port
+    );
+    let unreachable =
+        |cause: String| lock_testkit::services::skip_unreachable("redis cluster", &url, cause);
     let mut create = Command::new("redis-cli");
     create.arg("--cluster").arg("create");
     for node in &nodes {
@@ -34,14 +40,14 @@ async fn start_cluster() -> Option<Vec<PrivateRedis>> {
     {
         Ok(output) => output,
         Err(e) => {
-            common::skip_or_fail(format!("redis-cli unavailable: {e}"));
+            unreachable(format!("redis-cli: {e}"));
             return None;
         }
     };
     if !output.status.success() {
-        common::skip_or_fail(format!(
+        unreachable(format!(
             "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&output.stdout)
+            String::from_utf8_lossy(&output.stdout).trim()
         ));
         return None;
     }
@@ -58,7 +64,7 @@ async fn start_cluster() -> Option<Vec<PrivateRedis>> {
                 break;
             }
             if Instant::now() > deadline {
-                common::skip_or_fail("cluster did not reach cluster_state:ok within 10 s");
+                unreachable("no cluster_state:ok within 10 s".to_owned());
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -852,3 +852,68 @@ async fn scan(raw: &Client, pattern: &str) -> Vec<String> {
         cursor = next;
     }
 }
+
+/// Every cause in the `source` chain of `err`, outermost first.
+fn causes(err: &LockError) -> Vec<&(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(err), |e| (*e).source()).collect()
+}
+
+/// A refused connection says which store, which endpoint (without its password) and
+/// why, in words rather than `Debug` text, and keeps the `io::Error` in the source chain.
+#[tokio::test]
+async fn a_refused_connection_names_the_store_the_endpoint_and_the_cause() {
+    let port = common::free_port();
+    let url = format!("redis://:sekret@127.0.0.1:{port}");
+    let err = RedisStore::connect(RedisStoreOptions::from_url(url))
+        .await
+        .expect_err("nothing listens on the port");
+    let message = err.to_string();
+    assert!(
+        message.contains("redis lock store") && message.contains(&format!("127.0.0.1:{port}")),
+        "{message}"
+    );
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "{message}"
+    );
+    assert!(!message.contains("Os {"), "Debug text in {message}");
+    assert!(!format!("{message} {err:?}").contains("sekret"), "{err:?}");
+    let context = err.store_error().expect("a StoreError in the chain");
+    assert_eq!(context.store(), "redis");
+    assert_eq!(context.endpoint(), format!("redis://:***@127.0.0.1:{port}"));
+    assert!(context.is_connect());
+    let io = causes(&err)
+        .into_iter()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .expect("the io::Error is in the chain");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+/// An operation that fails on a built store names the store and its endpoint too.
+#[tokio::test]
+async fn an_operation_error_names_the_store_and_the_endpoint() {
+    let Some(mut server) = common::PrivateRedis::start(&[]).await else {
+        return;
+    };
+    let store = RedisStore::connect(
+        RedisStoreOptions::from_url(server.url()).with_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .expect("connect to the private server");
+    assert_eq!(store.endpoint(), server.url());
+    server.stop();
+    let err = store
+        .exists(&unique("gone"))
+        .await
+        .expect_err("the server is gone");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "redis lock store at redis://127.0.0.1:{}",
+            server.port
+        )),
+        "{message}"
+    );
+    let context = err.store_error().expect("a StoreError in the chain");
+    assert!(!context.is_connect(), "{message}");
+}

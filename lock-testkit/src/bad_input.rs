@@ -341,10 +341,9 @@ pub async fn odd_key_works(
 ) -> Result<(), CaseFailure> {
     let f = LockFactory::from_shared(
         store,
-        FactoryOptions {
-            retry: RetryConfig::default().timeout(Duration::from_secs(2)),
-            default_ttl: Some(Duration::from_secs(30)),
-        },
+        FactoryOptions::default()
+            .retry(RetryConfig::default().timeout(Duration::from_secs(2)))
+            .default_ttl(Some(Duration::from_secs(30))),
     );
     let fail = |what: String| CaseFailure(format!("odd key {odd:?} (beside {sibling:?}): {what}"));
     let call = |r: Result<bool, LockError>, what: &str| {

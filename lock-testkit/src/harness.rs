@@ -171,10 +171,8 @@ impl Ctx {
     pub fn factory(&self) -> LockFactory {
         LockFactory::from_shared(
             self.store.clone(),
-            FactoryOptions {
-                retry: lock_core::RetryConfig::default().timeout(Duration::from_secs(3)),
-                ..FactoryOptions::default()
-            },
+            FactoryOptions::default()
+                .retry(lock_core::RetryConfig::default().timeout(Duration::from_secs(3))),
         )
     }
 
@@ -229,6 +227,7 @@ pub enum Outcome {
 
 /// One case's result.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CaseReport {
     /// The case's name (the name of its function in [`crate::cases`]).
     pub name: &'static str,
@@ -240,6 +239,7 @@ pub struct CaseReport {
 
 /// Every case's result, for custom harnesses.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SuiteReport {
     /// One entry per case, in the order of [`crate::CASES`].
     pub cases: Vec<CaseReport>,
@@ -386,7 +386,11 @@ pub mod private {
                     " — counted as passed by the test harness; list the store's capabilities \
                      in store_tests!(name, capabilities: [..], ..) to see it as ignored"
                 };
-                skip_line(&format!("skipped: {case}: {reason}{hint}"));
+                crate::services::write_skip(
+                    &mut std::io::stderr().lock(),
+                    &crate::services::current_test_name(),
+                    &format_args!("{reason}{hint}"),
+                );
             }
             Outcome::Skipped(reason) => crate::services::skip_or_fail(reason),
             Outcome::Failed(why) => panic!("conformance case {case} failed: {why}"),
@@ -452,12 +456,6 @@ pub mod private {
             Ok(report) => println!("{name}: {report:?}"),
             Err(failure) => panic!("{name}: {failure}"),
         }
-    }
-
-    fn skip_line(line: &str) {
-        use std::io::Write;
-        // Straight to the process's stderr, past the harness's output capture.
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }
 

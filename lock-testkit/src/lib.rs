@@ -12,11 +12,17 @@
 //!     lock_testkit::clones(lock_store_memory::MemoryStore::new()));
 //!
 //! // A store behind a server: every instance connects to the same server. Return
-//! // `Err(Skip)` when it is unreachable; the test then prints `skipped: …` (or fails
-//! // when LOCK_REQUIRE_SERVICES=1).
+//! // `Err(Skip)` when it is unreachable; the test then prints
+//! // `skipped: <test> — redis unreachable at <url>: <cause>` (or fails when
+//! // LOCK_REQUIRE_SERVICES=1).
 //! lock_testkit::store_tests!(redis,
 //!     capabilities: [release_notification, fencing_tokens, holder_ttl],
-//!     service: || async { connect_redis().await.map_err(lock_testkit::Skip::new) });
+//!     service: || async {
+//!         let url = lock_testkit::services::redis_url();
+//!         connect_redis(&url).await.map_err(|e| {
+//!             lock_testkit::Skip::unreachable("redis", &url, lock_testkit::services::root_cause(&e))
+//!         })
+//!     });
 //! ```
 //!
 //! Custom harnesses call [`run_suite`] (a report per case) or the case functions in
@@ -59,7 +65,7 @@
 //! disagree, so the list cannot hide a case that applies.
 //!
 //! Without the list, a capability case that does not apply prints
-//! `skipped: <case>: store lacks capability …` to standard error (past the output
+//! `skipped: <test> — store lacks capability …` to standard error (past the output
 //! capture) and the harness counts it as passed; [`run_suite`] always reports it as
 //! [`Outcome::Skipped`].
 //!
@@ -78,6 +84,7 @@
 //! * [`bad_input`]: the table of out-of-domain input a store may receive (and may
 //!   reject), also run by the case `store_input_domain_is_rejected_or_handled`.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bad_input;
 pub mod bench;
@@ -147,6 +154,7 @@ pub type CaseFuture = Pin<Box<dyn Future<Output = CaseResult> + Send>>;
 
 /// A conformance case.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct Case {
     /// Its name (the name of its function in [`cases`]).
     pub name: &'static str,

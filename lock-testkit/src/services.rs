@@ -117,12 +117,29 @@ pub fn skip_line(test: &str, reason: &dyn Display) -> String {
 
 /// The skip line, with one `write_all`: an unbuffered stream given formatting
 /// arguments would receive one write per piece, which other threads' output can split.
-fn write_skip(out: &mut impl std::io::Write, test: &str, reason: &dyn Display) {
+pub(crate) fn write_skip(out: &mut impl std::io::Write, test: &str, reason: &dyn Display) {
     let _ = out.write_all(skip_line(test, reason).as_bytes());
     let _ = out.flush();
 }
 
 pub use lock_core::redact_url;
+
+/// The innermost cause of `error` (the last of its `source` chain), for the `<cause>` of
+/// a skip line: the line already names the service and the URL that a store error
+/// repeats (`lock store failed: cannot connect to the redis lock store at …`).
+///
+/// ```
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+/// let err = lock_core::LockError::connect_failed("redis", "redis://127.0.0.1:1", io);
+/// assert_eq!(lock_testkit::services::root_cause(&err), "connection refused");
+/// ```
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
+}
 
 /// A loopback port that is free now, and whose Redis Cluster bus port (+10 000) is free
 /// too; `None` if none was found.

@@ -320,11 +320,9 @@ async fn clones_share_state() {
 #[test]
 fn the_model_catches_broken_stores() {
     use lock_testkit::model::{ModelConfig, check_paused};
-    let config = ModelConfig {
-        sequences: 200,
-        seed: Some(11),
-        ..ModelConfig::paused()
-    };
+    let mut config = ModelConfig::paused();
+    config.sequences = 200;
+    config.seed = Some(11);
     let run =
         |flaw: Flaw| check_paused(move || std::sync::Arc::new(FlawedStore::new(flaw)), &config);
     let control = run(Flaw::None);

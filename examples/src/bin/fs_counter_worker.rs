@@ -61,12 +61,13 @@ async fn run() -> Result<u32, String> {
     let store = FsStore::open(locks_dir).map_err(|e| e.to_string())?;
     let locks = LockFactory::with_options(
         store,
-        FactoryOptions {
-            retry: RetryConfig::default()
-                .delay(Duration::from_millis(5))
-                .timeout(Duration::from_secs(60)),
-            default_ttl: Some(Duration::from_secs(10)),
-        },
+        FactoryOptions::default()
+            .retry(
+                RetryConfig::default()
+                    .delay(Duration::from_millis(5))
+                    .timeout(Duration::from_secs(60)),
+            )
+            .default_ttl(Some(Duration::from_secs(10))),
     );
     let mut handles = Vec::new();
     for _ in 0..tasks {

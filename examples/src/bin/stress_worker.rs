@@ -384,12 +384,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = FactoryOptions {
-        retry: RetryConfig::default()
-            .delay(Duration::from_millis(10))
-            .timeout(Duration::from_secs(40)),
-        default_ttl: Some(args.ttl),
-    };
+    let options = FactoryOptions::default()
+        .retry(
+            RetryConfig::default()
+                .delay(Duration::from_millis(10))
+                .timeout(Duration::from_secs(40)),
+        )
+        .default_ttl(Some(args.ttl));
     let factory = LockFactory::from_shared(store, options).auto_extend(args.auto_extend);
     let tally = Arc::new(Tally::default());
     let handles: Vec<_> = (0..args.tasks)

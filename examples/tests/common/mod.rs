@@ -95,7 +95,7 @@ pub async fn connect(kind: Kind, url: &str) -> Option<Arc<dyn LockStore>> {
     match result {
         Ok(store) => Some(store),
         Err(e) => {
-            skip_unreachable(kind.name(), url, e);
+            skip_unreachable(kind.name(), url, lock_testkit::services::root_cause(&e));
             None
         }
     }
@@ -112,7 +112,7 @@ pub async fn pg_admin() -> Option<tokio_postgres::Client> {
             Some(client)
         }
         Err(e) => {
-            skip_unreachable("postgres", &url, e);
+            skip_unreachable("postgres", &url, lock_testkit::services::root_cause(&e));
             None
         }
     }

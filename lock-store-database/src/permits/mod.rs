@@ -185,7 +185,12 @@ impl PermitSql {
         let name = table.as_deref().unwrap_or(&options.table_name);
         PermitSql {
             statements: PermitStatements::new(backend, name),
-            listener: C::listener(pool, notify_channel(name), options.operation_timeout),
+            listener: C::listener(
+                pool,
+                notify_channel(name),
+                options.operation_timeout,
+                options.endpoint(),
+            ),
             table,
         }
     }
@@ -249,7 +254,12 @@ struct CountRow {
 /// can bound it with the operation deadline (as [`crate::sql::Dialect`]'s do).
 pub(crate) trait PermitConn: Sized + Send + 'static {
     /// The release listener of a permits table on `channel`, if the backend notifies.
-    fn listener(pool: &PoolOf<Self>, channel: String, timeout: Duration) -> Option<Listener>
+    fn listener(
+        pool: &PoolOf<Self>,
+        channel: String,
+        timeout: Duration,
+        endpoint: String,
+    ) -> Option<Listener>
     where
         AsyncDieselConnectionManager<Self>: Manager<Type = Self, Error = PoolError>;
 

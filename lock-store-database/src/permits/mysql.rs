@@ -147,7 +147,7 @@ mod driver {
     use crate::sql::{BoxFuture, PoolOf};
 
     impl PermitConn for AsyncMysqlConnection {
-        fn listener(_: &PoolOf<Self>, _: String, _: Duration) -> Option<Listener> {
+        fn listener(_: &PoolOf<Self>, _: String, _: Duration, _: String) -> Option<Listener> {
             None
         }
 

@@ -150,8 +150,13 @@ mod driver {
     use crate::sql::{BoxFuture, PoolOf};
 
     impl PermitConn for AsyncPgConnection {
-        fn listener(pool: &PoolOf<Self>, channel: String, timeout: Duration) -> Option<PgListener> {
-            Some(PgListener::new(pool.clone(), channel, timeout))
+        fn listener(
+            pool: &PoolOf<Self>,
+            channel: String,
+            timeout: Duration,
+            endpoint: String,
+        ) -> Option<PgListener> {
+            Some(PgListener::new(pool.clone(), channel, timeout, endpoint))
         }
 
         fn execute<'c>(

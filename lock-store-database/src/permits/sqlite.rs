@@ -146,7 +146,7 @@ mod driver {
     }
 
     impl PermitConn for AsyncSqliteConnection {
-        fn listener(_: &PoolOf<Self>, _: String, _: Duration) -> Option<Listener> {
+        fn listener(_: &PoolOf<Self>, _: String, _: Duration, _: String) -> Option<Listener> {
             None
         }
 

@@ -74,11 +74,16 @@ impl PermitStore for DatabaseStore {
             reserve: request.reserve.map(ttl_ms),
             ..values(key, owner)
         };
-        let row = ops.acquire(self.deadline(), values).await?;
+        let row = ops
+            .acquire(self.deadline(), values)
+            .await
+            .map_err(|e| self.context(e))?;
         Ok(match row.fence {
             Some(fence) => {
                 Acquisition::acquired_with_token(u64::try_from(fence).map_err(|_| {
-                    LockError::storage_msg(format!("fence column holds a negative value ({fence})"))
+                    self.context(LockError::storage_msg(format!(
+                        "fence column holds a negative value ({fence})"
+                    )))
                 })?)
             }
             None => Acquisition::denied(
@@ -93,7 +98,8 @@ impl PermitStore for DatabaseStore {
         let ops = self.permit_ops()?;
         let released = ops
             .write(self.deadline(), Write::Release, values(key, owner))
-            .await?;
+            .await
+            .map_err(|e| self.context(e))?;
         if released == 0 {
             return Err(LockError::NotOwned);
         }
@@ -113,7 +119,8 @@ impl PermitStore for DatabaseStore {
             ms: hold_ms(duration),
             ..values(key, owner)
         };
-        match ops.write(self.deadline(), Write::Extend, values).await? {
+        let extended = ops.write(self.deadline(), Write::Extend, values).await;
+        match extended.map_err(|e| self.context(e))? {
             0 => Err(LockError::NotOwned),
             _ => Ok(()),
         }
@@ -126,11 +133,10 @@ impl PermitStore for DatabaseStore {
             key: key.as_bytes().to_vec(),
             ..Values::default()
         };
-        if ops
+        let released = ops
             .write(self.deadline(), Write::ForceRelease, values)
-            .await?
-            > 0
-        {
+            .await;
+        if released.map_err(|e| self.context(e))? > 0 {
             ops.released_locally(key);
         }
         Ok(())
@@ -143,7 +149,10 @@ impl PermitStore for DatabaseStore {
             key: key.as_bytes().to_vec(),
             ..Values::default()
         };
-        let row = ops.usage(self.deadline(), values).await?;
+        let row = ops
+            .usage(self.deadline(), values)
+            .await
+            .map_err(|e| self.context(e))?;
         Ok(PermitUsage::new(count(row.holders), count(row.used)))
     }
 

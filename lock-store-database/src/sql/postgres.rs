@@ -93,7 +93,7 @@ pub(crate) use driver::Postgres;
 #[cfg(feature = "postgres")]
 mod driver {
     use diesel::sql_types::{BigInt, Binary, Nullable, Text};
-    use diesel::{QueryResult, sql_query};
+    use diesel::{ConnectionError, ConnectionResult, QueryResult, sql_query};
     use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
     use lock_core::{LockError, ReleaseFuture};
@@ -108,6 +108,32 @@ mod driver {
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
     /// already have.
     pub type PgPool = PoolOf<AsyncPgConnection>;
+
+    /// Connect as diesel-async's own `establish` does, keeping the cause of a failure:
+    /// tokio-postgres's `Display` of a failed connect is only "error connecting to
+    /// server" (the cause, such as "connection refused", is its `source`), and
+    /// diesel-async keeps only that text.
+    async fn connect(url: String) -> ConnectionResult<AsyncPgConnection> {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .map_err(|error| ConnectionError::BadConnection(with_causes(&error)))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    }
+
+    /// `error: cause: cause of the cause…`
+    fn with_causes(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        text
+    }
 
     /// PostgreSQL: one statement per operation; releases `pg_notify` the table's channel.
     pub(crate) struct Postgres {
@@ -127,13 +153,19 @@ mod driver {
             let mut config = ManagerConfig::default();
             // `Verified` would add a `SELECT 1` round trip to every checkout.
             config.recycling_method = RecyclingMethod::Fast;
+            config.custom_setup = Box::new(|url| Box::pin(connect(url.to_owned())));
             let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
             build_pool(target, config, size, options.operation_timeout)
         }
 
         fn new(pool: &PgPool, sql: Statements, options: &DatabaseStoreOptions) -> Self {
             let channel = notify_channel(&options.table_name);
-            let listener = PgListener::new(pool.clone(), channel, options.operation_timeout);
+            let listener = PgListener::new(
+                pool.clone(),
+                channel,
+                options.operation_timeout,
+                options.endpoint(),
+            );
             Postgres { sql, listener }
         }
 

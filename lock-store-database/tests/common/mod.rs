@@ -60,7 +60,11 @@ pub async fn connect_or_skip(
     match DatabaseStore::connect(options).await {
         Ok(store) => Some(store),
         Err(e) if backend != Backend::Sqlite && e.is_storage() => {
-            lock_testkit::services::skip_unreachable(&backend.to_string(), &url(backend), e);
+            lock_testkit::services::skip_unreachable(
+                &backend.to_string(),
+                &url(backend),
+                lock_testkit::services::root_cause(&e),
+            );
             None
         }
         Err(e) => panic!("connecting to {backend} failed: {e}"),

@@ -2,6 +2,8 @@
 //! the application's client or pool; one operation timeout bounds the whole build.
 
 use super::*;
+use fred::types::config::ServerConfig;
+use lock_core::BoxError;
 
 impl RedisStore {
     /// Connect (or adopt the application's connection) and build the store.
@@ -33,26 +35,31 @@ impl RedisStore {
                 Self::connect_owned(*config, endpoint, &options).await
             }
             Connection::Client(client) => {
+                let endpoint = endpoint_of(&client.client_config());
                 if client.state() == ClientState::Disconnected {
-                    let endpoint = endpoint_of(&client.client_config());
-                    within(timeout, client.init())
+                    connect_within(timeout, client.init())
                         .await
-                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
+                        .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
-                Ok(Self::build(Commands::Client(client), false, &options))
+                Ok(Self::build(
+                    Commands::Client(client),
+                    false,
+                    endpoint,
+                    &options,
+                ))
             }
             Connection::Pool(pool) => {
+                let endpoint = endpoint_of(&pool.next().client_config());
                 if pool
                     .clients()
                     .iter()
                     .all(|c| c.state() == ClientState::Disconnected)
                 {
-                    let endpoint = endpoint_of(&pool.next().client_config());
-                    within(timeout, pool.init())
+                    connect_within(timeout, pool.init())
                         .await
-                        .map_err(|error| unreachable(&endpoint, timeout, error))?;
+                        .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
-                Ok(Self::build(Commands::Pool(pool), false, &options))
+                Ok(Self::build(Commands::Pool(pool), false, endpoint, &options))
             }
         }
     }
@@ -61,9 +68,11 @@ impl RedisStore {
     /// default prefix and timeout. Use [`RedisStore::connect`] with
     /// [`RedisStoreOptions::from_client`] to choose them.
     pub fn from_client(client: Client) -> Self {
+        let endpoint = endpoint_of(&client.client_config());
         Self::build(
             Commands::Client(client),
             false,
+            endpoint,
             &RedisStoreOptions::default(),
         )
     }
@@ -71,7 +80,13 @@ impl RedisStore {
     /// A store on a pool the application already has (and has connected), with the default
     /// prefix and timeout.
     pub fn from_pool(pool: Pool) -> Self {
-        Self::build(Commands::Pool(pool), false, &RedisStoreOptions::default())
+        let endpoint = endpoint_of(&pool.next().client_config());
+        Self::build(
+            Commands::Pool(pool),
+            false,
+            endpoint,
+            &RedisStoreOptions::default(),
+        )
     }
 
     async fn connect_owned(
@@ -96,19 +111,32 @@ impl RedisStore {
             ..Default::default()
         };
         let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
-        if let Err(error) = within(timeout, client.init()).await {
-            // Close in the background: `quit` waits up to its own timeout for an answer the
-            // server may never give, and the caller's time is already spent. (If the pending
-            // connection succeeds after all, the queued QUIT closes it.)
-            tokio::spawn(async move {
-                let _ = client.quit().await;
-            });
-            return Err(unreachable(&endpoint, timeout, error));
+        if let Err(cause) = connect_within(timeout, client.init()).await {
+            // A connection still pending after the timeout is closed in the background:
+            // `quit` waits up to its own timeout for an answer the server may never give,
+            // and the caller's time is already spent. (If the pending connection succeeds
+            // after all, the queued QUIT closes it.) A failed one has stopped already.
+            if cause.is::<ConnectTimedOut>() {
+                tokio::spawn(async move {
+                    let _ = client.quit().await;
+                });
+            }
+            return Err(unreachable(&endpoint, cause));
         }
-        Ok(Self::build(Commands::Client(client), true, options))
+        Ok(Self::build(
+            Commands::Client(client),
+            true,
+            endpoint,
+            options,
+        ))
     }
 
-    fn build(commands: Commands, owned: bool, options: &RedisStoreOptions) -> Self {
+    fn build(
+        commands: Commands,
+        owned: bool,
+        endpoint: String,
+        options: &RedisStoreOptions,
+    ) -> Self {
         let template = commands.client();
         let subscriber_config = SubscriberConfig {
             config: template.client_config(),
@@ -117,6 +145,7 @@ impl RedisStore {
             policy: template
                 .client_reconnect_policy()
                 .unwrap_or_else(default_policy),
+            endpoint: endpoint.clone(),
         };
         let channel = format!("{}released", options.prefix);
         let fence_margin_ms = millis(options.fence_margin);
@@ -128,6 +157,7 @@ impl RedisStore {
                 prefix: options.prefix.clone(),
                 channel: channel.clone(),
                 timeout: options.timeout,
+                endpoint,
                 fence_margin_ms,
                 options: Options {
                     max_attempts: Some(1),
@@ -146,7 +176,8 @@ impl RedisStore {
 }
 
 /// The servers of a configuration, for messages (fred's `Debug` of a `Config` would show
-/// the password; the hosts never contain it).
+/// the password; the hosts never contain it): `redis://host:port` for one server,
+/// `redis://a:1,b:2` for several, `redis+unix:///path` for a Unix socket.
 fn endpoint_of(config: &Config) -> String {
     let hosts: Vec<String> = config
         .server
@@ -154,23 +185,53 @@ fn endpoint_of(config: &Config) -> String {
         .iter()
         .map(|host| format!("{}:{}", host.host, host.port))
         .collect();
-    format!("redis://{}", hosts.join(","))
+    let scheme = match &config.server {
+        ServerConfig::Sentinel { .. } => "redis-sentinel",
+        ServerConfig::Clustered { .. } => "redis-cluster",
+        _ => "redis",
+    };
+    #[cfg(all(unix, feature = "unix-sockets"))]
+    if let ServerConfig::Unix { path } = &config.server {
+        return format!("redis+unix://{}", path.display());
+    }
+    format!("{scheme}://{}", hosts.join(","))
 }
 
-/// The error of a store that could not reach its server when it was built.
-fn unreachable(endpoint: &str, timeout: Duration, error: LockError) -> LockError {
-    let cause = match &error {
-        LockError::Storage(source) => source.to_string(),
-        other => other.to_string(),
-    };
-    LockError::storage_msg(format!(
-        "redis lock store: cannot connect to {endpoint} within the operation timeout of \
-         {timeout:?}: {cause}"
-    ))
+/// A first connection that did not complete within the operation timeout.
+#[derive(Debug)]
+struct ConnectTimedOut(Duration);
+
+impl fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no connection within the operation timeout of {:?}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
+
+/// Bound a first connection by the operation timeout.
+async fn connect_within<T>(
+    timeout: Duration,
+    future: impl Future<Output = Result<T, FredError>>,
+) -> Result<T, BoxError> {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(result) => result.map_err(cause),
+        Err(_) => Err(Box::new(ConnectTimedOut(timeout))),
+    }
+}
+
+/// The error of a store that could not reach its server when it was built (logged once).
+fn unreachable(endpoint: &str, cause: BoxError) -> LockError {
+    LockError::connect_failed("redis", endpoint, cause)
 }
 
 fn parse_url(url: &str) -> Result<Config, LockError> {
-    let scheme = url.split("://").next().unwrap_or_default();
+    let (scheme, rest) = url.split_once("://").unwrap_or((url, ""));
+    let scheme = scheme.to_ascii_lowercase();
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
     if tls && !cfg!(any(feature = "tls", feature = "native-tls")) {
         return Err(LockError::invalid(format!(
@@ -179,11 +240,82 @@ fn parse_url(url: &str) -> Result<Config, LockError> {
             redact_url(url)
         )));
     }
-    Config::from_url(url).map_err(|error| {
+    let unix = scheme == "unix" || scheme.ends_with("+unix");
+    if unix && !cfg!(all(unix, feature = "unix-sockets")) {
+        return Err(LockError::invalid(format!(
+            "redis URL {} names a Unix socket, but lock-store-redis was built without its \
+             `unix-sockets` feature (or not for Unix)",
+            redact_url(url)
+        )));
+    }
+    // fred knows `redis+unix://` and `valkey+unix://`; `unix://` is the same thing.
+    let url = if scheme == "unix" {
+        format!("redis+unix://{rest}")
+    } else {
+        url.to_owned()
+    };
+    Config::from_url(&url).map_err(|error| {
         LockError::invalid(format!(
             "invalid redis URL {}: {} (expected redis://[[user]:password@]host[:port][/db])",
-            redact_url(url),
+            redact_url(&url),
             error.details()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valkey_urls_parse_as_redis_urls() {
+        for (valkey, redis) in [
+            ("valkey://127.0.0.1:6380/2", "redis://127.0.0.1:6380/2"),
+            (
+                "valkey-cluster://127.0.0.1:30001?node=127.0.0.1:30002",
+                "redis-cluster://127.0.0.1:30001?node=127.0.0.1:30002",
+            ),
+            (
+                "valkey-sentinel://127.0.0.1:26379/0?sentinelServiceName=m",
+                "redis-sentinel://127.0.0.1:26379/0?sentinelServiceName=m",
+            ),
+        ] {
+            let (a, b) = (parse_url(valkey).unwrap(), parse_url(redis).unwrap());
+            assert_eq!(a.server, b.server, "{valkey}");
+            assert_eq!(a.database, b.database, "{valkey}");
+        }
+    }
+
+    #[test]
+    fn valkeys_needs_a_tls_feature_like_rediss() {
+        let result = parse_url("valkeys://127.0.0.1:6380");
+        if cfg!(any(feature = "tls", feature = "native-tls")) {
+            assert!(result.is_ok(), "{result:?}");
+        } else {
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("`tls`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unix_urls_need_the_unix_sockets_feature() {
+        for url in [
+            "unix:///tmp/redis.sock",
+            "redis+unix:///tmp/redis.sock",
+            "valkey+unix:///tmp/redis.sock",
+        ] {
+            let result = parse_url(url);
+            if cfg!(all(unix, feature = "unix-sockets")) {
+                let config = result.unwrap();
+                assert_eq!(
+                    endpoint_of(&config),
+                    "redis+unix:///tmp/redis.sock",
+                    "{url}"
+                );
+            } else {
+                let err = result.unwrap_err();
+                assert!(err.to_string().contains("`unix-sockets`"), "{url}: {err}");
+            }
+        }
+    }
 }

@@ -70,6 +70,8 @@ struct Inner {
     prefix: String,
     channel: String,
     timeout: Duration,
+    /// Where the store connects, without the password (for errors and log events).
+    endpoint: String,
     /// How long a fence counter outlives its lock, in milliseconds.
     fence_margin_ms: u64,
     /// Per-command options: one attempt, the operation timeout.
@@ -117,7 +119,34 @@ fn default_policy() -> ReconnectPolicy {
 }
 
 fn storage(error: FredError) -> LockError {
-    LockError::storage(error)
+    LockError::Storage(cause(error))
+}
+
+/// A fred error as the cause of a storage error. fred words an I/O failure as the
+/// `Debug` of the `io::Error` (`IO Error: Os { code: 111, kind: ConnectionRefused, … }`)
+/// and keeps nothing else of it: that becomes the `io::Error` again (`Connection refused
+/// (os error 111)`, its kind checkable), any other error stays fred's.
+pub(crate) fn cause(error: FredError) -> lock_core::BoxError {
+    if *error.kind() == fred::error::ErrorKind::IO {
+        if let Some(io) = io_error(error.details()) {
+            return Box::new(io);
+        }
+    }
+    Box::new(error)
+}
+
+/// The `io::Error` whose `Debug` is `details`, when it names an OS error code or a
+/// message.
+fn io_error(details: &str) -> Option<std::io::Error> {
+    if let Some((_, rest)) = details.split_once("Os { code: ") {
+        let code = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+        return code.parse().ok().map(std::io::Error::from_raw_os_error);
+    }
+    let (_, rest) = details
+        .split_once("error: \"")
+        .or_else(|| details.split_once("message: \""))?;
+    let (message, _) = rest.split_once('"')?;
+    Some(std::io::Error::other(message.to_owned()))
 }
 
 /// Whole milliseconds, rounded up (a validated duration: 1 ms to `MAX_TTL`, so it fits).
@@ -167,6 +196,21 @@ impl RedisStore {
         &self.inner.channel
     }
 
+    /// Where the store connects (its servers), without the password.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// A storage error with this store's name and endpoint.
+    fn context(&self, error: LockError) -> LockError {
+        match error {
+            LockError::Storage(source) => {
+                LockError::store_failed("redis", self.inner.endpoint.as_str(), source)
+            }
+            other => other,
+        }
+    }
+
     /// The client lock commands go through (a pool's next client for a pool).
     pub fn client(&self) -> &Client {
         self.inner.commands.client()
@@ -214,9 +258,9 @@ impl RedisStore {
                 Acquisition::denied(Some(Duration::from_millis((-2 - denied).unsigned_abs())))
             }
             0 => {
-                return Err(LockError::storage_msg(
+                return Err(self.context(LockError::storage_msg(
                     "unexpected reply 0 from the redis acquire script",
-                ));
+                )));
             }
         })
     }
@@ -255,7 +299,9 @@ impl RedisStore {
                 result => result.map_err(storage),
             }
         };
-        within_result(self.inner.timeout, call).await
+        within_result(self.inner.timeout, call)
+            .await
+            .map_err(|error| self.context(error))
     }
 }
 
@@ -353,7 +399,8 @@ impl LockStore for RedisStore {
                 .with_options(&self.inner.options)
                 .exists(redis_key),
         )
-        .await?;
+        .await
+        .map_err(|error| self.context(error))?;
         Ok(count > 0)
     }
 
@@ -405,5 +452,35 @@ impl LockStore for RedisStore {
 
     fn permits(&self) -> Option<&dyn lock_core::PermitStore> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fred_io_errors_become_io_errors_again() {
+        let refused = FredError::new(
+            fred::error::ErrorKind::IO,
+            r#"Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }"#,
+        );
+        let refused = cause(refused);
+        let io = refused
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+        let custom = FredError::new(
+            fred::error::ErrorKind::IO,
+            r#"Custom { kind: Other, error: "tls handshake eof" }"#,
+        );
+        assert_eq!(cause_text(custom), "tls handshake eof");
+        let auth = FredError::new(fred::error::ErrorKind::Auth, "WRONGPASS invalid password");
+        let auth = cause(auth);
+        assert!(auth.is::<FredError>(), "{auth}");
+    }
+
+    fn cause_text(error: FredError) -> String {
+        cause(error).to_string()
     }
 }

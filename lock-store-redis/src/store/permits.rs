@@ -220,9 +220,9 @@ impl PermitStore for RedisStore {
                 Acquisition::denied(Some(Duration::from_millis((-2 - denied).unsigned_abs())))
             }
             0 => {
-                return Err(LockError::storage_msg(
+                return Err(self.context(LockError::storage_msg(
                     "unexpected reply 0 from the redis permit acquire script",
-                ));
+                )));
             }
         })
     }

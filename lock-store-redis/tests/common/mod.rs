@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use lock_store_redis::{RedisStore, RedisStoreOptions};
 
+pub mod process;
+
 #[allow(unused_imports)]
 pub use lock_testkit::services::{redis_url, skip_or_fail};
 
@@ -30,7 +32,11 @@ pub async fn shared_store_with(
     match RedisStore::connect(options).await {
         Ok(store) => Some(store),
         Err(error) => {
-            lock_testkit::services::skip_unreachable("redis", &url, error);
+            lock_testkit::services::skip_unreachable(
+                "redis",
+                &url,
+                lock_testkit::services::root_cause(&error),
+            );
             None
         }
     }

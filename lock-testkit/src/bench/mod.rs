@@ -55,6 +55,7 @@ pub use stats::Stats;
 
 /// What to run and for how long.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BenchConfig {
     /// Runs of every timed scenario; each figure is the median over them. At least 1.
     pub runs: usize,

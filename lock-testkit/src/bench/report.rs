@@ -7,6 +7,7 @@ use super::stats::{Stats, ratio};
 
 /// Uncontended cycle: store against baseline.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Uncontended {
     /// `acquire_immediately` + `release` through `lock-core` and the store.
     pub store: Stats,
@@ -18,6 +19,7 @@ pub struct Uncontended {
 
 /// Contended handoff with one task count.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Contended {
     /// Tasks contending for the key.
     pub tasks: usize,
@@ -36,6 +38,7 @@ pub struct Contended {
 
 /// Throughput over many keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ManyKeys {
     /// Tasks.
     pub tasks: usize,
@@ -55,6 +58,7 @@ pub struct ManyKeys {
 
 /// Memory held by an in-process store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Memory {
     /// Distinct keys.
     pub keys: usize,
@@ -70,6 +74,7 @@ pub struct Memory {
 
 /// Everything measured for one store.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BenchReport {
     /// The store's name.
     pub store: String,

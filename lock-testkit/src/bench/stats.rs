@@ -4,6 +4,7 @@ use std::time::Duration;
 
 /// Median, 99th percentile and rate of a series of timed operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Median duration.
     pub median: Duration,

@@ -5,19 +5,14 @@ use super::*;
 /// A waiter is woken by the release, well before its retry delay.
 pub async fn release_wakes_waiter_before_retry_delay(ctx: &Ctx) -> CaseResult {
     let delay = Duration::from_secs(10);
-    let locks = ctx.factory_with(FactoryOptions {
-        retry: RetryConfig::default().delay(delay),
-        ..FactoryOptions::default()
-    });
+    let locks =
+        ctx.factory_with(FactoryOptions::default().retry(RetryConfig::default().delay(delay)));
     let holder = create(&locks, ctx.key("k"))?;
     acquire_free(&holder).await?;
     // Another instance: the notification must cross connections, not only tasks.
     let other = LockFactory::with_options(
         ctx.other_store().await?,
-        FactoryOptions {
-            retry: RetryConfig::default().delay(delay),
-            ..FactoryOptions::default()
-        },
+        FactoryOptions::default().retry(RetryConfig::default().delay(delay)),
     );
     let waiter = create(&other, ctx.key("k"))?;
     let task = tokio::spawn(async move {
@@ -81,10 +76,9 @@ pub async fn waiter_wakes_at_holder_expiry(ctx: &Ctx) -> CaseResult {
     )?;
     acquire_free(&holder).await?;
     let started = Instant::now();
-    let waiter_locks = ctx.factory_with(FactoryOptions {
-        retry: RetryConfig::default().delay(Duration::from_secs(10)),
-        ..FactoryOptions::default()
-    });
+    let waiter_locks = ctx.factory_with(
+        FactoryOptions::default().retry(RetryConfig::default().delay(Duration::from_secs(10))),
+    );
     let waiter = create(&waiter_locks, ctx.key("k"))?;
     let got = within(Duration::from_secs(5), "the waiter", waiter.acquire()).await?;
     ensure!(ok(got, "acquire")?, "the waiter did not acquire");

@@ -46,10 +46,7 @@ fn fast_retry() -> RetryConfig {
 }
 
 fn fast_factory(ctx: &Ctx) -> LockFactory {
-    ctx.factory_with(FactoryOptions {
-        retry: fast_retry(),
-        ..FactoryOptions::default()
-    })
+    ctx.factory_with(FactoryOptions::default().retry(fast_retry()))
 }
 
 /// `create_lock`, failing the case on an error.

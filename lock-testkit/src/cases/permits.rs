@@ -37,10 +37,7 @@ pub async fn semaphore_never_admits_more_than_its_permits(ctx: &Ctx) -> CaseResu
     let a = fast_factory(ctx);
     let b = LockFactory::with_options(
         ctx.other_store().await?,
-        FactoryOptions {
-            retry: fast_retry(),
-            ..FactoryOptions::default()
-        },
+        FactoryOptions::default().retry(fast_retry()),
     );
     let occupancy = Arc::new(Occupancy::default());
     let mut tasks = Vec::new();
@@ -333,10 +330,7 @@ pub async fn rw_waiting_writer_is_not_starved_by_readers(ctx: &Ctx) -> CaseResul
     let locks = fast_factory(ctx);
     let reader_locks = LockFactory::with_options(
         ctx.other_store().await?,
-        FactoryOptions {
-            retry: fast_retry(),
-            ..FactoryOptions::default()
-        },
+        FactoryOptions::default().retry(fast_retry()),
     );
     let key = ctx.key("rw");
     let stop = Arc::new(AtomicBool::new(false));

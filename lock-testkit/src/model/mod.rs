@@ -51,6 +51,7 @@ pub enum Clock {
 
 /// What to run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ModelConfig {
     /// How time passes.
     pub clock: Clock,
@@ -94,6 +95,7 @@ impl ModelConfig {
 
 /// What a passing check ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelReport {
     /// Sequences run.
     pub sequences: usize,
@@ -131,10 +133,9 @@ pub async fn run_sequence(
 ) -> Result<usize, CaseFailure> {
     let factory = LockFactory::from_shared(
         store,
-        FactoryOptions {
-            retry: RetryConfig::immediately(),
-            default_ttl: None,
-        },
+        FactoryOptions::default()
+            .retry(RetryConfig::immediately())
+            .default_ttl(None),
     );
     let prefix = random_prefix();
     let mut locks: Vec<Vec<Lock>> = Vec::with_capacity(OWNERS);

@@ -1,7 +1,7 @@
 //! The benchmark front end: every store against its raw baseline, in one run.
 //!
 //! ```text
-//! cargo run --release -p examples --bin bench -- --store memory|redis|postgres|mysql|sqlite|all [--json] [--quick]
+//! cargo run --release -p examples --features full --bin bench -- --store memory|redis|postgres|mysql|sqlite|all [--json] [--quick]
 //! ```
 //!
 //! * `--store` (repeatable, or comma-separated; default `all`);
