@@ -16,15 +16,12 @@ use tokio::time::{Instant, timeout_at};
 use crate::backend::Backend;
 use crate::error::TimedOut;
 use crate::options::{DatabaseStoreOptions, Source};
-use crate::sql::{Abandon, AcquireRow, BoxFuture, Dialect, PoolOf};
+use crate::sql::{Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, Param, PoolOf, Run};
 use crate::statements::Statements;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
 
-/// Pool size for a PostgreSQL or MySQL URL when none is configured.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) const DEFAULT_POOL_SIZE: usize = 10;
-
-/// The store's operations, whatever the backend (a dialect behind its pool).
+/// The store's operations, whatever the backend (a dialect behind its pool). The lock
+/// operations end within the operation timeout; building the store shares one deadline.
 #[async_trait]
 pub(crate) trait Operations: Send + Sync {
     fn backend(&self) -> Backend;
@@ -33,21 +30,14 @@ pub(crate) trait Operations: Send + Sync {
     async fn probe(&self, deadline: Instant) -> Result<(), LockError>;
     async fn acquire(
         &self,
-        deadline: Instant,
         key: &str,
         owner: &str,
-        ttl_ms: Option<i64>,
+        ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError>;
-    async fn release(&self, deadline: Instant, key: &str, owner: &str) -> Result<usize, LockError>;
-    async fn force_release(&self, deadline: Instant, key: &str) -> Result<usize, LockError>;
-    async fn extend(
-        &self,
-        deadline: Instant,
-        key: &str,
-        owner: &str,
-        ms: i64,
-    ) -> Result<usize, LockError>;
-    async fn exists(&self, deadline: Instant, key: &str) -> Result<i64, LockError>;
+    async fn release(&self, key: &str, owner: &str) -> Result<usize, LockError>;
+    async fn force_release(&self, key: &str) -> Result<usize, LockError>;
+    async fn extend(&self, key: &str, owner: &str, ms: i64) -> Result<usize, LockError>;
+    async fn exists(&self, key: &str) -> Result<i64, LockError>;
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture>;
     fn released_locally(&self, key: &str);
 }
@@ -59,7 +49,7 @@ where
 {
     dialect: D,
     pool: PoolOf<D::Conn>,
-    /// The operation timeout, for messages.
+    /// The operation timeout.
     timeout: Duration,
 }
 
@@ -126,6 +116,37 @@ where
             ))),
         }
     }
+
+    /// The rendered statements.
+    fn sql(&self) -> &Statements {
+        self.dialect.sql()
+    }
+
+    /// The deadline of a lock operation starting now.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// Run `q` → affected rows.
+    async fn execute(&self, deadline: Instant, q: Bound) -> Result<usize, LockError> {
+        self.run(deadline, |_, c| c.execute_with(q)).await
+    }
+
+    /// Run `q` → the `n` of its one row.
+    async fn count(&self, deadline: Instant, q: Bound) -> Result<i64, LockError> {
+        self.run(deadline, |_, c| c.count(q)).await
+    }
+
+    /// Run a release statement → rows released.
+    async fn released(&self, q: Bound) -> Result<usize, LockError> {
+        let deadline = self.deadline();
+        if D::RELEASE_READS_COUNT {
+            let n = self.count(deadline, q).await?;
+            Ok(n as usize)
+        } else {
+            self.execute(deadline, q).await
+        }
+    }
 }
 
 #[async_trait]
@@ -138,52 +159,53 @@ where
     }
 
     fn statements(&self) -> &Statements {
-        self.dialect.sql()
+        self.sql()
     }
 
     async fn create_table(&self, deadline: Instant) -> Result<(), LockError> {
-        self.run(deadline, |d, c| d.create_table(c)).await
+        let q = Bound::new(&self.sql().ddl, Vec::new());
+        self.execute(deadline, q).await.map(drop)
     }
 
     async fn probe(&self, deadline: Instant) -> Result<(), LockError> {
-        self.run(deadline, |d, c| d.probe(c)).await
+        let q = Bound::new(&self.sql().probe, Vec::new());
+        self.count(deadline, q).await.map(drop)
     }
 
     async fn acquire(
         &self,
-        deadline: Instant,
         key: &str,
         owner: &str,
-        ttl_ms: Option<i64>,
+        ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
-        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
-        self.run(deadline, |d, c| d.acquire(c, k, o, ttl_ms)).await
+        let a = Acquire {
+            key: bytes(key),
+            owner: bytes(owner),
+            ttl_ms: ttl,
+        };
+        self.run(self.deadline(), |d, c| d.acquire(c, a)).await
     }
 
-    async fn release(&self, deadline: Instant, key: &str, owner: &str) -> Result<usize, LockError> {
-        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
-        self.run(deadline, |d, c| d.release(c, k, o)).await
+    async fn release(&self, key: &str, owner: &str) -> Result<usize, LockError> {
+        let params = self.dialect.release_params(bytes(key), bytes(owner));
+        self.released(Bound::new(&self.sql().release, params)).await
     }
 
-    async fn force_release(&self, deadline: Instant, key: &str) -> Result<usize, LockError> {
-        let k = key.as_bytes().to_vec();
-        self.run(deadline, |d, c| d.force_release(c, k)).await
+    async fn force_release(&self, key: &str) -> Result<usize, LockError> {
+        let params = self.dialect.force_release_params(bytes(key));
+        self.released(Bound::new(&self.sql().force_release, params))
+            .await
     }
 
-    async fn extend(
-        &self,
-        deadline: Instant,
-        key: &str,
-        owner: &str,
-        ms: i64,
-    ) -> Result<usize, LockError> {
-        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
-        self.run(deadline, |d, c| d.extend(c, k, o, ms)).await
+    async fn extend(&self, key: &str, owner: &str, ms: i64) -> Result<usize, LockError> {
+        let params = self.dialect.extend_params(bytes(key), bytes(owner), ms);
+        let q = Bound::new(&self.sql().extend, params);
+        self.execute(self.deadline(), q).await
     }
 
-    async fn exists(&self, deadline: Instant, key: &str) -> Result<i64, LockError> {
-        let k = key.as_bytes().to_vec();
-        self.run(deadline, |d, c| d.exists(c, k)).await
+    async fn exists(&self, key: &str) -> Result<i64, LockError> {
+        let q = Bound::new(&self.sql().exists, vec![Param::Bytes(bytes(key))]);
+        self.count(self.deadline(), q).await
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
@@ -193,6 +215,11 @@ where
     fn released_locally(&self, key: &str) {
         self.dialect.released_locally(key);
     }
+}
+
+/// A key or an owner, as bound.
+fn bytes(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
 }
 
 /// A checked-out connection that goes back to the pool only once its statement has

@@ -156,11 +156,6 @@ impl DatabaseStore {
         })
     }
 
-    /// The deadline of an operation starting now.
-    fn deadline(&self) -> Instant {
-        Instant::now() + self.inner.timeout
-    }
-
     /// One acquire attempt: what both [`LockStore::save`] and
     /// [`LockStore::try_acquire`] run (neither calls the other).
     async fn acquire_once(
@@ -170,11 +165,7 @@ impl DatabaseStore {
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         validate::save_input(key, owner, ttl)?;
-        let row = self
-            .inner
-            .ops
-            .acquire(self.deadline(), key, owner, ttl.map(ttl_ms))
-            .await?;
+        let row = self.inner.ops.acquire(key, owner, ttl.map(ttl_ms)).await?;
         Ok(match row.fence {
             Some(fence) => {
                 Acquisition::acquired_with_token(u64::try_from(fence).map_err(|_| {
@@ -198,7 +189,7 @@ impl LockStore for DatabaseStore {
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let ops = &self.inner.ops;
-        if ops.release(self.deadline(), key, owner).await? == 0 {
+        if ops.release(key, owner).await? == 0 {
             return Err(LockError::NotOwned);
         }
         ops.released_locally(key);
@@ -208,7 +199,7 @@ impl LockStore for DatabaseStore {
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
         let ops = &self.inner.ops;
-        if ops.force_release(self.deadline(), key).await? > 0 {
+        if ops.force_release(key).await? > 0 {
             ops.released_locally(key);
         }
         Ok(())
@@ -216,18 +207,13 @@ impl LockStore for DatabaseStore {
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
         validate::key(key)?;
-        Ok(self.inner.ops.exists(self.deadline(), key).await? > 0)
+        Ok(self.inner.ops.exists(key).await? > 0)
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
         validate::extend_input(key, owner, duration)?;
         let ms = ttl_ms(duration);
-        match self
-            .inner
-            .ops
-            .extend(self.deadline(), key, owner, ms)
-            .await?
-        {
+        match self.inner.ops.extend(key, owner, ms).await? {
             0 => Err(LockError::NotOwned),
             _ => Ok(()),
         }
