@@ -102,6 +102,6 @@ pub use notify::ReleaseHub;
 pub use redact::redact_url;
 pub use retry::{DEFAULT_RETRY_DELAY, RetryConfig};
 pub use serialized::SerializedLock;
-pub use store::{Acquisition, Capabilities, LockStore, ReleaseFuture};
+pub use store::{AcquireResult, Acquisition, Capabilities, LockStore, ReleaseFuture};
 pub use store_factory::StoreFactory;
 pub use validate::{MAX_KEY_LEN, MAX_OWNER_LEN, MAX_TTL};

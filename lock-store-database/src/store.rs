@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, StoreFactory, validate,
+    AcquireResult, Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, StoreFactory,
+    validate,
 };
 use tokio::time::Instant;
 
@@ -158,12 +159,7 @@ impl DatabaseStore {
 
     /// One acquire attempt: what both [`LockStore::save`] and
     /// [`LockStore::try_acquire`] run (neither calls the other).
-    async fn acquire_once(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn acquire_once(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         validate::save_input(key, owner, ttl)?;
         let row = self.inner.ops.acquire(key, owner, ttl.map(ttl_ms)).await?;
         Ok(match row.fence {
@@ -182,10 +178,6 @@ impl DatabaseStore {
 
 #[async_trait]
 impl LockStore for DatabaseStore {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.acquire_once(key, owner, ttl).await?.acquired)
-    }
-
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let ops = &self.inner.ops;
@@ -219,10 +211,6 @@ impl LockStore for DatabaseStore {
         }
     }
 
-    fn name(&self) -> &str {
-        self.backend().name()
-    }
-
     fn capabilities(&self) -> Capabilities {
         Capabilities::NONE
             .with_fencing_tokens(true)
@@ -230,17 +218,20 @@ impl LockStore for DatabaseStore {
             .with_release_notification(self.backend() == Backend::Postgres)
     }
 
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.acquire_once(key, owner, ttl).await?.acquired)
+    }
+
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         self.acquire_once(key, owner, ttl).await
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         self.inner.ops.release_listener(key)
+    }
+
+    fn name(&self) -> &str {
+        self.backend().name()
     }
 }
 
