@@ -36,9 +36,7 @@ pub async fn release_of_unheld_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
 
 /// Extending an expired lock is `NotOwned` and does not revive it.
 pub async fn extend_of_expired_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
-    let lock = create_ttl(&ctx.factory(), ctx.key("k"), Some(ctx.ttl()))?;
-    acquire_free(&lock).await?;
-    past_ttl(ctx).await;
+    let lock = expired_lock(ctx).await?;
     let got = lock.extend(None).await;
     ensure!(
         not_owned(&got),

@@ -280,12 +280,8 @@ pub async fn store_extend_gives_a_lock_without_ttl_an_expiry(ctx: &Ctx) -> CaseR
 pub async fn store_delete_of_own_expired_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
     let (s, k) = (ctx.store(), ctx.key("k"));
     save_and_let_expire(&*s, &k).await?;
-    delete_refused(
-        &*s,
-        &k,
-        "delete: the owner of an expired lock was not refused with NotOwned (an expired lock is not held by anyone)",
-    )
-    .await
+    let why = "delete: the owner of an expired lock was not refused with NotOwned (an expired lock is not held by anyone)";
+    delete_refused(&*s, &k, why).await
 }
 
 /// `force_delete` frees a key whoever holds it, and is `Ok` on a free key.
@@ -306,12 +302,8 @@ pub async fn store_force_delete_frees_any_holder(ctx: &Ctx) -> CaseResult {
         ok(s.save(&k, B, Some(LONG)).await, "save")?,
         "force_delete: returned Ok but another owner's save was refused"
     );
-    delete_refused(
-        &*s,
-        &k,
-        "delete: the holder removed by force_delete could still delete the new holder's lock",
-    )
-    .await
+    let why = "delete: the holder removed by force_delete could still delete the new holder's lock";
+    delete_refused(&*s, &k, why).await
 }
 
 /// `exists` is true until the TTL passes (measured from the save), false after.

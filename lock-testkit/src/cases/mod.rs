@@ -77,6 +77,14 @@ async fn past_ttl(ctx: &Ctx) {
     tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
 }
 
+/// A lock that acquired its key with [`Ctx::ttl`] and has since expired.
+async fn expired_lock(ctx: &Ctx) -> Result<Lock, CaseFailure> {
+    let lock = create_ttl(&ctx.factory(), ctx.key("k"), Some(ctx.ttl()))?;
+    acquire_free(&lock).await?;
+    past_ttl(ctx).await;
+    Ok(lock)
+}
+
 /// Poll until `lock`'s key is free, failing with `why` if it is still held after [`QUICK`].
 async fn freed_soon(lock: &Lock, why: &str) -> CaseResult {
     let started = Instant::now();
@@ -102,11 +110,15 @@ async fn join_tasks<E: std::fmt::Display>(
     Ok(())
 }
 
+/// Two locks on one key from one factory.
+fn two_locks(ctx: &Ctx) -> Result<(Lock, Lock), CaseFailure> {
+    let locks = ctx.factory();
+    Ok((create(&locks, ctx.key("k"))?, create(&locks, ctx.key("k"))?))
+}
+
 /// Two locks on one key from one factory; the first holds it.
 async fn held_and_rival(ctx: &Ctx) -> Result<(Lock, Lock), CaseFailure> {
-    let locks = ctx.factory();
-    let holder = create(&locks, ctx.key("k"))?;
-    let rival = create(&locks, ctx.key("k"))?;
+    let (holder, rival) = two_locks(ctx)?;
     acquire_free(&holder).await?;
     Ok((holder, rival))
 }

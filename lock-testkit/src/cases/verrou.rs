@@ -55,9 +55,7 @@ pub async fn acquiring_lock_makes_it_locked(ctx: &Ctx) -> CaseResult {
 
 /// Two locks created on one key see each other's hold.
 pub async fn creating_same_lock_twice_returns_same_lock(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let a = create(&locks, ctx.key("k"))?;
-    let b = create(&locks, ctx.key("k"))?;
+    let (a, b) = two_locks(ctx)?;
     ensure!(a.owner() != b.owner(), "two locks got the same owner token");
     acquire_free(&a).await?;
     ensure!(
@@ -224,9 +222,7 @@ pub async fn multiple_calls_to_release_behave_as_expected(ctx: &Ctx) -> CaseResu
 
 /// Owners are unguessable 128-bit tokens, distinct per lock.
 pub async fn get_lock_owner(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let a = create(&locks, ctx.key("k"))?;
-    let b = create(&locks, ctx.key("k"))?;
+    let (a, b) = two_locks(ctx)?;
     ensure!(
         a.owner().len() == 32 && a.owner().bytes().all(|c| c.is_ascii_hexdigit()),
         "owner is not 128 bits of hex"
@@ -260,9 +256,7 @@ pub async fn restore_lock_from_another_instance(ctx: &Ctx) -> CaseResult {
 
 /// `exists` turns false once the TTL passes.
 pub async fn exists_returns_false_if_lock_is_expired(ctx: &Ctx) -> CaseResult {
-    let lock = create_ttl(&ctx.factory(), ctx.key("k"), Some(ctx.ttl()))?;
-    acquire_free(&lock).await?;
-    past_ttl(ctx).await;
+    let lock = expired_lock(ctx).await?;
     ensure!(
         !locked(&lock).await?,
         "the key is still locked after its TTL"
@@ -274,32 +268,32 @@ pub async fn exists_returns_false_if_lock_is_expired(ctx: &Ctx) -> CaseResult {
 /// Another lock acquires the key once the holder's TTL passes.
 pub async fn can_acquire_lock_after_it_expires(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let first = create_ttl(&locks, ctx.key("k"), Some(ctx.ttl()))?;
     let second = create(&locks, ctx.key("k"))?;
-    acquire_free(&first).await?;
-    ensure!(!acquired(&second).await?, "acquired a held key");
-    past_ttl(ctx).await;
-    ensure!(
-        acquired(&second).await?,
-        "could not acquire a key whose TTL passed"
-    );
-    ok(second.release().await, "release")
+    taken_after_expiry(ctx, &locks, &second, "a second lock").await
 }
 
 /// A lock on another store instance acquires the key once the TTL passes.
 pub async fn can_acquire_with_another_instance_after_it_expires(ctx: &Ctx) -> CaseResult {
-    let first = create_ttl(&ctx.factory(), ctx.key("k"), Some(ctx.ttl()))?;
     let other = LockFactory::new(ctx.other_store().await?);
     let second = create(&other, ctx.key("k"))?;
+    taken_after_expiry(ctx, &ctx.factory(), &second, "another instance").await
+}
+
+/// A lock of `locks` acquires the key with [`Ctx::ttl`]; `second` cannot take it until
+/// the TTL passes, then can.
+async fn taken_after_expiry(
+    ctx: &Ctx,
+    locks: &LockFactory,
+    second: &Lock,
+    who: &str,
+) -> CaseResult {
+    let first = create_ttl(locks, ctx.key("k"), Some(ctx.ttl()))?;
     acquire_free(&first).await?;
-    ensure!(
-        !acquired(&second).await?,
-        "another instance acquired a held key"
-    );
+    ensure!(!acquired(second).await?, "{who} acquired a held key");
     past_ttl(ctx).await;
     ensure!(
-        acquired(&second).await?,
-        "another instance could not acquire a key whose TTL passed"
+        acquired(second).await?,
+        "{who} could not acquire a key whose TTL passed"
     );
     ok(second.release().await, "release")
 }
@@ -324,9 +318,7 @@ pub async fn custom_ttl_is_used(ctx: &Ctx) -> CaseResult {
 
 /// The same lock can acquire again after its own hold expired.
 pub async fn able_to_acquire_a_lock_that_is_expired(ctx: &Ctx) -> CaseResult {
-    let lock = create_ttl(&ctx.factory(), ctx.key("k"), Some(ctx.ttl()))?;
-    acquire_free(&lock).await?;
-    past_ttl(ctx).await;
+    let lock = expired_lock(ctx).await?;
     ensure!(
         acquired(&lock).await?,
         "could not re-acquire an expired lock"
