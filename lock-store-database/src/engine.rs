@@ -48,6 +48,8 @@ where
     AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
 {
     dialect: D,
+    /// The dialect's statements, rendered for the store's table.
+    sql: Statements,
     pool: PoolOf<D::Conn>,
     /// The operation timeout.
     timeout: Duration,
@@ -73,10 +75,11 @@ where
         options: &DatabaseStoreOptions,
     ) -> Result<Arc<dyn Operations>, LockError> {
         let sql = Statements::new(D::BACKEND, &options.table_name)?;
-        let dialect = D::new(&pool, sql, options);
+        let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
         Ok(Arc::new(Engine {
             dialect,
+            sql,
             pool,
             timeout,
         }))
@@ -119,7 +122,7 @@ where
 
     /// The rendered statements.
     fn sql(&self) -> &Statements {
-        self.dialect.sql()
+        &self.sql
     }
 
     /// The deadline of a lock operation starting now.
@@ -179,6 +182,7 @@ where
         ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
         let a = Acquire {
+            sql: self.sql(),
             key: bytes(key),
             owner: bytes(owner),
             ttl_ms: ttl,

@@ -234,14 +234,15 @@ mod driver {
         }
     }
 
-    /// The arguments of an acquire, as bound.
-    pub(crate) struct Acquire {
+    /// An acquire: the store's statements and the arguments, as bound.
+    pub(crate) struct Acquire<'s> {
+        pub(crate) sql: &'s Statements,
         pub(crate) key: Vec<u8>,
         pub(crate) owner: Vec<u8>,
         pub(crate) ttl_ms: Option<i64>,
     }
 
-    impl Acquire {
+    impl Acquire<'_> {
         /// Key, owner, TTL.
         pub(crate) fn params(&self) -> Vec<Param> {
             vec![
@@ -292,16 +293,13 @@ mod driver {
             build_pool(target, config, size, options.operation_timeout)
         }
 
-        /// The dialect for `pool` and the rendered statements of its table.
-        fn new(pool: &PoolOf<Self::Conn>, sql: Statements, options: &DatabaseStoreOptions) -> Self
+        /// The dialect for `pool`.
+        fn new(pool: &PoolOf<Self::Conn>, options: &DatabaseStoreOptions) -> Self
         where
             AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>;
 
-        /// The rendered statements.
-        fn sql(&self) -> &Statements;
-
         /// Insert, or take over an expired row, minting the fencing token.
-        fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire) -> Acquired<'c>;
+        fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire<'_>) -> Acquired<'c>;
 
         /// The parameters of [`Statements::release`], in the order of its placeholders.
         fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {

@@ -87,7 +87,6 @@ mod driver {
     use crate::sql::{
         Abandon, Acquire, AcquireRow, Acquired, Bound, Dialect, Param, PoolOf, Run, one,
     };
-    use crate::statements::Statements;
 
     /// A diesel-async MySQL/MariaDB connection pool (deadpool), as an application may
     /// already have.
@@ -95,33 +94,23 @@ mod driver {
 
     /// MySQL / MariaDB: the acquire is an upsert plus a read of its outcome on the same
     /// connection; the other operations are one statement, counted by matched rows.
-    pub(crate) struct Mysql {
-        sql: Statements,
-        /// [`super::SqlText::ACQUIRE_FOLLOWUP`], rendered.
-        acquire_result: String,
-    }
+    pub(crate) struct Mysql;
 
     impl Dialect for Mysql {
         type Conn = AsyncMysqlConnection;
         const BACKEND: Backend = Backend::Mysql;
 
-        fn new(_pool: &MysqlPool, sql: Statements, _options: &DatabaseStoreOptions) -> Self {
-            let acquire_result = sql.acquire_followup.clone().unwrap_or_default();
-            Mysql {
-                sql,
-                acquire_result,
-            }
+        fn new(_pool: &MysqlPool, _options: &DatabaseStoreOptions) -> Self {
+            Mysql
         }
 
-        fn sql(&self) -> &Statements {
-            &self.sql
-        }
-
-        fn acquire<'c>(&self, c: &'c mut AsyncMysqlConnection, a: Acquire) -> Acquired<'c> {
+        fn acquire<'c>(&self, c: &'c mut AsyncMysqlConnection, a: Acquire<'_>) -> Acquired<'c> {
             let mut params = a.params();
             params.extend([Param::Bytes(a.owner), Param::OptInt(a.ttl_ms)]);
-            let insert = Bound::new(&self.sql.acquire, params);
-            let result = Bound::new(&self.acquire_result, vec![Param::Bytes(a.key)]);
+            let insert = Bound::new(&a.sql.acquire, params);
+            // The read of the outcome (`SqlText::ACQUIRE_FOLLOWUP`).
+            let followup = a.sql.acquire_followup.as_deref().unwrap_or_default();
+            let result = Bound::new(followup, vec![Param::Bytes(a.key)]);
             Box::pin(async move {
                 c.execute_with(insert).await?;
                 let mut row: AcquireRow = one(c.first_row(result).await?)?;

@@ -88,7 +88,6 @@ mod driver {
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
     use crate::sql::{Abandon, Acquire, Acquired, Bound, Dialect, Param, PoolOf, Run, one};
-    use crate::statements::Statements;
 
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
     /// already have.
@@ -96,7 +95,6 @@ mod driver {
 
     /// PostgreSQL: one statement per operation; releases `pg_notify` the table's channel.
     pub(crate) struct Postgres {
-        sql: Statements,
         listener: PgListener,
     }
 
@@ -106,18 +104,14 @@ mod driver {
         /// The releases `pg_notify` in the same statement, which then counts the rows.
         const RELEASE_READS_COUNT: bool = true;
 
-        fn new(pool: &PgPool, sql: Statements, options: &DatabaseStoreOptions) -> Self {
+        fn new(pool: &PgPool, options: &DatabaseStoreOptions) -> Self {
             let channel = notify_channel(&options.table_name);
             let listener = PgListener::new(pool.clone(), channel, options.operation_timeout);
-            Postgres { sql, listener }
+            Postgres { listener }
         }
 
-        fn sql(&self) -> &Statements {
-            &self.sql
-        }
-
-        fn acquire<'c>(&self, c: &'c mut AsyncPgConnection, a: Acquire) -> Acquired<'c> {
-            let row = c.first_row(Bound::new(&self.sql.acquire, a.params()));
+        fn acquire<'c>(&self, c: &'c mut AsyncPgConnection, a: Acquire<'_>) -> Acquired<'c> {
+            let row = c.first_row(Bound::new(&a.sql.acquire, a.params()));
             Box::pin(async move { one(row.await?) })
         }
 

@@ -83,7 +83,6 @@ mod driver {
     use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
     use crate::sql::{Abandon, Acquire, AcquireRow, Acquired, Bound, Dialect, Param, PoolOf, Run};
-    use crate::statements::Statements;
 
     /// The async SQLite connection of diesel-async: diesel's synchronous connection run
     /// on tokio's blocking pool.
@@ -100,11 +99,7 @@ mod driver {
 
     /// SQLite: one statement per operation, plus a read of the holder's remaining time
     /// after a denied acquire.
-    pub(crate) struct Sqlite {
-        sql: Statements,
-        /// [`super::SqlText::ACQUIRE_FOLLOWUP`], rendered.
-        holder: String,
-    }
+    pub(crate) struct Sqlite;
 
     #[derive(QueryableByName)]
     struct FenceRow {
@@ -156,18 +151,15 @@ mod driver {
             build_pool(target, config, size, options.operation_timeout)
         }
 
-        fn new(_pool: &SqlitePool, sql: Statements, _options: &DatabaseStoreOptions) -> Self {
-            let holder = sql.acquire_followup.clone().unwrap_or_default();
-            Sqlite { sql, holder }
+        fn new(_pool: &SqlitePool, _options: &DatabaseStoreOptions) -> Self {
+            Sqlite
         }
 
-        fn sql(&self) -> &Statements {
-            &self.sql
-        }
-
-        fn acquire<'c>(&self, c: &'c mut AsyncSqliteConnection, a: Acquire) -> Acquired<'c> {
-            let insert = Bound::new(&self.sql.acquire, a.params());
-            let holder = Bound::new(&self.holder, vec![Param::Bytes(a.key)]);
+        fn acquire<'c>(&self, c: &'c mut AsyncSqliteConnection, a: Acquire<'_>) -> Acquired<'c> {
+            let insert = Bound::new(&a.sql.acquire, a.params());
+            // The holder's remaining time (`SqlText::ACQUIRE_FOLLOWUP`), read when denied.
+            let followup = a.sql.acquire_followup.as_deref().unwrap_or_default();
+            let holder = Bound::new(followup, vec![Param::Bytes(a.key)]);
             Box::pin(async move {
                 if let Some(row) = c.first_row::<FenceRow>(insert).await? {
                     return Ok(AcquireRow {
