@@ -314,11 +314,7 @@ where
 pub(crate) fn open(options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>, LockError> {
     let (backend, target, memory) = match &options.source {
         Source::Pool(pool) => return pool.open(options),
-        Source::Url(url) => {
-            let parsed = parse_url(url)?;
-            (parsed.backend, parsed.target, parsed.memory)
-        }
-        Source::SqlitePath(path) => (Backend::Sqlite, sqlite_target(path)?, false),
+        source => target_of(source)?,
     };
     match backend {
         #[cfg(feature = "postgres")]
@@ -331,5 +327,69 @@ pub(crate) fn open(options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>
         Backend::Sqlite => Engine::<crate::sql::sqlite::Sqlite>::open(&target, memory, options),
         #[allow(unreachable_patterns)]
         other => Err(backend_disabled(other)),
+    }
+}
+
+/// The backend, the driver's target and whether it is `sqlite::memory:`, for a URL or a
+/// SQLite path.
+fn target_of(source: &Source) -> Result<(Backend, String, bool), LockError> {
+    match source {
+        Source::Url(url) => {
+            let parsed = parse_url(url)?;
+            Ok((parsed.backend, parsed.target, parsed.memory))
+        }
+        Source::SqlitePath(path) => Ok((Backend::Sqlite, sqlite_target(path)?, false)),
+        Source::Pool(_) => Err(LockError::invalid(
+            "these options reuse a pool: they name no URL to open one for",
+        )),
+    }
+}
+
+/// The pool the store of dialect `D` opens for `options`' URL or path.
+pub(crate) fn own_pool<D: Dialect>(
+    options: &DatabaseStoreOptions,
+) -> Result<PoolOf<D::Conn>, LockError>
+where
+    AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
+{
+    let (backend, target, memory) = target_of(&options.source)?;
+    if backend != D::BACKEND {
+        return Err(LockError::invalid(format!(
+            "the options name a {} database, not {}",
+            backend.name(),
+            D::BACKEND.name()
+        )));
+    }
+    D::open_pool(&target, memory, options)
+}
+
+#[cfg(all(test, feature = "postgres", feature = "sqlite"))]
+mod tests {
+    use crate::DatabaseStoreOptions;
+
+    #[tokio::test]
+    async fn own_pools_follow_the_url_and_refuse_another_backend() {
+        let sqlite = DatabaseStoreOptions::new("sqlite::memory:");
+        let pool = sqlite.open_sqlite_pool().unwrap();
+        assert_eq!(
+            pool.status().max_size,
+            1,
+            "sqlite::memory: is one connection"
+        );
+        let other = sqlite.open_postgres_pool().err().map(|e| e.code());
+        assert_eq!(
+            other,
+            Some("E_INVALID_ARGUMENTS"),
+            "a pool of another backend"
+        );
+        let reused = DatabaseStoreOptions::from_sqlite_pool(pool);
+        let given = reused.open_sqlite_pool().err().map(|e| e.code());
+        assert_eq!(
+            given,
+            Some("E_INVALID_ARGUMENTS"),
+            "options that name no URL"
+        );
+        let path = DatabaseStoreOptions::sqlite_path("/tmp/x.db").max_connections(3);
+        assert_eq!(path.open_sqlite_pool().unwrap().status().max_size, 3);
     }
 }

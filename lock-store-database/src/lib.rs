@@ -29,10 +29,14 @@
 //! `lock_store_database::database(DatabaseStoreOptions::new(url))`. To reuse the pool
 //! the application already has (the seed's `connectionName`), use
 //! [`DatabaseStoreOptions::from_postgres_pool`], [`from_mysql_pool`] or
-//! [`from_sqlite_pool`].
+//! [`from_sqlite_pool`]. To share the pool the store would open for a URL with your own
+//! queries, open it with [`DatabaseStoreOptions::open_postgres_pool`] (or
+//! [`open_mysql_pool`], [`open_sqlite_pool`]) and hand it back the same way.
 //!
 //! [`from_mysql_pool`]: DatabaseStoreOptions::from_mysql_pool
 //! [`from_sqlite_pool`]: DatabaseStoreOptions::from_sqlite_pool
+//! [`open_mysql_pool`]: DatabaseStoreOptions::open_mysql_pool
+//! [`open_sqlite_pool`]: DatabaseStoreOptions::open_sqlite_pool
 //!
 //! # Cargo features
 //!
