@@ -140,7 +140,7 @@ pub async fn long_and_non_ascii_keys(ctx: &Ctx) -> CaseResult {
         .map_err(|e| CaseFailure(format!("create_lock rejected a valid key: {e}")))?;
     for lock in &held {
         ensure!(
-            acquired(&lock).await?,
+            acquired(lock).await?,
             "could not acquire key {:?}",
             lock.key()
         );
@@ -161,7 +161,7 @@ pub async fn long_and_non_ascii_keys(ctx: &Ctx) -> CaseResult {
     ok(trimmed.release().await, "release")?;
     for lock in &held {
         ok(lock.release().await, "release")?;
-        ensure!(!locked(&lock).await?, "release of {:?} failed", lock.key());
+        ensure!(!locked(lock).await?, "release of {:?} failed", lock.key());
     }
     Ok(())
 }

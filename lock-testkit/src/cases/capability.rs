@@ -50,7 +50,7 @@ pub async fn fencing_tokens_strictly_increase(ctx: &Ctx) -> CaseResult {
     for round in 0..24 {
         let locks = if round % 2 == 0 { &a } else { &b };
         let ttl = if round % 6 == 5 { Some(short) } else { None };
-        let lock = create_ttl(&locks, &key, ttl)?;
+        let lock = create_ttl(locks, &key, ttl)?;
         ensure!(
             ok(
                 lock.acquire_with(fast_retry().timeout(QUICK)).await,
