@@ -1,7 +1,9 @@
-//! One dialect per backend. Each module holds its SQL (named constants, each with why it
-//! is atomic), and, when its cargo feature is on, a [`Dialect`] type that owns the
-//! rendered statements, binds their parameters in its own order and decodes its rows.
-//! The store runs any dialect through one path ([`crate::engine`]).
+//! One dialect per backend. Each module holds its SQL text (a [`SqlText`] type whose
+//! constants say why each statement is atomic), and, when its cargo feature is on, a
+//! `Dialect` type that orders the parameters of its statements and runs its acquire
+//! (the one operation whose statements and rows differ between backends). A bound
+//! statement runs the same way on every backend's connection (`Run`); the store runs
+//! any dialect through one path ([`crate::engine`]).
 //!
 //! The SQL text is compiled whatever the features, so that [`crate::statements`] and
 //! [`crate::ddl`] render every backend's statements.
