@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lock_core::{
-    AcquireResult, Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub,
-    async_trait, validate,
+    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, async_trait,
+    validate,
 };
 use parking_lot::{Mutex, MutexGuard};
 use tokio::time::Instant;
@@ -242,6 +242,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl LockStore for MemoryStore {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.acquire_once(key, owner, ttl)?.acquired)
+    }
+
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         {
@@ -282,23 +286,24 @@ impl LockStore for MemoryStore {
         }
     }
 
+    fn name(&self) -> &str {
+        "memory"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
     }
 
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.acquire_once(key, owner, ttl)?.acquired)
-    }
-
-    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
+    async fn try_acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
         self.acquire_once(key, owner, ttl)
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         Some(self.inner.released.listen(key))
-    }
-
-    fn name(&self) -> &str {
-        "memory"
     }
 }

@@ -12,8 +12,7 @@ use fred::types::config::{Config, ConnectionConfig, Options, PerformanceConfig, 
 use fred::types::scripts::Script;
 use fred::types::{ClientState, MultipleKeys, Value};
 use lock_core::{
-    AcquireResult, Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub,
-    validate,
+    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, validate,
 };
 
 use crate::options::{Connection, RedisStoreOptions};
@@ -297,6 +296,10 @@ impl Drop for Inner {
 
 #[async_trait]
 impl LockStore for RedisStore {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.acquire(key, owner, ttl).await?.acquired)
+    }
+
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let redis_key = self.redis_key(key);
@@ -375,15 +378,20 @@ impl LockStore for RedisStore {
         }
     }
 
+    fn name(&self) -> &str {
+        "redis"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
     }
 
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.acquire(key, owner, ttl).await?.acquired)
-    }
-
-    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
+    async fn try_acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
         self.acquire(key, owner, ttl).await
     }
 
@@ -392,9 +400,5 @@ impl LockStore for RedisStore {
         let listener = self.inner.hub.listen(&self.redis_key(key));
         self.inner.subscriber.ensure_started();
         Some(listener)
-    }
-
-    fn name(&self) -> &str {
-        "redis"
     }
 }
