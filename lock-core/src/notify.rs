@@ -68,6 +68,14 @@ impl Drop for HubMap<'_> {
     }
 }
 
+impl std::fmt::Debug for ReleaseHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseHub")
+            .field("waiting_keys", &self.waiting_keys())
+            .finish()
+    }
+}
+
 impl ReleaseHub {
     fn map(&self) -> HubMap<'_> {
         HubMap {
@@ -153,14 +161,6 @@ impl Drop for Listener {
         if last {
             map.remove(&self.key);
         }
-    }
-}
-
-impl std::fmt::Debug for ReleaseHub {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReleaseHub")
-            .field("waiting_keys", &self.waiting_keys())
-            .finish()
     }
 }
 
