@@ -83,18 +83,8 @@ async fn main() -> Result<(), examples::Report> {
         NoopStore::new(MyNoopStoreConfig::default())
     }))
     .await;
-    println!(
-        "conformance: {} passed, {} failed, {} not applicable",
-        report.passed().len(),
-        report.failed().len(),
-        report.skipped().len()
-    );
-    for case in report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.outcome, lock_testkit::Outcome::Failed(_)))
-        .take(3)
-    {
+    println!("conformance: {}", report.summary());
+    for case in report.failures().take(3) {
         println!("  e.g. {}: {:?}", case.name, case.outcome);
     }
     assert!(

@@ -56,16 +56,10 @@ async fn main() -> Result<(), examples::Report> {
     }))
     .await;
     println!(
-        "conformance: {} passed, {} failed, {} not applicable (store lacks the capability)",
-        report.passed().len(),
-        report.failed().len(),
-        report.skipped().len()
+        "conformance: {} (not applicable: the store lacks the capability)",
+        report.summary()
     );
-    for case in report
-        .cases
-        .iter()
-        .filter(|c| matches!(c.outcome, lock_testkit::Outcome::Failed(_)))
-    {
+    for case in report.failures() {
         println!("  {}: {:?}", case.name, case.outcome);
     }
     let _ = std::fs::remove_dir_all(&dir);

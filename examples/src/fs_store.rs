@@ -43,7 +43,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, StoreFactory, async_trait, validate,
+    AcquireResult, Acquisition, Capabilities, LockError, LockStore, StoreFactory, async_trait,
+    validate,
 };
 
 /// The longest hex name used as is (a file name is at most 255 bytes on common file
@@ -275,10 +276,6 @@ fn expiry(now: u128, ttl: Option<Duration>) -> Option<u128> {
 
 #[async_trait]
 impl LockStore for FsStore {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
-    }
-
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let (key, owner) = (key.to_owned(), owner.to_owned());
@@ -327,22 +324,17 @@ impl LockStore for FsStore {
         .await
     }
 
-    fn name(&self) -> &str {
-        "file"
-    }
-
     fn capabilities(&self) -> Capabilities {
         Capabilities::NONE
             .with_fencing_tokens(true)
             .with_holder_ttl(true)
     }
 
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
+    }
+
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         validate::save_input(key, owner, ttl)?;
         let (key, owner) = (key.to_owned(), owner.to_owned());
         self.blocking(move |s| {
@@ -363,6 +355,10 @@ impl LockStore for FsStore {
             Ok(Acquisition::acquired_with_token(token))
         })
         .await
+    }
+
+    fn name(&self) -> &str {
+        "file"
     }
 }
 

@@ -332,11 +332,17 @@ fn all_sql_binds_its_values() {
                 );
             }
         }
-        // 4. SQL templates (string constants in src/sql) hold no placeholder but
-        //    {table}/{now}, and no quoted literal built from a value.
+        // 4. SQL templates (string constants in src/sql, module-level or a dialect's
+        //    associated constants) hold no placeholder but {table}/{now}, and no quoted
+        //    literal built from a value.
         if file.parent().is_some_and(|p| p.ends_with("sql")) {
-            for konst in src.split("pub(crate) const ").skip(1) {
-                let body = &konst[..konst.find("\";").map_or(konst.len(), |e| e + 1)];
+            for konst in src.split("const ").skip(1) {
+                let decl_end = konst.find(['=', ';']).unwrap_or(0);
+                if !konst[..decl_end].contains("str") || !konst[decl_end..].starts_with('=') {
+                    continue; // not a string, or a declaration without a value
+                }
+                let end = ["\";", "\","].iter().filter_map(|p| konst.find(p)).min();
+                let body = &konst[..end.map_or(konst.len(), |e| e + 1)];
                 for ph in placeholders(body) {
                     assert!(
                         ph == "table" || ph == "now",

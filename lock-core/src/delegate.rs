@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Acquisition, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture};
+use crate::{AcquireResult, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture};
 
 /// A store that wraps another and forwards every method it does not override.
 ///
@@ -76,12 +76,7 @@ pub trait DelegatingStore: Send + Sync + 'static {
     /// A wrapper that overrides [`save`](Self::save) to change acquiring must override
     /// this too (or hide the capabilities `try_acquire` reports), since lock-core
     /// acquires through `try_acquire`.
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         self.inner().try_acquire(key, owner, ttl).await
     }
     /// [`LockStore::release_listener`]; forwards by default.
@@ -117,12 +112,7 @@ impl<W: DelegatingStore> LockStore for W {
     fn capabilities(&self) -> Capabilities {
         DelegatingStore::capabilities(self)
     }
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         DelegatingStore::try_acquire(self, key, owner, ttl).await
     }
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {

@@ -110,6 +110,6 @@ pub use retry::{DEFAULT_RETRY_DELAY, RetryConfig};
 pub use rw_lock::RwLock;
 pub use semaphore::Semaphore;
 pub use serialized::{SerializedLock, SerializedShare};
-pub use store::{Acquisition, Capabilities, LockStore, ReleaseFuture};
+pub use store::{AcquireResult, Acquisition, Capabilities, LockStore, ReleaseFuture};
 pub use store_factory::StoreFactory;
 pub use validate::{MAX_KEY_LEN, MAX_OWNER_LEN, MAX_TTL};

@@ -72,6 +72,10 @@ impl Capabilities {
     }
 }
 
+/// What [`LockStore::try_acquire`] returns: the outcome of one acquire attempt, or the
+/// store's error.
+pub type AcquireResult = Result<Acquisition, LockError>;
+
 /// The outcome of one acquire attempt ([`LockStore::try_acquire`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -270,12 +274,7 @@ pub trait LockStore: Send + Sync + 'static {
     /// * with [`Capabilities::holder_ttl`]: a denial reports what is *left* of the
     ///   holder's lock, never more, and `None` for a lock that never expires
     ///   (`store_holder_expires_in_is_the_remaining_time`, `waiter_wakes_at_holder_expiry`).
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         Ok(if self.save(key, owner, ttl).await? {
             Acquisition::acquired()
         } else {
@@ -333,12 +332,7 @@ impl<S: LockStore + ?Sized> LockStore for std::sync::Arc<S> {
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
     }
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         (**self).try_acquire(key, owner, ttl).await
     }
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {

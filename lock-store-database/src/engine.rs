@@ -17,15 +17,12 @@ use crate::backend::Backend;
 use crate::error::TimedOut;
 use crate::options::{DatabaseStoreOptions, Source};
 use crate::permits::{PermitOps, PermitSql};
-use crate::sql::{Abandon, AcquireRow, BoxFuture, Dialect, PoolOf};
+use crate::sql::{Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, Param, PoolOf, Run};
 use crate::statements::Statements;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
 
-/// Pool size for a PostgreSQL or MySQL URL when none is configured.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) const DEFAULT_POOL_SIZE: usize = 10;
-
-/// The store's operations, whatever the backend (a dialect behind its pool).
+/// The store's operations, whatever the backend (a dialect behind its pool). The lock
+/// operations end within the operation timeout; building the store shares one deadline.
 #[async_trait]
 pub(crate) trait Operations: Send + Sync {
     fn backend(&self) -> Backend;
@@ -34,21 +31,14 @@ pub(crate) trait Operations: Send + Sync {
     async fn probe(&self, deadline: Instant) -> Result<(), LockError>;
     async fn acquire(
         &self,
-        deadline: Instant,
         key: &str,
         owner: &str,
-        ttl_ms: Option<i64>,
+        ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError>;
-    async fn release(&self, deadline: Instant, key: &str, owner: &str) -> Result<usize, LockError>;
-    async fn force_release(&self, deadline: Instant, key: &str) -> Result<usize, LockError>;
-    async fn extend(
-        &self,
-        deadline: Instant,
-        key: &str,
-        owner: &str,
-        ms: i64,
-    ) -> Result<usize, LockError>;
-    async fn exists(&self, deadline: Instant, key: &str) -> Result<i64, LockError>;
+    async fn release(&self, key: &str, owner: &str) -> Result<usize, LockError>;
+    async fn force_release(&self, key: &str) -> Result<usize, LockError>;
+    async fn extend(&self, key: &str, owner: &str, ms: i64) -> Result<usize, LockError>;
+    async fn exists(&self, key: &str) -> Result<i64, LockError>;
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture>;
     fn released_locally(&self, key: &str);
     /// Semaphores and reader-writer locks, on the same pool (`crate::permits`).
@@ -61,8 +51,10 @@ where
     AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
 {
     dialect: D,
+    /// The dialect's statements, rendered for the store's table.
+    sql: Statements,
     pool: PoolOf<D::Conn>,
-    /// The operation timeout, for messages.
+    /// The operation timeout.
     timeout: Duration,
     /// The permits table's statements and listener.
     pub(crate) permits: PermitSql,
@@ -88,11 +80,12 @@ where
         options: &DatabaseStoreOptions,
     ) -> Result<Arc<dyn Operations>, LockError> {
         let sql = Statements::new(D::BACKEND, &options.table_name)?;
-        let dialect = D::new(&pool, sql, options);
+        let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
         let permits = PermitSql::new(&pool, D::BACKEND, options);
         Ok(Arc::new(Engine {
             dialect,
+            sql,
             pool,
             timeout,
             permits,
@@ -133,6 +126,37 @@ where
             ))),
         }
     }
+
+    /// The rendered statements.
+    fn sql(&self) -> &Statements {
+        &self.sql
+    }
+
+    /// The deadline of a lock operation starting now.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// Run `q` → affected rows.
+    async fn execute(&self, deadline: Instant, q: Bound) -> Result<usize, LockError> {
+        self.run(deadline, |_, c| c.execute_with(q)).await
+    }
+
+    /// Run `q` → the `n` of its one row.
+    async fn count(&self, deadline: Instant, q: Bound) -> Result<i64, LockError> {
+        self.run(deadline, |_, c| c.count(q)).await
+    }
+
+    /// Run a release statement → rows released.
+    async fn released(&self, q: Bound) -> Result<usize, LockError> {
+        let deadline = self.deadline();
+        if D::RELEASE_READS_COUNT {
+            let n = self.count(deadline, q).await?;
+            Ok(n as usize)
+        } else {
+            self.execute(deadline, q).await
+        }
+    }
 }
 
 #[async_trait]
@@ -145,52 +169,54 @@ where
     }
 
     fn statements(&self) -> &Statements {
-        self.dialect.sql()
+        self.sql()
     }
 
     async fn create_table(&self, deadline: Instant) -> Result<(), LockError> {
-        self.run(deadline, |d, c| d.create_table(c)).await
+        let q = Bound::new(&self.sql().ddl, Vec::new());
+        self.execute(deadline, q).await.map(drop)
     }
 
     async fn probe(&self, deadline: Instant) -> Result<(), LockError> {
-        self.run(deadline, |d, c| d.probe(c)).await
+        let q = Bound::new(&self.sql().probe, Vec::new());
+        self.count(deadline, q).await.map(drop)
     }
 
     async fn acquire(
         &self,
-        deadline: Instant,
         key: &str,
         owner: &str,
-        ttl_ms: Option<i64>,
+        ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
-        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
-        self.run(deadline, |d, c| d.acquire(c, k, o, ttl_ms)).await
+        let a = Acquire {
+            sql: self.sql(),
+            key: bytes(key),
+            owner: bytes(owner),
+            ttl_ms: ttl,
+        };
+        self.run(self.deadline(), |d, c| d.acquire(c, a)).await
     }
 
-    async fn release(&self, deadline: Instant, key: &str, owner: &str) -> Result<usize, LockError> {
-        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
-        self.run(deadline, |d, c| d.release(c, k, o)).await
+    async fn release(&self, key: &str, owner: &str) -> Result<usize, LockError> {
+        let params = self.dialect.release_params(bytes(key), bytes(owner));
+        self.released(Bound::new(&self.sql().release, params)).await
     }
 
-    async fn force_release(&self, deadline: Instant, key: &str) -> Result<usize, LockError> {
-        let k = key.as_bytes().to_vec();
-        self.run(deadline, |d, c| d.force_release(c, k)).await
+    async fn force_release(&self, key: &str) -> Result<usize, LockError> {
+        let params = self.dialect.force_release_params(bytes(key));
+        self.released(Bound::new(&self.sql().force_release, params))
+            .await
     }
 
-    async fn extend(
-        &self,
-        deadline: Instant,
-        key: &str,
-        owner: &str,
-        ms: i64,
-    ) -> Result<usize, LockError> {
-        let (k, o) = (key.as_bytes().to_vec(), owner.as_bytes().to_vec());
-        self.run(deadline, |d, c| d.extend(c, k, o, ms)).await
+    async fn extend(&self, key: &str, owner: &str, ms: i64) -> Result<usize, LockError> {
+        let params = self.dialect.extend_params(bytes(key), bytes(owner), ms);
+        let q = Bound::new(&self.sql().extend, params);
+        self.execute(self.deadline(), q).await
     }
 
-    async fn exists(&self, deadline: Instant, key: &str) -> Result<i64, LockError> {
-        let k = key.as_bytes().to_vec();
-        self.run(deadline, |d, c| d.exists(c, k)).await
+    async fn exists(&self, key: &str) -> Result<i64, LockError> {
+        let q = Bound::new(&self.sql().exists, vec![Param::Bytes(bytes(key))]);
+        self.count(self.deadline(), q).await
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
@@ -204,6 +230,11 @@ where
     fn permits(&self) -> &dyn PermitOps {
         self
     }
+}
+
+/// A key or an owner, as bound.
+fn bytes(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
 }
 
 /// A checked-out connection that goes back to the pool only once its statement has
@@ -294,11 +325,7 @@ where
 pub(crate) fn open(options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>, LockError> {
     let (backend, target, memory) = match &options.source {
         Source::Pool(pool) => return pool.open(options),
-        Source::Url(url) => {
-            let parsed = parse_url(url)?;
-            (parsed.backend, parsed.target, parsed.memory)
-        }
-        Source::SqlitePath(path) => (Backend::Sqlite, sqlite_target(path)?, false),
+        source => target_of(source)?,
     };
     match backend {
         #[cfg(feature = "postgres")]
@@ -311,5 +338,69 @@ pub(crate) fn open(options: &DatabaseStoreOptions) -> Result<Arc<dyn Operations>
         Backend::Sqlite => Engine::<crate::sql::sqlite::Sqlite>::open(&target, memory, options),
         #[allow(unreachable_patterns)]
         other => Err(backend_disabled(other)),
+    }
+}
+
+/// The backend, the driver's target and whether it is `sqlite::memory:`, for a URL or a
+/// SQLite path.
+fn target_of(source: &Source) -> Result<(Backend, String, bool), LockError> {
+    match source {
+        Source::Url(url) => {
+            let parsed = parse_url(url)?;
+            Ok((parsed.backend, parsed.target, parsed.memory))
+        }
+        Source::SqlitePath(path) => Ok((Backend::Sqlite, sqlite_target(path)?, false)),
+        Source::Pool(_) => Err(LockError::invalid(
+            "these options reuse a pool: they name no URL to open one for",
+        )),
+    }
+}
+
+/// The pool the store of dialect `D` opens for `options`' URL or path.
+pub(crate) fn own_pool<D: Dialect>(
+    options: &DatabaseStoreOptions,
+) -> Result<PoolOf<D::Conn>, LockError>
+where
+    AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
+{
+    let (backend, target, memory) = target_of(&options.source)?;
+    if backend != D::BACKEND {
+        return Err(LockError::invalid(format!(
+            "the options name a {} database, not {}",
+            backend.name(),
+            D::BACKEND.name()
+        )));
+    }
+    D::open_pool(&target, memory, options)
+}
+
+#[cfg(all(test, feature = "postgres", feature = "sqlite"))]
+mod tests {
+    use crate::DatabaseStoreOptions;
+
+    #[tokio::test]
+    async fn own_pools_follow_the_url_and_refuse_another_backend() {
+        let sqlite = DatabaseStoreOptions::new("sqlite::memory:");
+        let pool = sqlite.open_sqlite_pool().unwrap();
+        assert_eq!(
+            pool.status().max_size,
+            1,
+            "sqlite::memory: is one connection"
+        );
+        let other = sqlite.open_postgres_pool().err().map(|e| e.code());
+        assert_eq!(
+            other,
+            Some("E_INVALID_ARGUMENTS"),
+            "a pool of another backend"
+        );
+        let reused = DatabaseStoreOptions::from_sqlite_pool(pool);
+        let given = reused.open_sqlite_pool().err().map(|e| e.code());
+        assert_eq!(
+            given,
+            Some("E_INVALID_ARGUMENTS"),
+            "options that name no URL"
+        );
+        let path = DatabaseStoreOptions::sqlite_path("/tmp/x.db").max_connections(3);
+        assert_eq!(path.open_sqlite_pool().unwrap().status().max_size, 3);
     }
 }

@@ -29,7 +29,9 @@
 //! `lock_store_database::database(DatabaseStoreOptions::new(url))`. To reuse the pool
 //! the application already has (the seed's `connectionName`), use
 //! [`DatabaseStoreOptions::from_postgres_pool`], [`from_mysql_pool`] or
-//! [`from_sqlite_pool`] (each with its backend's feature).
+//! [`from_sqlite_pool`] (each with its backend's feature). To share the pool the store
+//! would open for a URL with your own queries, open it with [`open_postgres_pool`] (or
+//! [`open_mysql_pool`], [`open_sqlite_pool`]) and hand it back the same way.
 //!
 #![cfg_attr(
     feature = "postgres",
@@ -40,15 +42,33 @@
     doc = "[`DatabaseStoreOptions::from_postgres_pool`]: #cargo-features"
 )]
 #![cfg_attr(
+    feature = "postgres",
+    doc = "[`open_postgres_pool`]: DatabaseStoreOptions::open_postgres_pool"
+)]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`open_postgres_pool`]: #cargo-features"
+)]
+#![cfg_attr(
     feature = "mysql",
     doc = "[`from_mysql_pool`]: DatabaseStoreOptions::from_mysql_pool"
 )]
 #![cfg_attr(not(feature = "mysql"), doc = "[`from_mysql_pool`]: #cargo-features")]
 #![cfg_attr(
+    feature = "mysql",
+    doc = "[`open_mysql_pool`]: DatabaseStoreOptions::open_mysql_pool"
+)]
+#![cfg_attr(not(feature = "mysql"), doc = "[`open_mysql_pool`]: #cargo-features")]
+#![cfg_attr(
     feature = "sqlite",
     doc = "[`from_sqlite_pool`]: DatabaseStoreOptions::from_sqlite_pool"
 )]
 #![cfg_attr(not(feature = "sqlite"), doc = "[`from_sqlite_pool`]: #cargo-features")]
+#![cfg_attr(
+    feature = "sqlite",
+    doc = "[`open_sqlite_pool`]: DatabaseStoreOptions::open_sqlite_pool"
+)]
+#![cfg_attr(not(feature = "sqlite"), doc = "[`open_sqlite_pool`]: #cargo-features")]
 //!
 //! # Cargo features
 //!

@@ -159,6 +159,29 @@ impl DatabaseStoreOptions {
         self
     }
 
+    /// The pool the store opens for these options' PostgreSQL URL (same size, timeouts
+    /// and recycling), for an application that shares it with its own queries: build the
+    /// store on it with [`from_postgres_pool`](Self::from_postgres_pool). Opens no
+    /// connection yet. A URL of another backend, or options that reuse a pool, are
+    /// [`LockError::InvalidArgument`].
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres_pool(&self) -> Result<crate::PgPool, LockError> {
+        crate::engine::own_pool::<crate::sql::postgres::Postgres>(self)
+    }
+
+    /// As [`open_postgres_pool`](Self::open_postgres_pool), for MySQL/MariaDB.
+    #[cfg(feature = "mysql")]
+    pub fn open_mysql_pool(&self) -> Result<crate::MysqlPool, LockError> {
+        crate::engine::own_pool::<crate::sql::mysql::Mysql>(self)
+    }
+
+    /// As [`open_postgres_pool`](Self::open_postgres_pool), for SQLite (a URL or a path):
+    /// every connection gets the store's busy timeout and WAL journal.
+    #[cfg(feature = "sqlite")]
+    pub fn open_sqlite_pool(&self) -> Result<crate::SqlitePool, LockError> {
+        crate::engine::own_pool::<crate::sql::sqlite::Sqlite>(self)
+    }
+
     /// Where the store connects, for messages: the URL without its password, the
     /// SQLite path, or the backend of a pool passed in.
     pub(crate) fn endpoint(&self) -> String {

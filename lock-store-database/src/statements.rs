@@ -6,7 +6,7 @@ use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::validate_table_name;
-use crate::sql::Templates;
+use crate::sql::statements_of;
 
 /// The statements a store runs, rendered for one backend and table: what to audit, or
 /// to run yourself (benchmarks, migrations). Bind parameters in the order the comment
@@ -51,23 +51,7 @@ impl Statements {
     /// Render every statement for `table` (validated here).
     pub(crate) fn new(backend: Backend, table: &str) -> Result<Self, LockError> {
         validate_table_name(table)?;
-        let t = Templates::of(backend);
-        let quoted = format!("{q}{table}{q}", q = t.quote);
-        let render = |template: &str| {
-            template
-                .replace("{table}", &quoted)
-                .replace("{now}", t.now_ms)
-        };
-        Ok(Statements {
-            ddl: render(t.ddl),
-            probe: render(t.probe),
-            acquire: render(t.acquire),
-            acquire_followup: t.acquire_followup.map(render),
-            release: render(t.release),
-            force_release: render(t.force_release),
-            extend: render(t.extend),
-            exists: render(t.exists),
-        })
+        Ok(statements_of(backend, table))
     }
 }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture, StoreFactory,
-    validate,
+    AcquireResult, Acquisition, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture,
+    StoreFactory, validate,
 };
 use tokio::time::Instant;
 
@@ -201,17 +201,12 @@ impl DatabaseStore {
 
     /// One acquire attempt: what both [`LockStore::save`] and
     /// [`LockStore::try_acquire`] run (neither calls the other).
-    async fn acquire_once(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn acquire_once(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         validate::save_input(key, owner, ttl)?;
         let row = self
             .inner
             .ops
-            .acquire(self.deadline(), key, owner, ttl.map(hold_ms))
+            .acquire(key, owner, ttl.map(hold_ms))
             .await
             .map_err(|e| self.context(e))?;
         Ok(match row.fence {
@@ -232,14 +227,10 @@ impl DatabaseStore {
 
 #[async_trait]
 impl LockStore for DatabaseStore {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.acquire_once(key, owner, ttl).await?.acquired)
-    }
-
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let ops = &self.inner.ops;
-        let released = ops.release(self.deadline(), key, owner).await;
+        let released = ops.release(key, owner).await;
         if released.map_err(|e| self.context(e))? == 0 {
             return Err(LockError::NotOwned);
         }
@@ -250,7 +241,7 @@ impl LockStore for DatabaseStore {
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
         let ops = &self.inner.ops;
-        let released = ops.force_release(self.deadline(), key).await;
+        let released = ops.force_release(key).await;
         if released.map_err(|e| self.context(e))? > 0 {
             ops.released_locally(key);
         }
@@ -259,7 +250,7 @@ impl LockStore for DatabaseStore {
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
         validate::key(key)?;
-        let count = self.inner.ops.exists(self.deadline(), key).await;
+        let count = self.inner.ops.exists(key).await;
         Ok(count.map_err(|e| self.context(e))? > 0)
     }
 
@@ -269,17 +260,13 @@ impl LockStore for DatabaseStore {
         match self
             .inner
             .ops
-            .extend(self.deadline(), key, owner, ms)
+            .extend(key, owner, ms)
             .await
             .map_err(|e| self.context(e))?
         {
             0 => Err(LockError::NotOwned),
             _ => Ok(()),
         }
-    }
-
-    fn name(&self) -> &str {
-        self.backend().name()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -289,17 +276,20 @@ impl LockStore for DatabaseStore {
             .with_release_notification(self.backend() == Backend::Postgres)
     }
 
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.acquire_once(key, owner, ttl).await?.acquired)
+    }
+
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         self.acquire_once(key, owner, ttl).await
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         self.inner.ops.release_listener(key)
+    }
+
+    fn name(&self) -> &str {
+        self.backend().name()
     }
 
     /// Semaphores and reader-writer locks, on every backend (`crate::permits`).

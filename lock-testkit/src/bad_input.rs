@@ -331,6 +331,17 @@ fn bounded<F: std::future::Future>(fut: F) -> tokio::time::Timeout<F> {
     tokio::time::timeout(BOUND, fut)
 }
 
+/// `fut`'s answer within [`BOUND`]; no answer in time, or an error, says which call.
+async fn answer(
+    fut: impl std::future::Future<Output = Result<bool, LockError>>,
+    what: &str,
+) -> Result<bool, String> {
+    match bounded(fut).await {
+        Ok(got) => got.map_err(|e| format!("{what} failed: {e} ({})", e.code())),
+        Err(_) => Err(format!("{what}: no answer within {BOUND:?}")),
+    }
+}
+
 /// A key that is odd but valid works through [`lock_core::Lock`], and the store treats it
 /// as data: it does not match `sibling`.
 pub async fn odd_key_works(
@@ -355,41 +366,29 @@ pub async fn odd_key_works(
             .map_err(|e| fail(format!("create_lock refused a valid key: {e}")))
     };
     let (a, b, c) = (create(&key)?, create(&other)?, create(&key)?);
-    let timeout = |what: &str| fail(format!("{what}: no answer within {BOUND:?}"));
+    // Each step in turn: the lock, whether it acquires (or else asks `is_locked`), the
+    // answer a correct store gives, and what a wrong answer means.
+    let steps = [
+        (&a, true, true, "could not acquire it"),
+        (
+            &b,
+            false,
+            false,
+            "exists: the sibling is seen as locked (the key was taken as a pattern?)",
+        ),
+        (&b, true, true, "save: the sibling is blocked by it"),
+        (&c, true, false, "save: two owners held it at once"),
+    ];
     let result = async {
-        if !call(
-            bounded(a.acquire_immediately())
-                .await
-                .map_err(|_| timeout("acquire"))?,
-            "acquire",
-        )? {
-            return Err(fail("could not acquire it".into()));
-        }
-        if call(
-            bounded(b.is_locked())
-                .await
-                .map_err(|_| timeout("is_locked"))?,
-            "is_locked",
-        )? {
-            return Err(fail(
-                "exists: the sibling is seen as locked (the key was taken as a pattern?)".into(),
-            ));
-        }
-        if !call(
-            bounded(b.acquire_immediately())
-                .await
-                .map_err(|_| timeout("acquire"))?,
-            "acquire",
-        )? {
-            return Err(fail("save: the sibling is blocked by it".into()));
-        }
-        if call(
-            bounded(c.acquire_immediately())
-                .await
-                .map_err(|_| timeout("acquire"))?,
-            "acquire",
-        )? {
-            return Err(fail("save: two owners held it at once".into()));
+        for (lock, acquire, expected, wrong) in steps {
+            let got = if acquire {
+                answer(lock.acquire_immediately(), "acquire").await
+            } else {
+                answer(lock.is_locked(), "is_locked").await
+            };
+            if got.map_err(&fail)? != expected {
+                return Err(fail(wrong.into()));
+            }
         }
         match c.release().await {
             Err(LockError::NotOwned) => {}

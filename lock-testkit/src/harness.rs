@@ -261,6 +261,23 @@ impl SuiteReport {
         self.names(|o| matches!(o, Outcome::Skipped(_)))
     }
 
+    /// One line: how many cases passed, failed, and were not applicable.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} not applicable",
+            self.passed().len(),
+            self.failed().len(),
+            self.skipped().len()
+        )
+    }
+
+    /// The failed cases, with what the store did wrong.
+    pub fn failures(&self) -> impl Iterator<Item = &CaseReport> {
+        self.cases
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
+    }
+
     fn names(&self, pick: impl Fn(&Outcome) -> bool) -> Vec<&'static str> {
         self.cases
             .iter()

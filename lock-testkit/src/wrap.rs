@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lock_core::{Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, async_trait};
+use lock_core::{
+    AcquireResult, Acquisition, Capabilities, DelegatingStore, LockStore, ReleaseFuture,
+    async_trait,
+};
 
 /// A store seen without its optional capabilities (no release notification, no holder
 /// TTL, no fencing tokens): waiters poll every retry `delay`, as Verrou's do. Used to
@@ -11,34 +14,14 @@ use lock_core::{Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, 
 pub struct PollingOnly(pub Arc<dyn LockStore>);
 
 #[async_trait]
-impl LockStore for PollingOnly {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        self.0.save(key, owner, ttl).await
-    }
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        self.0.delete(key, owner).await
-    }
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        self.0.force_delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        self.0.exists(key).await
-    }
-    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
-        self.0.extend(key, owner, duration).await
-    }
-    fn name(&self) -> &str {
-        self.0.name()
+impl DelegatingStore for PollingOnly {
+    fn inner(&self) -> &dyn LockStore {
+        &*self.0
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities::NONE
     }
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         let got = self.0.try_acquire(key, owner, ttl).await?;
         Ok(if got.acquired {
             Acquisition::acquired()

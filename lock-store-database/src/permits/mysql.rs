@@ -121,7 +121,7 @@ pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
 ) AS probe";
 
 pub(super) const TEMPLATES: PermitTemplates = PermitTemplates {
-    now_ms: crate::sql::mysql::NOW_MS,
+    now_ms: <crate::sql::mysql::MysqlSql as crate::sql::SqlText>::NOW_MS,
     quote: '`',
     parts: PARTS,
     ddl: DDL,

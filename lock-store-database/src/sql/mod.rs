@@ -1,7 +1,9 @@
-//! One dialect per backend. Each module holds its SQL (named constants, each with why it
-//! is atomic), and, when its cargo feature is on, a [`Dialect`] type that owns the
-//! rendered statements, binds their parameters in its own order and decodes its rows.
-//! The store runs any dialect through one path ([`crate::engine`]).
+//! One dialect per backend. Each module holds its SQL text (a [`SqlText`] type whose
+//! constants say why each statement is atomic), and, when its cargo feature is on, a
+//! `Dialect` type that orders the parameters of its statements and runs its acquire
+//! (the one operation whose statements and rows differ between backends). A bound
+//! statement runs the same way on every backend's connection (`Run`); the store runs
+//! any dialect through one path ([`crate::engine`]).
 //!
 //! The SQL text is compiled whatever the features, so that [`crate::statements`] and
 //! [`crate::ddl`] render every backend's statements.
@@ -31,31 +33,64 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use crate::backend::Backend;
+use crate::statements::Statements;
 
-/// The statements of one backend, with `{table}` (the quoted table name) and `{now}`
-/// (the clock in Unix milliseconds) still to be filled in.
-pub(crate) struct Templates {
-    pub(crate) now_ms: &'static str,
-    /// The identifier quote of the backend.
-    pub(crate) quote: char,
-    pub(crate) ddl: &'static str,
-    pub(crate) probe: &'static str,
-    pub(crate) acquire: &'static str,
-    pub(crate) acquire_followup: Option<&'static str>,
-    pub(crate) release: &'static str,
-    pub(crate) force_release: &'static str,
-    pub(crate) extend: &'static str,
-    pub(crate) exists: &'static str,
+/// The SQL text of one backend, with `{table}` (the quoted table name) and `{now}` (the
+/// clock in Unix milliseconds) still to be filled in. Each statement's comment gives its
+/// parameters, in the order they are bound, and why it is atomic.
+pub(crate) trait SqlText {
+    /// The identifier quote.
+    const QUOTE: char;
+    /// The clock in Unix milliseconds, read once per statement.
+    const NOW_MS: &'static str;
+    /// `CREATE TABLE IF NOT EXISTS`.
+    const DDL: &'static str;
+    /// Insert, or take over an expired row, minting the fencing token.
+    const ACQUIRE: &'static str;
+    /// A second statement of the acquire, on the same connection, if any.
+    const ACQUIRE_FOLLOWUP: Option<&'static str> = None;
+    /// Release by owner.
+    const RELEASE: &'static str;
+    /// Release whoever holds it.
+    const FORCE_RELEASE: &'static str;
+    /// Extend by owner.
+    const EXTEND: &'static str;
+    /// Held and not expired → `n`.
+    const EXISTS: &'static str;
 }
 
-impl Templates {
-    /// The templates of `backend`.
-    pub(crate) fn of(backend: Backend) -> &'static Templates {
-        match backend {
-            Backend::Postgres => &postgres::TEMPLATES,
-            Backend::Mysql => &mysql::TEMPLATES,
-            Backend::Sqlite => &sqlite::TEMPLATES,
-        }
+/// Checks that the table exists with the expected columns, touching no row (the same on
+/// every backend).
+pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
+    SELECT lock_key, owner, expires_at, fence FROM {table} WHERE 1 = 0
+) AS probe";
+
+/// Render the statements of `S` for `table` (already validated).
+fn render<S: SqlText>(table: &str) -> Statements {
+    let quoted = format!("{q}{table}{q}", q = S::QUOTE);
+    let fill = |template: &str| {
+        template
+            .replace("{table}", &quoted)
+            .replace("{now}", S::NOW_MS)
+    };
+    Statements {
+        ddl: fill(S::DDL),
+        probe: fill(PROBE),
+        acquire: fill(S::ACQUIRE),
+        acquire_followup: S::ACQUIRE_FOLLOWUP.map(fill),
+        release: fill(S::RELEASE),
+        force_release: fill(S::FORCE_RELEASE),
+        extend: fill(S::EXTEND),
+        exists: fill(S::EXISTS),
+    }
+}
+
+/// The statements of `backend` for `table` (already validated).
+pub(crate) fn statements_of(backend: Backend, table: &str) -> Statements {
+    match backend {
+        Backend::Postgres => render::<postgres::PgSql>(table),
+        Backend::Mysql => render::<mysql::MysqlSql>(table),
+        Backend::Sqlite => render::<sqlite::SqliteSql>(table),
     }
 }
 
@@ -68,13 +103,19 @@ mod driver {
     use std::pin::Pin;
 
     use deadpool::managed::{Manager, Pool};
-    use diesel::QueryResult;
-    use diesel::QueryableByName;
-    use diesel::sql_types::{BigInt, Nullable};
-    use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
+    use diesel::deserialize::FromSql;
+    use diesel::query_builder::{BoxedSqlQuery, QueryFragment, QueryId, SqlQuery};
+    use diesel::serialize::ToSql;
+    use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+    use diesel::{OptionalExtension, QueryResult, QueryableByName, sql_query};
+    use diesel_async::pooled_connection::{
+        AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
+    };
+    use diesel_async::{AsyncConnection, RunQueryDsl};
     use lock_core::{LockError, ReleaseFuture};
 
     use crate::backend::Backend;
+    use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
     use crate::statements::Statements;
 
@@ -83,6 +124,9 @@ mod driver {
 
     /// The deadpool pool of a connection type.
     pub(crate) type PoolOf<C> = Pool<AsyncDieselConnectionManager<C>>;
+
+    /// Pool size for a server database when none is configured.
+    pub(crate) const DEFAULT_POOL_SIZE: usize = 10;
 
     /// What an acquire statement reports, before interpretation: the new fencing token
     /// (`None` = denied) and the holder's remaining milliseconds (a hint).
@@ -101,80 +145,178 @@ mod driver {
         pub(crate) n: i64,
     }
 
-    /// One backend: its connection type, its statements, its binds, its rows.
+    /// One bound parameter of a statement.
+    pub(crate) enum Param {
+        /// A key or an owner (`BYTEA`, `VARBINARY`, `BLOB`).
+        Bytes(Vec<u8>),
+        /// Milliseconds.
+        Int(i64),
+        /// A TTL in milliseconds; `None` = no expiry.
+        OptInt(Option<i64>),
+        /// A `NOTIFY` channel.
+        #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+        Text(String),
+    }
+
+    /// A statement and its parameters, in the order of its placeholders.
+    pub(crate) struct Bound {
+        sql: String,
+        params: Vec<Param>,
+    }
+
+    impl Bound {
+        pub(crate) fn new(sql: &str, params: Vec<Param>) -> Self {
+            Bound {
+                sql: sql.to_owned(),
+                params,
+            }
+        }
+
+        /// As a diesel query.
+        fn query<DB>(self) -> BoxedSqlQuery<'static, DB, SqlQuery>
+        where
+            DB: diesel::backend::Backend,
+            Vec<u8>: ToSql<Binary, DB>,
+            i64: ToSql<BigInt, DB>,
+            String: ToSql<Text, DB>,
+        {
+            let query = sql_query(self.sql).into_boxed::<DB>();
+            self.params.into_iter().fold(query, |q, param| match param {
+                Param::Bytes(v) => q.bind::<Binary, _>(v),
+                Param::Int(v) => q.bind::<BigInt, _>(v),
+                Param::OptInt(v) => q.bind::<Nullable<BigInt>, _>(v),
+                Param::Text(v) => q.bind::<Text, _>(v),
+            })
+        }
+    }
+
+    /// Runs a [`Bound`] statement on a connection. Implemented once, for the connection
+    /// of every backend.
     ///
-    /// Each method builds its query synchronously (binding owned parameters) and returns
-    /// a future that borrows only the connection, so that the caller can bound it with
-    /// the operation deadline and abandon the connection if it runs out.
+    /// Each method builds its query synchronously and returns a future that borrows only
+    /// the connection, so that the caller can bound it with the operation deadline and
+    /// abandon the connection if it runs out.
+    pub(crate) trait Run: AsyncConnection + 'static {
+        /// → affected (with MySQL's `CLIENT_FOUND_ROWS`: matched) rows.
+        fn execute_with(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<usize>>;
+
+        /// → the first row, if any.
+        fn first_row<U>(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<Option<U>>>
+        where
+            U: QueryableByName<Self::Backend> + Send + 'static;
+
+        /// → the `n` of its one row.
+        fn count(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<i64>>;
+    }
+
+    impl<C> Run for C
+    where
+        C: AsyncConnection + 'static,
+        BoxedSqlQuery<'static, C::Backend, SqlQuery>: QueryFragment<C::Backend> + QueryId,
+        Vec<u8>: ToSql<Binary, C::Backend>,
+        i64: ToSql<BigInt, C::Backend>,
+        String: ToSql<Text, C::Backend>,
+        i64: FromSql<BigInt, C::Backend>,
+    {
+        fn execute_with(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<usize>> {
+            Box::pin(q.query::<C::Backend>().execute(self))
+        }
+
+        fn first_row<U>(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<Option<U>>>
+        where
+            U: QueryableByName<C::Backend> + Send + 'static,
+        {
+            let q = q.query::<C::Backend>();
+            Box::pin(async move { q.get_result::<U>(self).await.optional() })
+        }
+
+        fn count(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<i64>> {
+            let row = self.first_row::<CountRow>(q);
+            Box::pin(async move { one(row.await?).map(|r| r.n) })
+        }
+    }
+
+    /// An acquire: the store's statements and the arguments, as bound.
+    pub(crate) struct Acquire<'s> {
+        pub(crate) sql: &'s Statements,
+        pub(crate) key: Vec<u8>,
+        pub(crate) owner: Vec<u8>,
+        pub(crate) ttl_ms: Option<i64>,
+    }
+
+    impl Acquire<'_> {
+        /// Key, owner, TTL.
+        pub(crate) fn params(&self) -> Vec<Param> {
+            vec![
+                Param::Bytes(self.key.clone()),
+                Param::Bytes(self.owner.clone()),
+                Param::OptInt(self.ttl_ms),
+            ]
+        }
+    }
+
+    /// What a dialect's acquire returns.
+    pub(crate) type Acquired<'c> = BoxFuture<'c, QueryResult<AcquireRow>>;
+
+    /// The one row a statement must return (as diesel's `get_result`).
+    pub(crate) fn one<U>(row: Option<U>) -> QueryResult<U> {
+        row.ok_or(diesel::result::Error::NotFound)
+    }
+
+    /// One backend: its connection type, its statements, the order of their parameters,
+    /// its acquire. The statements every backend runs alike are run by
+    /// [`crate::engine`].
     pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         /// The pooled connection (which also runs the permit statements).
-        type Conn: Abandon + crate::permits::PermitConn + Send + 'static;
+        type Conn: Abandon + Run + crate::permits::PermitConn;
 
         /// The backend this dialect speaks.
         const BACKEND: Backend;
 
-        /// Open the store's own pool for a parsed URL.
+        /// Whether the release statements answer with a row `n` (rows released) rather
+        /// than an affected-row count.
+        const RELEASE_READS_COUNT: bool = false;
+
+        /// Open the store's own pool for a parsed URL. By default: recycled without a
+        /// check (`Verified` would add a `SELECT 1` round trip to every checkout),
+        /// [`DEFAULT_POOL_SIZE`] connections unless configured.
         fn open_pool(
             target: &str,
             memory: bool,
             options: &DatabaseStoreOptions,
         ) -> Result<PoolOf<Self::Conn>, LockError>
         where
-            AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>;
+            AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>,
+        {
+            let _ = memory;
+            let mut config = ManagerConfig::default();
+            config.recycling_method = RecyclingMethod::Fast;
+            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
+            build_pool(target, config, size, options.operation_timeout)
+        }
 
-        /// The dialect for `pool` and the rendered statements of its table.
-        fn new(pool: &PoolOf<Self::Conn>, sql: Statements, options: &DatabaseStoreOptions) -> Self
+        /// The dialect for `pool`.
+        fn new(pool: &PoolOf<Self::Conn>, options: &DatabaseStoreOptions) -> Self
         where
             AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>;
 
-        /// The rendered statements.
-        fn sql(&self) -> &Statements;
-
-        /// `CREATE TABLE IF NOT EXISTS`.
-        fn create_table<'c>(&self, c: &'c mut Self::Conn) -> BoxFuture<'c, QueryResult<()>>;
-
-        /// Fails when the table is missing or lacks a column.
-        fn probe<'c>(&self, c: &'c mut Self::Conn) -> BoxFuture<'c, QueryResult<()>>;
-
         /// Insert, or take over an expired row, minting the fencing token.
-        fn acquire<'c>(
-            &self,
-            c: &'c mut Self::Conn,
-            key: Vec<u8>,
-            owner: Vec<u8>,
-            ttl_ms: Option<i64>,
-        ) -> BoxFuture<'c, QueryResult<AcquireRow>>;
+        fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire<'_>) -> Acquired<'c>;
 
-        /// Release by owner → rows released (0 or 1).
-        fn release<'c>(
-            &self,
-            c: &'c mut Self::Conn,
-            key: Vec<u8>,
-            owner: Vec<u8>,
-        ) -> BoxFuture<'c, QueryResult<usize>>;
+        /// The parameters of [`Statements::release`], in the order of its placeholders.
+        fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
+            vec![Param::Bytes(key), Param::Bytes(owner)]
+        }
 
-        /// Release whoever holds it → rows released (0 or 1).
-        fn force_release<'c>(
-            &self,
-            c: &'c mut Self::Conn,
-            key: Vec<u8>,
-        ) -> BoxFuture<'c, QueryResult<usize>>;
+        /// The parameters of [`Statements::force_release`].
+        fn force_release_params(&self, key: Vec<u8>) -> Vec<Param> {
+            vec![Param::Bytes(key)]
+        }
 
-        /// Extend by owner → rows extended (0 or 1).
-        fn extend<'c>(
-            &self,
-            c: &'c mut Self::Conn,
-            key: Vec<u8>,
-            owner: Vec<u8>,
-            ms: i64,
-        ) -> BoxFuture<'c, QueryResult<usize>>;
-
-        /// Held and not expired → 0 or 1.
-        fn exists<'c>(
-            &self,
-            c: &'c mut Self::Conn,
-            key: Vec<u8>,
-        ) -> BoxFuture<'c, QueryResult<i64>>;
+        /// The parameters of [`Statements::extend`].
+        fn extend_params(&self, key: Vec<u8>, owner: Vec<u8>, ms: i64) -> Vec<Param> {
+            vec![Param::Bytes(key), Param::Bytes(owner), Param::Int(ms)]
+        }
 
         /// A listener woken when `key` may have been released, if this backend notifies.
         fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {

@@ -1,30 +1,36 @@
 //! PostgreSQL: its statements, and (with the `postgres` feature) the dialect that binds
 //! and decodes them. `{table}` is replaced by the validated, quoted table name and
-//! `{now}` by [`NOW_MS`]. Parameters are bound, never interpolated.
+//! `{now}` by [`PgSql::NOW_MS`]. Parameters are bound, never interpolated.
 
-/// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
-/// statement, so the expiry check and the new expiry of one statement agree (and,
-/// unlike `now()`, it is not frozen at the start of a longer transaction).
-pub(crate) const NOW_MS: &str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
+/// The statements of this backend.
+pub(crate) struct PgSql;
 
-/// The table. `expires_at`: Unix ms by the database clock; `NULL` = held with no
-/// expiry; `0` = released. `fence`: the last fencing token. The row outlives releases.
-pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
+impl super::SqlText for PgSql {
+    const QUOTE: char = '"';
+
+    /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
+    /// statement, so the expiry check and the new expiry of one statement agree (and,
+    /// unlike `now()`, it is not frozen at the start of a longer transaction).
+    const NOW_MS: &'static str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
+
+    /// The table. `expires_at`: Unix ms by the database clock; `NULL` = held with no
+    /// expiry; `0` = released. `fence`: the last fencing token. The row outlives releases.
+    const DDL: &'static str = "CREATE TABLE IF NOT EXISTS {table} (
     lock_key   BYTEA  NOT NULL PRIMARY KEY,
     owner      BYTEA  NULL,
     expires_at BIGINT NULL,
     fence      BIGINT NOT NULL DEFAULT 0
 )";
 
-/// `$1` key, `$2` owner, `$3` ttl ms (NULL = no expiry) → one row `(fence, holder_ms)`.
-///
-/// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired`. PostgreSQL locks
-/// the conflicting row and re-checks the `WHERE` on its latest version, so of two
-/// racing acquirers exactly one inserts or takes over; the fencing counter is bumped
-/// in the same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
-/// `fence` is NULL when denied; `holder_ms` (read from the statement's snapshot, only
-/// a hint) is the holder's remaining time.
-pub(crate) const ACQUIRE: &str = "WITH acquired AS (
+    /// `$1` key, `$2` owner, `$3` ttl ms (NULL = no expiry) → one row `(fence, holder_ms)`.
+    ///
+    /// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired`. PostgreSQL locks
+    /// the conflicting row and re-checks the `WHERE` on its latest version, so of two
+    /// racing acquirers exactly one inserts or takes over; the fencing counter is bumped
+    /// in the same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
+    /// `fence` is NULL when denied; `holder_ms` (read from the statement's snapshot, only
+    /// a hint) is the holder's remaining time.
+    const ACQUIRE: &'static str = "WITH acquired AS (
     INSERT INTO {table} AS l (lock_key, owner, expires_at, fence)
     VALUES ($1, $2, {now} + $3, {now} * 1000)
     ON CONFLICT (lock_key) DO UPDATE
@@ -36,12 +42,12 @@ pub(crate) const ACQUIRE: &str = "WITH acquired AS (
 SELECT (SELECT fence FROM acquired) AS fence,
        (SELECT expires_at - {now} FROM {table} WHERE lock_key = $1) AS holder_ms";
 
-/// `$1` key, `$2` owner, `$3` channel → `n` = 1 when released, 0 when not owned.
-///
-/// Atomic: one `UPDATE` predicated on owner and not-expired; the `pg_notify` runs in
-/// the same statement (a data-modifying CTE referenced by the outer query), so the
-/// notification is sent exactly when the release commits.
-pub(crate) const RELEASE: &str = "WITH released AS (
+    /// `$1` key, `$2` owner, `$3` channel → `n` = 1 when released, 0 when not owned.
+    ///
+    /// Atomic: one `UPDATE` predicated on owner and not-expired; the `pg_notify` runs in
+    /// the same statement (a data-modifying CTE referenced by the outer query), so the
+    /// notification is sent exactly when the release commits.
+    const RELEASE: &'static str = "WITH released AS (
     UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})
     RETURNING lock_key
@@ -49,8 +55,8 @@ pub(crate) const RELEASE: &str = "WITH released AS (
 SELECT COUNT(*) AS n FROM released
 CROSS JOIN LATERAL pg_notify($3, encode(released.lock_key, 'hex')) AS notified";
 
-/// `$1` key, `$2` channel → `n`. Atomic: one `UPDATE` plus its `pg_notify`, as [`RELEASE`].
-pub(crate) const FORCE_RELEASE: &str = "WITH released AS (
+    /// `$1` key, `$2` channel → `n`. Atomic: one `UPDATE` plus its `pg_notify`, as [`Self::RELEASE`].
+    const FORCE_RELEASE: &'static str = "WITH released AS (
     UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner IS NOT NULL
     RETURNING lock_key
@@ -58,32 +64,15 @@ pub(crate) const FORCE_RELEASE: &str = "WITH released AS (
 SELECT COUNT(*) AS n FROM released
 CROSS JOIN LATERAL pg_notify($2, encode(released.lock_key, 'hex')) AS notified";
 
-/// `$1` key, `$2` owner, `$3` duration ms → affected rows (1, or 0 = not owned).
-/// Atomic: one `UPDATE` predicated on owner and not-expired.
-pub(crate) const EXTEND: &str = "UPDATE {table} SET expires_at = {now} + $3
+    /// `$1` key, `$2` owner, `$3` duration ms → affected rows (1, or 0 = not owned).
+    /// Atomic: one `UPDATE` predicated on owner and not-expired.
+    const EXTEND: &'static str = "UPDATE {table} SET expires_at = {now} + $3
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})";
 
-/// `$1` key → `n` (1 held, 0 not). A single read.
-pub(crate) const EXISTS: &str = "SELECT COUNT(*) AS n FROM {table}
+    /// `$1` key → `n` (1 held, 0 not). A single read.
+    const EXISTS: &'static str = "SELECT COUNT(*) AS n FROM {table}
     WHERE lock_key = $1 AND (expires_at IS NULL OR expires_at > {now})";
-
-/// Checks that the table exists with the expected columns, touching no row.
-pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
-    SELECT lock_key, owner, expires_at, fence FROM {table} WHERE 1 = 0
-) AS probe";
-
-pub(super) const TEMPLATES: super::Templates = super::Templates {
-    now_ms: NOW_MS,
-    quote: '"',
-    ddl: DDL,
-    probe: PROBE,
-    acquire: ACQUIRE,
-    acquire_followup: None,
-    release: RELEASE,
-    force_release: FORCE_RELEASE,
-    extend: EXTEND,
-    exists: EXISTS,
-};
+}
 
 #[cfg(feature = "postgres")]
 pub use driver::PgPool;
@@ -92,18 +81,18 @@ pub(crate) use driver::Postgres;
 
 #[cfg(feature = "postgres")]
 mod driver {
-    use diesel::sql_types::{BigInt, Binary, Nullable, Text};
-    use diesel::{ConnectionError, ConnectionResult, QueryResult, sql_query};
+    use diesel::{ConnectionError, ConnectionResult};
+    use diesel_async::AsyncPgConnection;
     use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
-    use diesel_async::{AsyncPgConnection, RunQueryDsl};
     use lock_core::{LockError, ReleaseFuture};
 
+    use crate::engine::build_pool;
+    use crate::sql::DEFAULT_POOL_SIZE;
+
     use crate::backend::Backend;
-    use crate::engine::{DEFAULT_POOL_SIZE, build_pool};
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
-    use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
-    use crate::statements::Statements;
+    use crate::sql::{Abandon, Acquire, Acquired, Bound, Dialect, Param, PoolOf, Run, one};
 
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
     /// already have.
@@ -137,13 +126,14 @@ mod driver {
 
     /// PostgreSQL: one statement per operation; releases `pg_notify` the table's channel.
     pub(crate) struct Postgres {
-        sql: Statements,
         listener: PgListener,
     }
 
     impl Dialect for Postgres {
         type Conn = AsyncPgConnection;
         const BACKEND: Backend = Backend::Postgres;
+        /// The releases `pg_notify` in the same statement, which then counts the rows.
+        const RELEASE_READS_COUNT: bool = true;
 
         fn open_pool(
             target: &str,
@@ -158,7 +148,7 @@ mod driver {
             build_pool(target, config, size, options.operation_timeout)
         }
 
-        fn new(pool: &PgPool, sql: Statements, options: &DatabaseStoreOptions) -> Self {
+        fn new(pool: &PgPool, options: &DatabaseStoreOptions) -> Self {
             let channel = notify_channel(&options.table_name);
             let listener = PgListener::new(
                 pool.clone(),
@@ -166,82 +156,20 @@ mod driver {
                 options.operation_timeout,
                 options.endpoint(),
             );
-            Postgres { sql, listener }
+            Postgres { listener }
         }
 
-        fn sql(&self) -> &Statements {
-            &self.sql
+        fn acquire<'c>(&self, c: &'c mut AsyncPgConnection, a: Acquire<'_>) -> Acquired<'c> {
+            let row = c.first_row(Bound::new(&a.sql.acquire, a.params()));
+            Box::pin(async move { one(row.await?) })
         }
 
-        fn create_table<'c>(&self, c: &'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<()>> {
-            let q = sql_query(self.sql.ddl.clone());
-            Box::pin(async move { q.execute(c).await.map(drop) })
+        fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
+            vec![Param::Bytes(key), Param::Bytes(owner), self.channel()]
         }
 
-        fn probe<'c>(&self, c: &'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<()>> {
-            let q = sql_query(self.sql.probe.clone());
-            Box::pin(async move { q.get_result::<CountRow>(c).await.map(drop) })
-        }
-
-        fn acquire<'c>(
-            &self,
-            c: &'c mut AsyncPgConnection,
-            key: Vec<u8>,
-            owner: Vec<u8>,
-            ttl_ms: Option<i64>,
-        ) -> BoxFuture<'c, QueryResult<AcquireRow>> {
-            let q = sql_query(self.sql.acquire.clone())
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-                .bind::<Nullable<BigInt>, _>(ttl_ms);
-            Box::pin(q.get_result::<AcquireRow>(c))
-        }
-
-        fn release<'c>(
-            &self,
-            c: &'c mut AsyncPgConnection,
-            key: Vec<u8>,
-            owner: Vec<u8>,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.release.clone())
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-                .bind::<Text, _>(self.listener.channel().to_owned());
-            Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n as usize) })
-        }
-
-        fn force_release<'c>(
-            &self,
-            c: &'c mut AsyncPgConnection,
-            key: Vec<u8>,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.force_release.clone())
-                .bind::<Binary, _>(key)
-                .bind::<Text, _>(self.listener.channel().to_owned());
-            Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n as usize) })
-        }
-
-        fn extend<'c>(
-            &self,
-            c: &'c mut AsyncPgConnection,
-            key: Vec<u8>,
-            owner: Vec<u8>,
-            ms: i64,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.extend.clone())
-                .bind::<Binary, _>(key)
-                .bind::<Binary, _>(owner)
-                .bind::<BigInt, _>(ms);
-            Box::pin(q.execute(c))
-        }
-
-        fn exists<'c>(
-            &self,
-            c: &'c mut AsyncPgConnection,
-            key: Vec<u8>,
-        ) -> BoxFuture<'c, QueryResult<i64>> {
-            let q = sql_query(self.sql.exists.clone()).bind::<Binary, _>(key);
-            Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n) })
+        fn force_release_params(&self, key: Vec<u8>) -> Vec<Param> {
+            vec![Param::Bytes(key), self.channel()]
         }
 
         fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
@@ -250,6 +178,13 @@ mod driver {
 
         fn released_locally(&self, key: &str) {
             self.listener.hub().notify(key);
+        }
+    }
+
+    impl Postgres {
+        /// The table's `NOTIFY` channel, as a parameter.
+        fn channel(&self) -> Param {
+            Param::Text(self.listener.channel().to_owned())
         }
     }
 

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, async_trait,
-    validate,
+    AcquireResult, Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub,
+    async_trait, validate,
 };
 use tokio::time::Instant;
 
@@ -187,10 +187,6 @@ impl FlawedStore {
 
 #[async_trait]
 impl LockStore for FlawedStore {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
-    }
-
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         self.checked(validate::delete_input(key, owner))?;
         let (key, owner) = (self.key(key), self.owner(owner));
@@ -301,20 +297,15 @@ impl LockStore for FlawedStore {
         }
     }
 
-    fn name(&self) -> &str {
-        "flawed"
-    }
-
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALL
     }
 
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
+    }
+
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         let ttl = match self.flaw {
             Flaw::ZeroTtlNeverExpires => ttl.filter(|t| !t.is_zero()),
             _ => ttl,
@@ -431,6 +422,10 @@ impl LockStore for FlawedStore {
             }));
         }
         Some(self.shared.hub.listen(&key))
+    }
+
+    fn name(&self) -> &str {
+        "flawed"
     }
 
     fn permits(&self) -> Option<&dyn lock_core::PermitStore> {

@@ -6,45 +6,21 @@ use super::*;
 /// After an expiry takeover, the new holder releases; the old one gets `NotOwned`.
 pub async fn release_after_expiry_takeover_belongs_to_new_holder(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let old = ok(
-        locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
-        "create_lock",
-    )?;
+    let old = create_ttl(&locks, ctx.key("k"), Some(ctx.ttl()))?;
     let new = create(&locks, ctx.key("k"))?;
     acquire_free(&old).await?;
-    tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
-    ensure!(
-        ok(new.acquire_immediately().await, "acquire")?,
-        "takeover after expiry failed"
-    );
-    let got = old.release().await;
-    ensure!(
-        matches!(got, Err(LockError::NotOwned)),
-        "the expired holder's release returned {got:?}"
-    );
-    ensure!(
-        ok(new.is_locked().await, "is_locked")?,
-        "the old holder's release freed the new holder's lock"
-    );
-    ok(new.release().await, "release by the new holder")
+    past_ttl(ctx).await;
+    ensure!(acquired(&new).await?, "takeover after expiry failed");
+    only_holder_releases(&new, &old, "the expired holder").await
 }
 
 /// After a force release and a new acquire, the new holder releases; the old one cannot.
 pub async fn release_after_force_release_belongs_to_new_holder(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let old = create(&locks, ctx.key("k"))?;
-    let new = create(&locks, ctx.key("k"))?;
-    acquire_free(&old).await?;
+    let (old, new) = held_and_rival(ctx).await?;
     ok(new.force_release().await, "force_release")?;
-    ensure!(
-        ok(new.acquire_immediately().await, "acquire")?,
-        "acquire after force release failed"
-    );
+    ensure!(acquired(&new).await?, "acquire after force release failed");
     let got = old.release().await;
-    ensure!(
-        matches!(got, Err(LockError::NotOwned)),
-        "the old holder's release returned {got:?}"
-    );
+    ensure!(not_owned(&got), "the old holder's release returned {got:?}");
     ok(new.release().await, "release by the new holder")
 }
 
@@ -54,31 +30,19 @@ pub async fn release_of_unheld_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
         .store()
         .delete(&ctx.key("k"), "0123456789abcdef0123456789abcdef")
         .await;
-    ensure!(
-        matches!(got, Err(LockError::NotOwned)),
-        "delete of an unheld key returned {got:?}"
-    );
+    ensure!(not_owned(&got), "delete of an unheld key returned {got:?}");
     Ok(())
 }
 
 /// Extending an expired lock is `NotOwned` and does not revive it.
 pub async fn extend_of_expired_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
-    let lock = ok(
-        ctx.factory()
-            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
-        "create_lock",
-    )?;
-    acquire_free(&lock).await?;
-    tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
+    let lock = expired_lock(ctx).await?;
     let got = lock.extend(None).await;
     ensure!(
-        matches!(got, Err(LockError::NotOwned)),
+        not_owned(&got),
         "extend of an expired lock returned {got:?}"
     );
-    ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
-        "extend revived an expired lock"
-    );
+    ensure!(!locked(&lock).await?, "extend revived an expired lock");
     Ok(())
 }
 
@@ -119,31 +83,21 @@ pub async fn many_tasks_one_key_never_overlap(ctx: &Ctx) -> CaseResult {
         let counter = counter.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..rounds {
-                lock.run(|| async {
-                    // A read-modify-write that loses updates if two holders overlap.
-                    let seen = counter.load(Ordering::SeqCst);
-                    detector.section(Duration::from_millis(1)).await;
-                    counter.store(seen + 1, Ordering::SeqCst);
-                })
-                .await
-                .map_err(run_error)?
-                .ok_or("a run did not acquire the lock in time")?;
+                ran(lock
+                    .run(|| async {
+                        // A read-modify-write that loses updates if two holders overlap.
+                        let seen = counter.load(Ordering::SeqCst);
+                        detector.section(Duration::from_millis(1)).await;
+                        counter.store(seen + 1, Ordering::SeqCst);
+                    })
+                    .await)?;
             }
             Ok::<_, String>(())
         }));
     }
-    for t in tasks {
-        within(Duration::from_secs(25), "contending tasks", t)
-            .await?
-            .map_err(|e| CaseFailure(format!("task failed: {e}")))?
-            .map_err(|e| CaseFailure(format!("run failed: {e}")))?;
-    }
-    let overlaps = detector.overlaps.load(Ordering::SeqCst);
+    join_tasks(tasks, Duration::from_secs(25), "contending tasks").await?;
     let count = counter.load(Ordering::SeqCst);
-    ensure!(
-        overlaps == 0,
-        "two owners held the key at once: {overlaps} overlapping critical sections"
-    );
+    detector.no_overlaps()?;
     ensure!(
         count == tasks_n * rounds,
         "lost updates: counter {count}, expected {}",
@@ -159,19 +113,10 @@ pub async fn keys_are_independent(ctx: &Ctx) -> CaseResult {
     let b = create(&locks, ctx.key("b"))?;
     let prefix = create(&locks, ctx.key(""))?;
     acquire_free(&a).await?;
-    ensure!(
-        ok(b.acquire_immediately().await, "acquire")?,
-        "a second key was blocked by the first"
-    );
-    ensure!(
-        !ok(prefix.is_locked().await, "is_locked")?,
-        "a key prefix reports locked"
-    );
+    ensure!(acquired(&b).await?, "a second key was blocked by the first");
+    ensure!(!locked(&prefix).await?, "a key prefix reports locked");
     ok(a.release().await, "release")?;
-    ensure!(
-        ok(b.is_locked().await, "is_locked")?,
-        "releasing one key released another"
-    );
+    ensure!(locked(&b).await?, "releasing one key released another");
     ok(b.release().await, "release")
 }
 
@@ -195,7 +140,7 @@ pub async fn long_and_non_ascii_keys(ctx: &Ctx) -> CaseResult {
         .map_err(|e| CaseFailure(format!("create_lock rejected a valid key: {e}")))?;
     for lock in &held {
         ensure!(
-            ok(lock.acquire_immediately().await, "acquire")?,
+            acquired(lock).await?,
             "could not acquire key {:?}",
             lock.key()
         );
@@ -203,24 +148,20 @@ pub async fn long_and_non_ascii_keys(ctx: &Ctx) -> CaseResult {
     for (i, lock) in held.iter().enumerate() {
         let rival = create(&locks, lock.key())?;
         ensure!(
-            !ok(rival.acquire_immediately().await, "acquire")?,
+            !acquired(&rival).await?,
             "key {i} ({:?}) was not held",
             lock.key()
         );
     }
     let trimmed = create(&locks, keys[5].trim_end())?;
     ensure!(
-        ok(trimmed.acquire_immediately().await, "acquire")?,
+        acquired(&trimmed).await?,
         "keys differing by a trailing space collide"
     );
     ok(trimmed.release().await, "release")?;
     for lock in &held {
         ok(lock.release().await, "release")?;
-        ensure!(
-            !ok(lock.is_locked().await, "is_locked")?,
-            "release of {:?} failed",
-            lock.key()
-        );
+        ensure!(!locked(lock).await?, "release of {:?} failed", lock.key());
     }
     Ok(())
 }
@@ -259,67 +200,34 @@ pub async fn dropped_acquire_leaves_no_orphan(ctx: &Ctx) -> CaseResult {
         delay: Duration::from_millis(300),
     };
     let locks = LockFactory::new(slow);
-    let lock = ok(
-        locks.create_lock_with_ttl(ctx.key("k"), None),
-        "create_lock",
-    )?;
+    let lock = create_ttl(&locks, ctx.key("k"), None)?;
     let cancelled = tokio::time::timeout(Duration::from_millis(100), lock.acquire()).await;
     ensure!(
         cancelled.is_err(),
         "the acquire was expected to still be in flight"
     );
     let probe = create(&ctx.factory(), ctx.key("k"))?;
-    let started = Instant::now();
-    while ok(probe.is_locked().await, "is_locked")? {
-        ensure!(
-            started.elapsed() < QUICK,
-            "a cancelled acquire left a lock without TTL held"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    freed_soon(&probe, "a cancelled acquire left a lock without TTL held").await?;
     Ok(())
 }
 
 /// Dropping a `run` future mid-closure releases the lock.
 pub async fn dropped_run_releases(ctx: &Ctx) -> CaseResult {
-    let lock = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), None),
-        "create_lock",
-    )?;
+    let lock = create_ttl(&ctx.factory(), ctx.key("k"), None)?;
     let run = lock.run(|| tokio::time::sleep(Duration::from_secs(60)));
     let _ = tokio::time::timeout(Duration::from_millis(100), run).await;
-    let started = Instant::now();
-    while ok(lock.is_locked().await, "is_locked")? {
-        ensure!(
-            started.elapsed() < QUICK,
-            "a dropped run left the lock held"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    freed_soon(&lock, "a dropped run left the lock held").await?;
     Ok(())
 }
 
 /// Dropping a `LockGuard` releases the lock.
 pub async fn guard_releases_on_drop(ctx: &Ctx) -> CaseResult {
-    let lock = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), None),
-        "create_lock",
-    )?;
+    let lock = create_ttl(&ctx.factory(), ctx.key("k"), None)?;
     let guard = ok(lock.acquire_guard().await, "acquire_guard")?;
     ensure!(guard.is_some(), "acquire_guard of a free key failed");
-    ensure!(
-        ok(lock.is_locked().await, "is_locked")?,
-        "the guard's lock is not held"
-    );
+    ensure!(locked(&lock).await?, "the guard's lock is not held");
     drop(guard);
-    let started = Instant::now();
-    while ok(lock.is_locked().await, "is_locked")? {
-        ensure!(
-            started.elapsed() < QUICK,
-            "a dropped guard left the lock held"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    freed_soon(&lock, "a dropped guard left the lock held").await?;
     Ok(())
 }
 
@@ -328,17 +236,13 @@ pub async fn guard_releases_on_drop(ctx: &Ctx) -> CaseResult {
 pub async fn auto_extension_keeps_lock_and_signals_loss(ctx: &Ctx) -> CaseResult {
     let ttl = ctx.ttl();
     let locks = ctx.factory();
-    let lock = ok(
-        locks.create_lock_with_ttl(ctx.key("k"), Some(ttl)),
-        "create_lock",
-    )?
-    .with_auto_extend(true);
+    let lock = create_ttl(&locks, ctx.key("k"), Some(ttl))?.with_auto_extend(true);
     acquire_free(&lock).await?;
     let lost = lock.lost_signal();
     tokio::time::sleep(ttl * 3 + ttl / 2).await;
     let rival = create(&locks, ctx.key("k"))?;
     ensure!(
-        !ok(rival.acquire_immediately().await, "acquire")?,
+        !acquired(&rival).await?,
         "an auto-extended lock expired after 3.5 TTL"
     );
     ensure!(
@@ -383,12 +287,7 @@ pub async fn contenders_are_served_fairly(ctx: &Ctx) -> CaseResult {
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, Ordering::SeqCst);
-    for t in tasks {
-        within(QUICK, "contending tasks", t)
-            .await?
-            .map_err(|e| CaseFailure(format!("task failed: {e}")))?
-            .map_err(|e| CaseFailure(format!("run failed: {e}")))?;
-    }
+    join_tasks(tasks, QUICK, "contending tasks").await?;
     let per_task: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
     let total: usize = per_task.iter().sum();
     let fair = total / n;

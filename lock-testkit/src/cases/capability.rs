@@ -45,7 +45,7 @@ pub async fn fencing_tokens_strictly_increase(ctx: &Ctx) -> CaseResult {
     for round in 0..24 {
         let locks = if round % 2 == 0 { &a } else { &b };
         let ttl = if round % 6 == 5 { Some(short) } else { None };
-        let lock = ok(locks.create_lock_with_ttl(&key, ttl), "create_lock")?;
+        let lock = create_ttl(locks, &key, ttl)?;
         ensure!(
             ok(
                 lock.acquire_with(fast_retry().timeout(QUICK)).await,
@@ -70,10 +70,7 @@ pub async fn fencing_tokens_strictly_increase(ctx: &Ctx) -> CaseResult {
 /// A waiter never sleeps past the holder's expiry, whatever its retry delay.
 pub async fn waiter_wakes_at_holder_expiry(ctx: &Ctx) -> CaseResult {
     let ttl = ctx.ttl();
-    let holder = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
-        "create_lock",
-    )?;
+    let holder = create_ttl(&ctx.factory(), ctx.key("k"), Some(ttl))?;
     acquire_free(&holder).await?;
     let started = Instant::now();
     let waiter_locks = ctx.factory_with(

@@ -36,8 +36,84 @@ pub(super) async fn until_free(
     }
 }
 
-pub(super) fn not_owned(got: &Result<(), LockError>) -> bool {
+/// The answer is `NotOwned`.
+pub(super) fn not_owned<T>(got: &Result<T, LockError>) -> bool {
     matches!(got, Err(LockError::NotOwned))
+}
+
+/// `save` of a key that must be free.
+pub(super) async fn save_free(
+    s: &dyn LockStore,
+    k: &str,
+    owner: &str,
+    ttl: Option<Duration>,
+) -> CaseResult {
+    ensure!(
+        ok(s.save(k, owner, ttl).await, "save")?,
+        "save: a free key {k:?} was refused"
+    );
+    Ok(())
+}
+
+/// `save` of a key that must be free by [`A`] for [`LONG`], which `exists` then sees.
+async fn save_seen(s: &dyn LockStore, k: &str) -> CaseResult {
+    save_free(s, k, A, Some(LONG)).await?;
+    ensure!(
+        held(s, k).await?,
+        "exists: false right after save returned true"
+    );
+    Ok(())
+}
+
+/// `save` of a free key by [`A`] for 100 ms, then wait until `exists` sees it expire.
+async fn save_and_let_expire(s: &dyn LockStore, k: &str) -> CaseResult {
+    let started = Instant::now();
+    save_free(s, k, A, Some(Duration::from_millis(100))).await?;
+    if until_free(s, k, started, Duration::from_secs(3))
+        .await?
+        .is_none()
+    {
+        let _ = s.force_delete(k).await;
+        return Err(CaseFailure(format!(
+            "exists: a 100 ms lock on {k:?} is still held after 3 s"
+        )));
+    }
+    Ok(())
+}
+
+/// `save` of a free key by [`A`] for `ttl`, then `extend` by `by`.
+async fn save_and_extend(s: &dyn LockStore, k: &str, ttl: Duration, by: Duration) -> CaseResult {
+    save_free(s, k, A, Some(ttl)).await?;
+    ok(s.extend(k, A, by).await, "extend by the holder")
+}
+
+/// Poll until `k` is free within `limit` of `since`, failing with `why` otherwise; the
+/// key is force-deleted either way.
+async fn expires_within(
+    s: &dyn LockStore,
+    k: &str,
+    since: Instant,
+    limit: Duration,
+    why: &str,
+) -> CaseResult {
+    let free = until_free(s, k, since, limit).await?;
+    let _ = s.force_delete(k).await;
+    ensure!(free.is_some(), "{why}");
+    Ok(())
+}
+
+/// [`A`]'s delete of `k` is `NotOwned` (failing with `why` otherwise); `k` is
+/// force-deleted either way.
+async fn delete_refused(s: &dyn LockStore, k: &str, why: &str) -> CaseResult {
+    let got = s.delete(k, A).await;
+    let _ = s.force_delete(k).await;
+    ensure!(not_owned(&got), "{why} (delete returned {got:?})");
+    Ok(())
+}
+
+/// `exists`, failing the case on an error.
+pub(super) async fn held(s: &dyn LockStore, k: &str) -> Result<bool, CaseFailure> {
+    ok(s.exists(k).await, "exists")
 }
 
 /// The case's second instance must see the first one's locks, and the other way round.
@@ -46,10 +122,7 @@ pub async fn instances_of_one_case_share_state(ctx: &Ctx) -> CaseResult {
     let b = ctx.other_store().await?;
     ctx.check_shared(&*b, &*a).await?;
     let key = ctx.key("k");
-    ensure!(
-        ok(a.save(&key, A, Some(LONG)).await, "save")?,
-        "save: a free key {key:?} was refused"
-    );
+    save_free(&*a, &key, A, Some(LONG)).await?;
     let denied = ok(
         b.save(&key, B, Some(LONG)).await,
         "save on a second instance",
@@ -65,16 +138,8 @@ pub async fn instances_of_one_case_share_state(ctx: &Ctx) -> CaseResult {
 
 /// `save` of a held key is `false` for any other owner, and changes nothing.
 pub async fn store_save_refuses_a_held_key(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
-    ensure!(
-        ok(s.save(&k, A, Some(LONG)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
-    ensure!(
-        ok(s.exists(&k).await, "exists")?,
-        "exists: false right after save returned true"
-    );
+    let (s, k) = (ctx.store(), ctx.key("k"));
+    save_seen(&*s, &k).await?;
     let second = ok(s.save(&k, B, Some(LONG)).await, "save")?;
     let third = ok(s.try_acquire(&k, B, Some(LONG)).await, "try_acquire")?;
     let by_holder = s.delete(&k, A).await;
@@ -100,40 +165,29 @@ pub async fn store_save_refuses_a_held_key(ctx: &Ctx) -> CaseResult {
 
 /// A denied `save` does not change the holder's expiry.
 pub async fn store_denied_save_keeps_the_holders_expiry(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
+    let (s, k) = (ctx.store(), ctx.key("k"));
     let ttl = Duration::from_millis(300);
     let started = Instant::now();
-    ensure!(
-        ok(s.save(&k, A, Some(ttl)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*s, &k, A, Some(ttl)).await?;
     let denied = ok(s.save(&k, B, Some(LONG)).await, "save")?;
     ensure!(!denied, "save: two owners held {k:?} at once");
-    let free = until_free(&*s, &k, started, ttl + Duration::from_secs(2)).await?;
-    let _ = s.force_delete(&k).await;
-    ensure!(
-        free.is_some(),
-        "save: a denied save by another owner pushed the holder's expiry (the {ttl:?} lock on {k:?} is still held 2 s after its TTL)"
-    );
-    Ok(())
+    expires_within(
+        &*s,
+        &k,
+        started,
+        ttl + Duration::from_secs(2),
+        &format!("save: a denied save by another owner pushed the holder's expiry (the {ttl:?} lock on {k:?} is still held 2 s after its TTL)"),
+    )
+    .await
 }
 
 /// `delete` by the holder frees the key for anyone.
 pub async fn store_delete_by_the_holder_frees_the_key(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
-    ensure!(
-        ok(s.save(&k, A, Some(LONG)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
-    ensure!(
-        ok(s.exists(&k).await, "exists")?,
-        "exists: false right after save returned true"
-    );
+    let (s, k) = (ctx.store(), ctx.key("k"));
+    save_seen(&*s, &k).await?;
     ok(s.delete(&k, A).await, "delete by the holder")?;
     ensure!(
-        !ok(s.exists(&k).await, "exists")?,
+        !held(&*s, &k).await?,
         "delete: the holder's delete returned Ok but exists({k:?}) is still true (exists answering from a cache?)"
     );
     let again = ok(s.save(&k, B, Some(LONG)).await, "save")?;
@@ -147,17 +201,13 @@ pub async fn store_delete_by_the_holder_frees_the_key(ctx: &Ctx) -> CaseResult {
 
 /// `delete` by an owner that does not hold the key is `NotOwned` and changes nothing.
 pub async fn store_delete_by_another_owner_is_not_owned(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
+    let (s, k) = (ctx.store(), ctx.key("k"));
     let unheld = s.delete(&k, A).await;
     ensure!(
         not_owned(&unheld),
         "delete: delete of a key nobody holds returned {unheld:?}, expected NotOwned"
     );
-    ensure!(
-        ok(s.save(&k, A, Some(LONG)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*s, &k, A, Some(LONG)).await?;
     let other = s.delete(&k, B).await;
     let still = ok(s.exists(&k).await, "exists")?;
     let _ = s.force_delete(&k).await;
@@ -184,10 +234,7 @@ pub async fn store_owners_are_compared_in_full(ctx: &Ctx) -> CaseResult {
     ];
     for (i, (holder, other, how)) in pairs.iter().enumerate() {
         let k = ctx.key(&format!("owners{i}"));
-        ensure!(
-            ok(s.save(&k, holder, Some(LONG)).await, "save")?,
-            "save: a free key {k:?} was refused"
-        );
+        save_free(&*s, &k, holder, Some(LONG)).await?;
         let deleted = s.delete(&k, other).await;
         let extended = s.extend(&k, other, LONG).await;
         let still = ok(s.exists(&k).await, "exists")?;
@@ -215,94 +262,56 @@ pub async fn store_owners_are_compared_in_full(ctx: &Ctx) -> CaseResult {
 
 /// `extend` of a lock saved without TTL gives it one: it expires `duration` from now.
 pub async fn store_extend_gives_a_lock_without_ttl_an_expiry(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
-    ensure!(
-        ok(s.save(&k, A, None).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    let (s, k) = (ctx.store(), ctx.key("k"));
+    save_free(&*s, &k, A, None).await?;
     let started = Instant::now();
     ok(s.extend(&k, A, Duration::from_millis(200)).await, "extend")?;
-    let free = until_free(&*s, &k, started, Duration::from_secs(3)).await?;
-    let _ = s.force_delete(&k).await;
-    ensure!(
-        free.is_some(),
-        "extend: a lock saved without TTL and extended by 200 ms was still held 3 s later (extend must set the expiry to now + duration, also on a lock that had none)"
-    );
-    Ok(())
+    expires_within(
+        &*s,
+        &k,
+        started,
+        Duration::from_secs(3),
+        "extend: a lock saved without TTL and extended by 200 ms was still held 3 s later (extend must set the expiry to now + duration, also on a lock that had none)",
+    )
+    .await
 }
 
 /// `delete` of one's own expired lock is `NotOwned`: an expired lock is not held.
 pub async fn store_delete_of_own_expired_lock_is_not_owned(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
-    let started = Instant::now();
-    ensure!(
-        ok(
-            s.save(&k, A, Some(Duration::from_millis(100))).await,
-            "save"
-        )?,
-        "save: a free key {k:?} was refused"
-    );
-    if until_free(&*s, &k, started, Duration::from_secs(3))
-        .await?
-        .is_none()
-    {
-        let _ = s.force_delete(&k).await;
-        return Err(CaseFailure(format!(
-            "exists: a 100 ms lock on {k:?} is still held after 3 s"
-        )));
-    }
-    let got = s.delete(&k, A).await;
-    let _ = s.force_delete(&k).await;
-    ensure!(
-        not_owned(&got),
-        "delete: the owner of an expired lock got {got:?}, expected NotOwned (an expired lock is not held by anyone)"
-    );
-    Ok(())
+    let (s, k) = (ctx.store(), ctx.key("k"));
+    save_and_let_expire(&*s, &k).await?;
+    let why = "delete: the owner of an expired lock was not refused with NotOwned (an expired lock is not held by anyone)";
+    delete_refused(&*s, &k, why).await
 }
 
 /// `force_delete` frees a key whoever holds it, and is `Ok` on a free key.
 pub async fn store_force_delete_frees_any_holder(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
+    let (s, k) = (ctx.store(), ctx.key("k"));
     let free = s.force_delete(&k).await;
     ensure!(
         free.is_ok(),
         "force_delete: a key nobody holds returned {free:?}, expected Ok"
     );
-    ensure!(
-        ok(s.save(&k, A, Some(LONG)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*s, &k, A, Some(LONG)).await?;
     ok(s.force_delete(&k).await, "force_delete of a held key")?;
     ensure!(
-        !ok(s.exists(&k).await, "exists")?,
+        !held(&*s, &k).await?,
         "force_delete: returned Ok but {k:?} is still held"
     );
     ensure!(
         ok(s.save(&k, B, Some(LONG)).await, "save")?,
         "force_delete: returned Ok but another owner's save was refused"
     );
-    let old = s.delete(&k, A).await;
-    let _ = s.force_delete(&k).await;
-    ensure!(
-        not_owned(&old),
-        "delete: the holder removed by force_delete could still delete the new holder's lock ({old:?})"
-    );
-    Ok(())
+    let why = "delete: the holder removed by force_delete could still delete the new holder's lock";
+    delete_refused(&*s, &k, why).await
 }
 
 /// `exists` is true until the TTL passes (measured from the save), false after.
 pub async fn store_exists_follows_the_ttl(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
+    let (s, k) = (ctx.store(), ctx.key("k"));
     let ttl = Duration::from_millis(700);
     let started = Instant::now();
-    ensure!(
-        ok(s.save(&k, A, Some(ttl)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*s, &k, A, Some(ttl)).await?;
     let free = until_free(&*s, &k, started, ttl + Duration::from_millis(600)).await?;
     let _ = s.force_delete(&k).await;
     match free {
@@ -318,12 +327,8 @@ pub async fn store_exists_follows_the_ttl(ctx: &Ctx) -> CaseResult {
 
 /// `save` with `ttl: None` never expires.
 pub async fn store_save_without_ttl_never_expires(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
-    ensure!(
-        ok(s.save(&k, A, None).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    let (s, k) = (ctx.store(), ctx.key("k"));
+    save_free(&*s, &k, A, None).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let held = ok(s.exists(&k).await, "exists")?;
     let taken = ok(s.save(&k, B, Some(LONG)).await, "save")?;
@@ -342,36 +347,20 @@ pub async fn store_extend_is_measured_from_now(ctx: &Ctx) -> CaseResult {
     let (k1, k2) = (ctx.key("shortened"), ctx.key("lengthened"));
     let shortened = async {
         // A 5 s lock extended by 300 ms is free well before the 5 s.
-        ensure!(
-            ok(s.save(&k1, A, Some(Duration::from_secs(5))).await, "save")?,
-            "save: a free key {k1:?} was refused"
-        );
-        ok(
-            s.extend(&k1, A, Duration::from_millis(300)).await,
-            "extend by the holder",
-        )?;
+        save_and_extend(&*s, &k1, Duration::from_secs(5), Duration::from_millis(300)).await?;
         let extended = Instant::now();
-        let free = until_free(&*s, &k1, extended, Duration::from_millis(1500)).await?;
-        let _ = s.force_delete(&k1).await;
-        ensure!(
-            free.is_some(),
-            "extend: a 5 s lock extended by 300 ms is still held 1.5 s later: extend must set the expiry to now + duration (not add it to the old expiry, nor keep the later one)"
-        );
-        Ok(())
+        expires_within(
+            &*s,
+            &k1,
+            extended,
+            Duration::from_millis(1500),
+            "extend: a 5 s lock extended by 300 ms is still held 1.5 s later: extend must set the expiry to now + duration (not add it to the old expiry, nor keep the later one)",
+        )
+        .await
     };
     let lengthened = async {
         // A 300 ms lock extended by 5 s is held after its first TTL.
-        ensure!(
-            ok(
-                s.save(&k2, A, Some(Duration::from_millis(300))).await,
-                "save"
-            )?,
-            "save: a free key {k2:?} was refused"
-        );
-        ok(
-            s.extend(&k2, A, Duration::from_secs(5)).await,
-            "extend by the holder",
-        )?;
+        save_and_extend(&*s, &k2, Duration::from_millis(300), Duration::from_secs(5)).await?;
         // The old expiry is at most 300 ms after the save returned, so 400 ms after the
         // extend returned it has passed whatever the scheduling delays.
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -389,25 +378,8 @@ pub async fn store_extend_is_measured_from_now(ctx: &Ctx) -> CaseResult {
 
 /// `extend` of an expired lock is `NotOwned` and does not revive it.
 pub async fn store_extend_does_not_revive_an_expired_lock(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
-    let started = Instant::now();
-    ensure!(
-        ok(
-            s.save(&k, A, Some(Duration::from_millis(100))).await,
-            "save"
-        )?,
-        "save: a free key {k:?} was refused"
-    );
-    if until_free(&*s, &k, started, Duration::from_secs(3))
-        .await?
-        .is_none()
-    {
-        let _ = s.force_delete(&k).await;
-        return Err(CaseFailure(format!(
-            "exists: a 100 ms lock on {k:?} is still held after 3 s"
-        )));
-    }
+    let (s, k) = (ctx.store(), ctx.key("k"));
+    save_and_let_expire(&*s, &k).await?;
     let got = s.extend(&k, A, LONG).await;
     let revived = ok(s.exists(&k).await, "exists")?;
     let _ = s.force_delete(&k).await;
@@ -424,25 +396,18 @@ pub async fn store_extend_does_not_revive_an_expired_lock(ctx: &Ctx) -> CaseResu
 
 /// `extend` by an owner that does not hold the key is `NotOwned` and changes nothing.
 pub async fn store_extend_by_another_owner_is_not_owned(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
+    let (s, k) = (ctx.store(), ctx.key("k"));
     let unheld = s.extend(&k, A, LONG).await;
     ensure!(
         not_owned(&unheld),
         "extend: extend of a key nobody holds returned {unheld:?}, expected NotOwned"
     );
     ensure!(
-        !ok(s.exists(&k).await, "exists")?,
+        !held(&*s, &k).await?,
         "extend: extend of a key nobody holds created a lock"
     );
     let started = Instant::now();
-    ensure!(
-        ok(
-            s.save(&k, A, Some(Duration::from_millis(300))).await,
-            "save"
-        )?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*s, &k, A, Some(Duration::from_millis(300))).await?;
     let other = s.extend(&k, B, LONG).await;
     let free = until_free(&*s, &k, started, Duration::from_secs(2)).await?;
     let _ = s.force_delete(&k).await;

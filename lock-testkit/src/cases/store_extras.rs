@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use lock_core::{LockError, LockStore};
 
-use super::direct::{A, B, C, LONG};
+use super::direct::{A, B, C, LONG, save_free};
 use crate::harness::{CaseResult, Ctx, ok, within};
 use crate::{CaseFailure, ensure};
 
@@ -106,13 +106,9 @@ pub async fn store_fencing_tokens_increase_across_instances(ctx: &Ctx) -> CaseRe
 /// A denied `try_acquire` reports the holder's *remaining* time (never more), and none
 /// for a lock that never expires.
 pub async fn store_holder_expires_in_is_the_remaining_time(ctx: &Ctx) -> CaseResult {
-    let s = ctx.store();
-    let k = ctx.key("k");
+    let (s, k) = (ctx.store(), ctx.key("k"));
     let ttl = Duration::from_millis(1000);
-    ensure!(
-        ok(s.save(&k, A, Some(ttl)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*s, &k, A, Some(ttl)).await?;
     // The lock expires at most `ttl` after the save returned.
     let saved = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -132,10 +128,7 @@ pub async fn store_holder_expires_in_is_the_remaining_time(ctx: &Ctx) -> CaseRes
             ));
         }
     }
-    ensure!(
-        ok(s.save(&k, A, None).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*s, &k, A, None).await?;
     let forever = ok(s.try_acquire(&k, B, Some(LONG)).await, "try_acquire")?;
     let _ = s.force_delete(&k).await;
     ensure!(
@@ -150,10 +143,7 @@ async fn listener_fires(ctx: &Ctx, release: &str) -> CaseResult {
     let a = ctx.store();
     let b = ctx.other_store().await?;
     let k = ctx.key("k");
-    ensure!(
-        ok(a.save(&k, A, Some(LONG)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*a, &k, A, Some(LONG)).await?;
     // Two waiters, each doing what lock-core does: register a listener, try (denied),
     // await the listener, look again. A listener may complete early (spuriously); the
     // waiter then registers again and retries, and the removal must still wake it — so
@@ -223,10 +213,7 @@ pub async fn release_listener_is_registered_at_creation(ctx: &Ctx) -> CaseResult
     let a = ctx.store();
     let b = ctx.other_store().await?;
     let k = ctx.key("k");
-    ensure!(
-        ok(a.save(&k, A, Some(LONG)).await, "save")?,
-        "save: a free key {k:?} was refused"
-    );
+    save_free(&*a, &k, A, Some(LONG)).await?;
     let listener = b.release_listener(&k).ok_or_else(|| {
         CaseFailure(
             "release_listener: returned None, although the store declares release_notification"

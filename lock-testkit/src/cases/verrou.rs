@@ -41,10 +41,7 @@ pub async fn acquiring_lock_is_exclusive(ctx: &Ctx) -> CaseResult {
 /// A lock nobody acquired is not locked.
 pub async fn new_mutex_is_not_locked(ctx: &Ctx) -> CaseResult {
     let lock = create(&ctx.factory(), ctx.key("k"))?;
-    ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
-        "a fresh key reports locked"
-    );
+    ensure!(!locked(&lock).await?, "a fresh key reports locked");
     Ok(())
 }
 
@@ -52,22 +49,17 @@ pub async fn new_mutex_is_not_locked(ctx: &Ctx) -> CaseResult {
 pub async fn acquiring_lock_makes_it_locked(ctx: &Ctx) -> CaseResult {
     let lock = create(&ctx.factory(), ctx.key("k"))?;
     acquire_free(&lock).await?;
-    ensure!(
-        ok(lock.is_locked().await, "is_locked")?,
-        "an acquired key reports not locked"
-    );
+    ensure!(locked(&lock).await?, "an acquired key reports not locked");
     ok(lock.release().await, "release")
 }
 
 /// Two locks created on one key see each other's hold.
 pub async fn creating_same_lock_twice_returns_same_lock(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let a = create(&locks, ctx.key("k"))?;
-    let b = create(&locks, ctx.key("k"))?;
+    let (a, b) = two_locks(ctx)?;
     ensure!(a.owner() != b.owner(), "two locks got the same owner token");
     acquire_free(&a).await?;
     ensure!(
-        ok(b.is_locked().await, "is_locked")?,
+        locked(&b).await?,
         "the second lock does not see the first's hold"
     );
     ok(a.release().await, "release")
@@ -75,28 +67,13 @@ pub async fn creating_same_lock_twice_returns_same_lock(ctx: &Ctx) -> CaseResult
 
 /// Releasing a lock held by another owner is `NotOwned` and leaves it held.
 pub async fn cant_release_a_lock_that_is_not_acquired_by_you(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let holder = create(&locks, ctx.key("k"))?;
-    let other = create(&locks, ctx.key("k"))?;
-    acquire_free(&holder).await?;
-    let released = other.release().await;
-    ensure!(
-        matches!(released, Err(LockError::NotOwned)),
-        "release by a non-owner returned {released:?}, expected NotOwned"
-    );
-    ensure!(
-        ok(holder.is_locked().await, "is_locked")?,
-        "a non-owner's release freed the lock"
-    );
-    ok(holder.release().await, "release by the owner")
+    let (holder, other) = held_and_rival(ctx).await?;
+    only_holder_releases(&holder, &other, "a non-owner").await
 }
 
 /// A bounded acquire gives up with `Ok(false)` after its timeout.
 pub async fn acquire_returns_false_when_lock_is_not_acquired_in_time(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let holder = create(&locks, ctx.key("k"))?;
-    let waiter = create(&locks, ctx.key("k"))?;
-    acquire_free(&holder).await?;
+    let (holder, waiter) = held_and_rival(ctx).await?;
     let started = Instant::now();
     let retry = RetryConfig::default()
         .delay(Duration::from_millis(20))
@@ -116,10 +93,7 @@ pub async fn run_passes_result(ctx: &Ctx) -> CaseResult {
     let lock = create(&ctx.factory(), ctx.key("k"))?;
     let got = ok(lock.run(|| async { "hello" }).await, "run")?;
     ensure!(got == Some("hello"), "run returned {got:?}");
-    ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
-        "run did not release"
-    );
+    ensure!(!locked(&lock).await?, "run did not release");
     Ok(())
 }
 
@@ -148,7 +122,7 @@ pub async fn run_passes_error(ctx: &Ctx) -> CaseResult {
     )?;
     ensure!(got == Some(Err("boom".to_string())), "run returned {got:?}");
     ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
+        !locked(&lock).await?,
         "run left the lock held after an error"
     );
     Ok(())
@@ -176,7 +150,7 @@ pub async fn run_passes_panic(ctx: &Ctx) -> CaseResult {
         }
     }
     ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
+        !locked(&lock).await?,
         "a panic inside run left the lock held"
     );
     Ok(())
@@ -190,25 +164,15 @@ async fn exclusive_runs(ctx: &Ctx, factories: &[LockFactory]) -> CaseResult {
         let detector = detector.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..3 {
-                lock.run(|| detector.section(Duration::from_millis(10 + i as u64)))
-                    .await
-                    .map_err(run_error)?
-                    .ok_or("a run did not acquire the lock in time")?;
+                ran(lock
+                    .run(|| detector.section(Duration::from_millis(10 + i as u64)))
+                    .await)?;
             }
             Ok::<_, String>(())
         }));
     }
-    for t in tasks {
-        within(Duration::from_secs(20), "concurrent runs", t)
-            .await?
-            .map_err(|e| CaseFailure(format!("run task failed: {e}")))?
-            .map_err(|e| CaseFailure(format!("run failed: {e}")))?;
-    }
-    let overlaps = detector.overlaps.load(Ordering::SeqCst);
-    ensure!(
-        overlaps == 0,
-        "two owners held the key at once: {overlaps} critical sections overlapped"
-    );
+    join_tasks(tasks, Duration::from_secs(20), "concurrent runs").await?;
+    detector.no_overlaps()?;
     ensure!(
         detector.sections.load(Ordering::SeqCst) == 12,
         "not every section ran"
@@ -234,7 +198,7 @@ pub async fn errors_during_run_do_not_leave_the_lock_held(ctx: &Ctx) -> CaseResu
     let _ = ok(lock.run(|| async { Err::<(), _>("failed") }).await, "run")?;
     let again = create(&locks, ctx.key("k"))?;
     ensure!(
-        ok(again.acquire_immediately().await, "acquire")?,
+        acquired(&again).await?,
         "the key stayed held after an error inside run"
     );
     ok(again.release().await, "release")
@@ -248,22 +212,17 @@ pub async fn multiple_calls_to_release_behave_as_expected(ctx: &Ctx) -> CaseResu
     ok(lock.release().await, "first release")?;
     let second = lock.release().await;
     ensure!(
-        matches!(second, Err(LockError::NotOwned)),
+        not_owned(&second),
         "second release returned {second:?}, expected NotOwned"
     );
     let other = create(&locks, ctx.key("k"))?;
-    ensure!(
-        ok(other.acquire_immediately().await, "acquire")?,
-        "key not free after release"
-    );
+    ensure!(acquired(&other).await?, "key not free after release");
     ok(other.release().await, "release")
 }
 
 /// Owners are unguessable 128-bit tokens, distinct per lock.
 pub async fn get_lock_owner(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let a = create(&locks, ctx.key("k"))?;
-    let b = create(&locks, ctx.key("k"))?;
+    let (a, b) = two_locks(ctx)?;
     ensure!(
         a.owner().len() == 32 && a.owner().bytes().all(|c| c.is_ascii_hexdigit()),
         "owner is not 128 bits of hex"
@@ -289,29 +248,17 @@ pub async fn restore_lock_from_another_instance(ctx: &Ctx) -> CaseResult {
         restored.owner() == lock.owner(),
         "restored lock has another owner"
     );
-    ensure!(
-        ok(restored.is_locked().await, "is_locked")?,
-        "restored lock is not locked"
-    );
+    ensure!(locked(&restored).await?, "restored lock is not locked");
     ok(restored.release().await, "release of the restored lock")?;
-    ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
-        "the release did not free the key"
-    );
+    ensure!(!locked(&lock).await?, "the release did not free the key");
     Ok(())
 }
 
 /// `exists` turns false once the TTL passes.
 pub async fn exists_returns_false_if_lock_is_expired(ctx: &Ctx) -> CaseResult {
-    let lock = ok(
-        ctx.factory()
-            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
-        "create_lock",
-    )?;
-    acquire_free(&lock).await?;
-    tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
+    let lock = expired_lock(ctx).await?;
     ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
+        !locked(&lock).await?,
         "the key is still locked after its TTL"
     );
     ensure!(lock.is_expired(), "is_expired is false after the TTL");
@@ -321,42 +268,32 @@ pub async fn exists_returns_false_if_lock_is_expired(ctx: &Ctx) -> CaseResult {
 /// Another lock acquires the key once the holder's TTL passes.
 pub async fn can_acquire_lock_after_it_expires(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let first = ok(
-        locks.create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
-        "create_lock",
-    )?;
     let second = create(&locks, ctx.key("k"))?;
-    acquire_free(&first).await?;
-    ensure!(
-        !ok(second.acquire_immediately().await, "acquire")?,
-        "acquired a held key"
-    );
-    tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
-    ensure!(
-        ok(second.acquire_immediately().await, "acquire")?,
-        "could not acquire a key whose TTL passed"
-    );
-    ok(second.release().await, "release")
+    taken_after_expiry(ctx, &locks, &second, "a second lock").await
 }
 
 /// A lock on another store instance acquires the key once the TTL passes.
 pub async fn can_acquire_with_another_instance_after_it_expires(ctx: &Ctx) -> CaseResult {
-    let first = ok(
-        ctx.factory()
-            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
-        "create_lock",
-    )?;
     let other = LockFactory::new(ctx.other_store().await?);
     let second = create(&other, ctx.key("k"))?;
+    taken_after_expiry(ctx, &ctx.factory(), &second, "another instance").await
+}
+
+/// A lock of `locks` acquires the key with [`Ctx::ttl`]; `second` cannot take it until
+/// the TTL passes, then can.
+async fn taken_after_expiry(
+    ctx: &Ctx,
+    locks: &LockFactory,
+    second: &Lock,
+    who: &str,
+) -> CaseResult {
+    let first = create_ttl(locks, ctx.key("k"), Some(ctx.ttl()))?;
     acquire_free(&first).await?;
+    ensure!(!acquired(second).await?, "{who} acquired a held key");
+    past_ttl(ctx).await;
     ensure!(
-        !ok(second.acquire_immediately().await, "acquire")?,
-        "another instance acquired a held key"
-    );
-    tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
-    ensure!(
-        ok(second.acquire_immediately().await, "acquire")?,
-        "another instance could not acquire a key whose TTL passed"
+        acquired(second).await?,
+        "{who} could not acquire a key whose TTL passed"
     );
     ok(second.release().await, "release")
 }
@@ -364,10 +301,7 @@ pub async fn can_acquire_with_another_instance_after_it_expires(ctx: &Ctx) -> Ca
 /// The TTL given to the lock is the one the store applies: held before, free after.
 pub async fn custom_ttl_is_used(ctx: &Ctx) -> CaseResult {
     let ttl = Duration::from_millis(600);
-    let lock = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
-        "create_lock",
-    )?;
+    let lock = create_ttl(&ctx.factory(), ctx.key("k"), Some(ttl))?;
     ensure!(lock.ttl() == Some(ttl), "lock reports TTL {:?}", lock.ttl());
     acquire_free(&lock).await?;
     let left = lock.remaining_time();
@@ -376,29 +310,17 @@ pub async fn custom_ttl_is_used(ctx: &Ctx) -> CaseResult {
         "remaining_time {left:?} is not within the TTL"
     );
     tokio::time::sleep(ttl / 3).await;
-    ensure!(
-        ok(lock.is_locked().await, "is_locked")?,
-        "expired well before its TTL"
-    );
+    ensure!(locked(&lock).await?, "expired well before its TTL");
     tokio::time::sleep(ttl).await;
-    ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
-        "still held after its TTL"
-    );
+    ensure!(!locked(&lock).await?, "still held after its TTL");
     Ok(())
 }
 
 /// The same lock can acquire again after its own hold expired.
 pub async fn able_to_acquire_a_lock_that_is_expired(ctx: &Ctx) -> CaseResult {
-    let lock = ok(
-        ctx.factory()
-            .create_lock_with_ttl(ctx.key("k"), Some(ctx.ttl())),
-        "create_lock",
-    )?;
-    acquire_free(&lock).await?;
-    tokio::time::sleep(ctx.ttl() + Duration::from_millis(250)).await;
+    let lock = expired_lock(ctx).await?;
     ensure!(
-        ok(lock.acquire_immediately().await, "acquire")?,
+        acquired(&lock).await?,
         "could not re-acquire an expired lock"
     );
     ensure!(!lock.is_expired(), "re-acquired lock reports expired");
@@ -408,58 +330,37 @@ pub async fn able_to_acquire_a_lock_that_is_expired(ctx: &Ctx) -> CaseResult {
 /// A lock without TTL stays held.
 pub async fn no_ttl_never_expires(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
-    let lock = ok(
-        locks.create_lock_with_ttl(ctx.key("k"), None),
-        "create_lock",
-    )?;
+    let lock = create_ttl(&locks, ctx.key("k"), None)?;
     acquire_free(&lock).await?;
     ensure!(
         lock.remaining_time().is_none(),
         "remaining_time of a no-TTL lock is not None"
     );
     tokio::time::sleep(ctx.ttl() * 2).await;
-    ensure!(
-        ok(lock.is_locked().await, "is_locked")?,
-        "a lock without TTL expired"
-    );
+    ensure!(locked(&lock).await?, "a lock without TTL expired");
     ensure!(!lock.is_expired(), "a lock without TTL reports expired");
     let other = create(&locks, ctx.key("k"))?;
-    ensure!(
-        !ok(other.acquire_immediately().await, "acquire")?,
-        "a no-TTL lock was taken over"
-    );
+    ensure!(!acquired(&other).await?, "a no-TTL lock was taken over");
     ok(lock.release().await, "release")
 }
 
 /// `force_release` frees a key held by someone else.
 pub async fn force_release_releases_a_lock_held_by_another(ctx: &Ctx) -> CaseResult {
-    let locks = ctx.factory();
-    let holder = create(&locks, ctx.key("k"))?;
-    let other = create(&locks, ctx.key("k"))?;
-    acquire_free(&holder).await?;
+    let (holder, other) = held_and_rival(ctx).await?;
     ok(other.force_release().await, "force_release")?;
-    ensure!(
-        !ok(holder.is_locked().await, "is_locked")?,
-        "force_release left the key held"
-    );
+    ensure!(!locked(&holder).await?, "force_release left the key held");
     ok(other.force_release().await, "force_release of a free key")
 }
 
 /// `extend` pushes the expiry to now + duration.
 pub async fn extend_resets_the_ttl(ctx: &Ctx) -> CaseResult {
     let ttl = ctx.ttl();
-    let lock = ok(
-        ctx.factory().create_lock_with_ttl(ctx.key("k"), Some(ttl)),
-        "create_lock",
-    )?;
+    let lock = create_ttl(&ctx.factory(), ctx.key("k"), Some(ttl))?;
     acquire_free(&lock).await?;
     tokio::time::sleep(ttl / 2).await;
     ok(lock.extend(Some(ttl * 3)).await, "extend")?;
     tokio::time::sleep(ttl).await; // 1.5 TTL after acquire: would have expired
-    ensure!(
-        ok(lock.is_locked().await, "is_locked")?,
-        "extend did not push the expiry"
-    );
+    ensure!(locked(&lock).await?, "extend did not push the expiry");
     ensure!(
         lock.remaining_time().is_some_and(|l| l > ttl / 2),
         "remaining_time {:?} did not follow the extension",
@@ -467,7 +368,7 @@ pub async fn extend_resets_the_ttl(ctx: &Ctx) -> CaseResult {
     );
     tokio::time::sleep(ttl * 2 + Duration::from_millis(250)).await;
     ensure!(
-        !ok(lock.is_locked().await, "is_locked")?,
+        !locked(&lock).await?,
         "still held after the extension ran out"
     );
     Ok(())
@@ -478,15 +379,12 @@ pub async fn extend_errors_if_not_acquired(ctx: &Ctx) -> CaseResult {
     let locks = ctx.factory();
     let lock = create(&locks, ctx.key("k"))?;
     let got = lock.extend(None).await;
-    ensure!(
-        matches!(got, Err(LockError::NotOwned)),
-        "extend of an unheld lock returned {got:?}"
-    );
+    ensure!(not_owned(&got), "extend of an unheld lock returned {got:?}");
     let holder = create(&locks, ctx.key("k"))?;
     acquire_free(&holder).await?;
     let got = lock.extend(None).await;
     ensure!(
-        matches!(got, Err(LockError::NotOwned)),
+        not_owned(&got),
         "extend of a lock held by another returned {got:?}"
     );
     ok(holder.release().await, "release")

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lock_core::{FactoryOptions, Lock, LockFactory, LockStore, RetryConfig};
+use lock_core::{FactoryOptions, Lock, LockError, LockFactory, LockStore, RetryConfig};
 use tokio::time::Instant;
 
 use crate::CaseFailure;
@@ -235,30 +235,9 @@ async fn compare(
             }
             Op::Release { owner, key } => {
                 let expected_ok = live(&model, key) == Some(owner);
-                match locks[owner][key].release().await {
-                    Ok(()) if !expected_ok => {
-                        return Err(fail(
-                            i,
-                            op,
-                            format!(
-                                "release (store delete) succeeded for an owner that does not hold the key (model: {state})"
-                            ),
-                        ));
-                    }
-                    Err(e) if e.is_not_owned() && expected_ok => {
-                        return Err(fail(
-                            i,
-                            op,
-                            format!(
-                                "release (store delete) answered NotOwned to the holder (model: {state})"
-                            ),
-                        ));
-                    }
-                    Err(e) if !e.is_not_owned() => {
-                        return Err(fail(i, op, format!("release failed: {e}")));
-                    }
-                    _ => {}
-                }
+                let got = locks[owner][key].release().await;
+                owned_answer(&got, expected_ok, "release (store delete)", "release", "")
+                    .map_err(|e| fail(i, op, format!("{e} (model: {state})")))?;
                 if expected_ok {
                     model.remove(&key);
                 }
@@ -269,28 +248,9 @@ async fn compare(
                 let sent = Instant::now();
                 let got = locks[owner][key].extend(Some(d)).await;
                 let recv = Instant::now();
-                match got {
-                    Ok(()) if !expected_ok => {
-                        return Err(fail(
-                            i,
-                            op,
-                            format!(
-                                "extend succeeded for an owner that does not hold the key (expired or another's: extend revived or stole a lock; model: {state})"
-                            ),
-                        ));
-                    }
-                    Err(e) if e.is_not_owned() && expected_ok => {
-                        return Err(fail(
-                            i,
-                            op,
-                            format!("extend answered NotOwned to the holder (model: {state})"),
-                        ));
-                    }
-                    Err(e) if !e.is_not_owned() => {
-                        return Err(fail(i, op, format!("extend failed: {e}")));
-                    }
-                    _ => {}
-                }
+                let stole = " (expired or another's: extend revived or stole a lock)";
+                owned_answer(&got, expected_ok, "extend", "extend", stole)
+                    .map_err(|e| fail(i, op, format!("{e} (model: {state})")))?;
                 if expected_ok {
                     model.insert(
                         key,
@@ -351,6 +311,27 @@ async fn compare(
         }
     }
     Ok(())
+}
+
+/// What is wrong with the answer `got` to a release or an extend by an owner that, by
+/// the model, holds the key (`expected_ok`) or not; `stole` explains a wrong `Ok`.
+fn owned_answer(
+    got: &Result<(), LockError>,
+    expected_ok: bool,
+    what: &str,
+    call: &str,
+    stole: &str,
+) -> Result<(), String> {
+    match got {
+        Ok(()) if !expected_ok => Err(format!(
+            "{what} succeeded for an owner that does not hold the key{stole}"
+        )),
+        Err(e) if e.is_not_owned() && expected_ok => {
+            Err(format!("{what} answered NotOwned to the holder"))
+        }
+        Err(e) if !e.is_not_owned() => Err(format!("{call} failed: {e}")),
+        _ => Ok(()),
+    }
 }
 
 fn seed_of(config: &ModelConfig) -> u64 {

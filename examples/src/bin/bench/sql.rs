@@ -8,14 +8,9 @@ use std::time::Duration;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::{QueryableByName, sql_query};
 use lock_core::{LockError, async_trait};
-use lock_store_database::diesel_async::pooled_connection::deadpool::Pool;
-use lock_store_database::diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection, RecyclingMethod,
-};
-use lock_store_database::diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
+use lock_store_database::diesel_async::RunQueryDsl;
 use lock_store_database::{
-    AsyncSqliteConnection, Backend, DEFAULT_OPERATION_TIMEOUT, DatabaseStore, DatabaseStoreOptions,
-    MysqlPool, PgPool, SqlitePool, Statements,
+    Backend, DatabaseStore, DatabaseStoreOptions, MysqlPool, PgPool, SqlitePool, Statements,
 };
 use lock_testkit::bench::Baseline;
 use lock_testkit::services::{mysql_url, postgres_url};
@@ -24,7 +19,6 @@ use crate::prepare::{Prep, Prepared, storage};
 
 /// The table of the SQL benches (kept apart from the tests' `locks`).
 const TABLE: &str = "lock_bench";
-const POOL_SIZE: usize = 10;
 
 /// The SQL "round trip": one committed single-row write (the fence of a released bench
 /// row is bumped). A no-op statement would hide the commit (WAL flush) that every lock
@@ -181,30 +175,6 @@ macro_rules! sql_baseline {
 
 sql_baseline!(PgPool => PG_WRITE, MysqlPool => MY_WRITE, SqlitePool => LITE_WRITE);
 
-/// A pool built as the store builds its own for a URL (fast recycling, same size and
-/// timeouts), so that the store can be handed the pool and the baseline can share it.
-fn pool_of<C>(url: &str, config: ManagerConfig<C>, size: usize) -> Result<Pool<C>, Prep>
-where
-    C: PoolableConnection + Send + 'static,
-    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C, Error = PoolError>,
-{
-    let manager = AsyncDieselConnectionManager::<C>::new_with_config(url, config);
-    Pool::builder(manager)
-        .max_size(size)
-        .wait_timeout(Some(DEFAULT_OPERATION_TIMEOUT))
-        .create_timeout(Some(DEFAULT_OPERATION_TIMEOUT))
-        .recycle_timeout(Some(DEFAULT_OPERATION_TIMEOUT))
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()
-        .map_err(|e| Prep::Fail(format!("pool: {e}")))
-}
-
-fn fast<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
-    let mut config = ManagerConfig::<C>::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    config
-}
-
 /// What differs between the SQL servers, beyond their pool type.
 struct Server {
     backend: Backend,
@@ -237,19 +207,25 @@ const SQLITE: Server = Server {
     what: "the store's INSERT … ON CONFLICT … RETURNING and UPDATE statements, on the store's pool",
 };
 
-/// The store on the bench table (given `$options` on `$pool`) and its baseline on
-/// the same pool.
+/// The store on the bench table, on the pool it would open for `$url` (options
+/// `DatabaseStoreOptions::$given`, pool `$open`, reused with `$reuse`), and its baseline
+/// on the same pool.
 macro_rules! prepared {
-    ($server:expr, $pool:ident, $options:expr, $url:expr) => {{
+    ($server:expr, $url:expr, $given:ident, $open:ident, $reuse:ident) => {{
         let server = &$server;
         let service = server.backend.to_string();
-        let store = DatabaseStore::connect($options.table_name(TABLE))
+        let url: String = $url;
+        let pool = DatabaseStoreOptions::$given(&url)
+            .$open()
+            .map_err(|e| Prep::Fail(format!("pool: {e}")))?;
+        let options = DatabaseStoreOptions::$reuse(pool.clone());
+        let store = DatabaseStore::connect(options.table_name(TABLE))
             .await
             .map_err(|e| match e {
-                LockError::Storage(_) => Prep::unreachable(&service, $url, e),
+                LockError::Storage(_) => Prep::unreachable(&service, &url, e),
                 other => Prep::Fail(other.to_string()),
             })?;
-        let mut conn = $pool
+        let mut conn = pool
             .get()
             .await
             .map_err(|e| Prep::Fail(format!("{service}: {e}")))?;
@@ -263,50 +239,30 @@ macro_rules! prepared {
             .map_err(|e| Prep::Fail(e.to_string()))?;
         let what = server.what;
         Ok(Prepared {
-            baseline: Arc::new(SqlBaseline {
-                pool: $pool,
-                sql,
-                what,
-            }),
+            baseline: Arc::new(SqlBaseline { pool, sql, what }),
             store: Arc::new(store),
-            version: (server.label)(version, $url),
+            version: (server.label)(version, &url),
         })
     }};
 }
 
 pub async fn prepare_postgres() -> Result<Prepared, Prep> {
-    let url = postgres_url();
-    let pool: PgPool = pool_of(&url, fast(), POOL_SIZE)?;
-    let options = DatabaseStoreOptions::from_postgres_pool(pool.clone());
-    prepared!(POSTGRES, pool, options, &url)
+    prepared!(
+        POSTGRES,
+        postgres_url(),
+        new,
+        open_postgres_pool,
+        from_postgres_pool
+    )
 }
 
 pub async fn prepare_mysql() -> Result<Prepared, Prep> {
-    let url = mysql_url();
-    let pool: MysqlPool = pool_of(&url, fast(), POOL_SIZE)?;
-    let options = DatabaseStoreOptions::from_mysql_pool(pool.clone());
-    prepared!(MYSQL, pool, options, &url)
+    prepared!(MYSQL, mysql_url(), new, open_mysql_pool, from_mysql_pool)
 }
 
 pub async fn prepare_sqlite() -> Result<Prepared, Prep> {
     let path = std::env::temp_dir().join("lock-bench.sqlite");
+    // The store's own SQLite pool: busy timeout, then WAL, on every connection.
     let url = path.display().to_string();
-    // As the store's own SQLite pool: busy timeout, then WAL, on every connection.
-    let mut config = fast::<AsyncSqliteConnection>();
-    config.custom_setup = Box::new(|url| {
-        let url = url.to_owned();
-        Box::pin(async move {
-            let mut conn = AsyncSqliteConnection::establish(&url).await?;
-            conn.batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
-                DEFAULT_OPERATION_TIMEOUT.as_millis()
-            ))
-            .await
-            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-            Ok(conn)
-        })
-    });
-    let pool: SqlitePool = pool_of(&url, config, 4)?;
-    let options = DatabaseStoreOptions::from_sqlite_pool(pool.clone());
-    prepared!(SQLITE, pool, options, &url)
+    prepared!(SQLITE, url, sqlite_path, open_sqlite_pool, from_sqlite_pool)
 }
