@@ -42,8 +42,10 @@ async fn expiry_follows_the_database_clock(backend: Backend) {
             "SELECT expires_at - {now} AS n FROM {t} WHERE lock_key = {k}"
         ))
         .await;
+    // (+2 ms: the store keeps holdings two milliseconds past their TTL, so that a clock
+    // read to the millisecond never ends one before its holder's deadline.)
     assert!(
-        (9_000..=10_000).contains(&left),
+        (9_000..=10_002).contains(&left),
         "expires_at is {left} ms from the database's now"
     );
 
@@ -154,7 +156,7 @@ async fn denied_acquire_reports_the_holders_remaining_time(backend: Backend) {
         .holder_expires_in
         .expect("the holder's remaining time");
     assert!(
-        left > Duration::from_secs(8) && left <= Duration::from_secs(10),
+        left > Duration::from_secs(8) && left <= Duration::from_millis(10_002),
         "{left:?}"
     );
     assert!(store.save("forever", "o1", None).await.unwrap());
