@@ -104,7 +104,7 @@ pub use lock::Lock;
 pub use lost::LostLock;
 pub use manager::LockManager;
 pub use notify::ReleaseHub;
-pub use permits::{PermitRequest, PermitSet, PermitStore, PermitUsage};
+pub use permits::{PermitRequest, PermitSet, PermitStore, PermitTable, PermitUsage};
 pub use redact::redact_url;
 pub use retry::{DEFAULT_RETRY_DELAY, RetryConfig};
 pub use rw_lock::RwLock;

@@ -9,9 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::{
-    Acquisition, LockError, LockStore, PermitRequest, PermitSet, PermitStore, PermitUsage, validate,
-};
+use crate::{LockError, LockStore, PermitStore, PermitTable, validate};
 
 /// The store contract in its simplest form: a map from key to `(owner, expiry)` judged
 /// by tokio's clock (so `tokio::time::pause` controls it in tests). No notification, no
@@ -19,7 +17,7 @@ use crate::{
 #[derive(Debug, Default)]
 pub struct TestStore {
     entries: Mutex<HashMap<String, (String, Option<Instant>)>>,
-    permits: Mutex<HashMap<String, PermitSet>>,
+    permits: PermitTable,
 }
 
 impl TestStore {
@@ -96,53 +94,6 @@ impl LockStore for TestStore {
     }
 
     fn permits(&self) -> Option<&dyn PermitStore> {
-        Some(self)
-    }
-}
-
-impl TestStore {
-    fn with_permits<T>(&self, key: &str, f: impl FnOnce(&mut PermitSet, Instant) -> T) -> T {
-        let mut map = self.permits.lock().unwrap_or_else(|p| p.into_inner());
-        let set = map.entry(key.to_owned()).or_default();
-        f(set, Instant::now())
-    }
-}
-
-#[async_trait]
-impl PermitStore for TestStore {
-    async fn try_acquire_permit(
-        &self,
-        key: &str,
-        owner: &str,
-        request: PermitRequest,
-    ) -> Result<Acquisition, LockError> {
-        validate::save_input(key, owner, request.ttl)?;
-        self.with_permits(key, |set, now| set.try_acquire(now, owner, &request, 0))
-    }
-
-    async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate::delete_input(key, owner)?;
-        self.with_permits(key, |set, now| set.release(now, owner))
-    }
-
-    async fn extend_permit(
-        &self,
-        key: &str,
-        owner: &str,
-        duration: Duration,
-    ) -> Result<(), LockError> {
-        validate::extend_input(key, owner, duration)?;
-        self.with_permits(key, |set, now| set.extend(now, owner, duration))
-    }
-
-    async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
-        validate::key(key)?;
-        self.with_permits(key, |set, _| set.clear());
-        Ok(())
-    }
-
-    async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
-        validate::key(key)?;
-        Ok(self.with_permits(key, |set, now| set.usage(now)))
+        Some(&self.permits)
     }
 }

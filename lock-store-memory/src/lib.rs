@@ -14,7 +14,6 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod permits;
 mod store;
 
 pub use store::MemoryStore;

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture, ReleaseHub,
-    async_trait, validate,
+    Acquisition, Capabilities, LockError, LockStore, PermitStore, PermitTable, ReleaseFuture,
+    ReleaseHub, async_trait, validate,
 };
 use parking_lot::{Mutex, MutexGuard};
 use tokio::time::Instant;
@@ -55,8 +55,8 @@ struct Inner {
     /// The last fencing token issued (one counter per store: tokens grow across keys).
     last_token: AtomicU64,
     released: ReleaseHub,
-    /// Semaphores and reader-writer locks (`crate::permits`).
-    permits: crate::permits::Table,
+    /// Semaphores and reader-writer locks.
+    permits: PermitTable,
 }
 
 impl Default for Inner {
@@ -66,7 +66,7 @@ impl Default for Inner {
             hasher: RandomState::new(),
             last_token: AtomicU64::new(0),
             released: ReleaseHub::default(),
-            permits: crate::permits::Table::default(),
+            permits: PermitTable::default(),
         }
     }
 }
@@ -311,16 +311,6 @@ impl LockStore for MemoryStore {
     }
 
     fn permits(&self) -> Option<&dyn PermitStore> {
-        Some(self)
-    }
-}
-
-impl MemoryStore {
-    pub(crate) fn next_token(&self) -> u64 {
-        self.inner.next_token()
-    }
-
-    pub(crate) fn permit_table(&self) -> &crate::permits::Table {
-        &self.inner.permits
+        Some(&self.inner.permits)
     }
 }

@@ -29,6 +29,9 @@ use tokio::time::Instant;
 
 use crate::{Acquisition, LockError, ReleaseFuture, validate};
 
+mod table;
+pub use table::PermitTable;
+
 /// The limit of a reader-writer lock's key: readers take 1, a writer all of it.
 pub const RW_LIMIT: u32 = 1 << 30;
 

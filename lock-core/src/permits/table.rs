@@ -1,0 +1,148 @@
+//! [`PermitTable`]: the permit keys of an in-process store, ready to use.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{PermitRequest, PermitSet, PermitStore, PermitUsage};
+use crate::{Acquisition, LockError, ReleaseFuture, ReleaseHub, validate};
+
+const SHARDS: usize = 32;
+
+/// Below this many sets a shard is never swept.
+const MIN_SWEEP_LEN: usize = 64;
+
+#[derive(Default)]
+struct Shard {
+    sets: HashMap<String, PermitSet>,
+    /// Map size after the last sweep; the next sweep happens at twice that.
+    swept_at: usize,
+}
+
+/// The permit keys of one in-process store: [`PermitSet`]s in 32 shards, one critical
+/// section per operation, release notification through a [`ReleaseHub`], fencing
+/// tokens `max(last + 1, wall clock in µs)` (increasing across keys, and above those of
+/// an earlier table on this machine). A store offers it as its capability with
+/// `fn permits(&self) -> Option<&dyn PermitStore> { Some(&self.permits) }`.
+///
+/// Idle keys are forgotten, so memory follows the keys in use. Expiry follows tokio's
+/// clock.
+pub struct PermitTable {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    released: ReleaseHub,
+    last_token: AtomicU64,
+}
+
+impl Default for PermitTable {
+    fn default() -> Self {
+        PermitTable {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            released: ReleaseHub::default(),
+            last_token: AtomicU64::new(0),
+        }
+    }
+}
+
+impl std::fmt::Debug for PermitTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PermitTable").finish_non_exhaustive()
+    }
+}
+
+impl PermitTable {
+    /// `max(last + 1, wall clock in µs)`.
+    fn next_token(&self) -> u64 {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let last = self
+            .last_token
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(last.saturating_add(1).max(now_us))
+            })
+            .unwrap_or_else(|last| last);
+        last.saturating_add(1).max(now_us)
+    }
+
+    /// Run `f` on `key`'s set under its shard's mutex; forget the set if it is idle
+    /// afterwards.
+    fn with<T>(&self, key: &str, f: impl FnOnce(&mut PermitSet, Instant) -> T) -> T {
+        let now = Instant::now();
+        let hash = self.hasher.hash_one(key) as usize;
+        let mut shard = self.shards[hash & (SHARDS - 1)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(set) = shard.sets.get_mut(key) else {
+            let mut set = PermitSet::default();
+            let out = f(&mut set, now);
+            if !set.is_idle(now) {
+                shard.sets.insert(key.to_owned(), set);
+            }
+            return out;
+        };
+        let out = f(set, now);
+        if set.is_idle(now) {
+            shard.sets.remove(key);
+        }
+        if shard.sets.len() >= (shard.swept_at * 2).max(MIN_SWEEP_LEN) {
+            shard.sets.retain(|_, s| !s.is_idle(now));
+            shard.swept_at = shard.sets.len();
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl PermitStore for PermitTable {
+    async fn try_acquire_permit(
+        &self,
+        key: &str,
+        owner: &str,
+        request: PermitRequest,
+    ) -> Result<Acquisition, LockError> {
+        validate::save_input(key, owner, request.ttl)?;
+        let floor = self.next_token();
+        self.with(key, |set, now| set.try_acquire(now, owner, &request, floor))
+    }
+
+    async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate::delete_input(key, owner)?;
+        self.with(key, |set, now| set.release(now, owner))?;
+        self.released.notify(key);
+        Ok(())
+    }
+
+    async fn extend_permit(
+        &self,
+        key: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<(), LockError> {
+        validate::extend_input(key, owner, duration)?;
+        self.with(key, |set, now| set.extend(now, owner, duration))
+    }
+
+    async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
+        validate::key(key)?;
+        self.with(key, |set, _| set.clear());
+        self.released.notify(key);
+        Ok(())
+    }
+
+    async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
+        validate::key(key)?;
+        Ok(self.with(key, |set, now| set.usage(now)))
+    }
+
+    fn permit_release_listener(&self, key: &str) -> Option<ReleaseFuture> {
+        Some(self.released.listen(key))
+    }
+}
