@@ -10,10 +10,11 @@ pub struct Args {
     pub runs: Option<usize>,
     pub prefix: String,
     pub compare_polling: bool,
+    pub compare: bool,
 }
 
 fn usage() -> &'static str {
-    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P] [--compare-polling]"
+    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P] [--compare-polling] [--compare]"
 }
 
 /// The arguments (without the program name), or the message to print.
@@ -25,6 +26,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         runs: None,
         prefix: "bench:".to_owned(),
         compare_polling: false,
+        compare: false,
     };
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -50,6 +52,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--json" => args.json = true,
             "--quick" => args.quick = true,
             "--compare-polling" => args.compare_polling = true,
+            "--compare" => args.compare = true,
             "--runs" => {
                 let n = value("--runs")?;
                 args.runs = Some(

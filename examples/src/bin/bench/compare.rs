@@ -1,0 +1,335 @@
+//! `--compare`: the project beside peer libraries and raw clients, case by case, in
+//! interleaved rounds (see `lock_testkit::bench::compare_cycles`), and the servers' own
+//! limits where their tools are installed (`redis-benchmark`, `pgbench`).
+//!
+//! Cases, for each of `memory`, `redis`, `postgres`:
+//! * uncontended cycle: one task, one key, `acquire_immediately` + `release` (or the
+//!   contender's equivalent), back to back — compared by median cycle time;
+//! * many keys: 64 tasks over 10 000 keys — compared by cycles/s;
+//! * handoff (the project only): N tasks on one key, from a holder calling `release` to
+//!   the next holder's `acquire` returning, over the raw round trip measured just before
+//!   (Redis: the raw fred client's delete script on an absent key; PostgreSQL: one
+//!   prepared committed upsert on the raw tokio-postgres connection; memory: the sharded
+//!   map's lock and unlock).
+
+use std::sync::Arc;
+
+use lock_core::{LockError, LockStore};
+use lock_store_memory::MemoryStore;
+use lock_testkit::bench::{
+    Baseline, BaselineCycles, BenchConfig, CaseRounds, Contender, LockCycles, MutexBaseline,
+    compare_cycles, fmt_duration, run_contended,
+};
+
+use crate::lines::Out;
+use crate::peers::{FredRaw, ShardedMap};
+
+/// Name of the project's contender in every case.
+const PROJECT: &str = "project (lock-core + store)";
+
+/// One store's contenders (each builds its own keys) and its handoff round trip.
+struct Field {
+    store: Arc<dyn LockStore>,
+    /// `(name, baseline)`: peers and raw clients, run through [`BaselineCycles`].
+    others: Vec<(String, Arc<dyn Baseline>)>,
+    /// The raw round trip of the handoff ratio.
+    round_trip: Arc<dyn Baseline>,
+    /// What the round trip is.
+    round_trip_is: &'static str,
+}
+
+fn keys(prefix: &str, tag: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}cmp:{tag}:{i}")).collect()
+}
+
+async fn field(name: &str) -> Result<Field, String> {
+    match name {
+        "memory" => {
+            let map: Arc<dyn Baseline> = Arc::new(ShardedMap::new());
+            Ok(Field {
+                store: Arc::new(MemoryStore::new()),
+                others: vec![
+                    ("sharded map (32 x Mutex<HashMap>)".into(), map.clone()),
+                    (
+                        "bare tokio Mutex try_lock (4096 stripes)".into(),
+                        Arc::new(MutexBaseline::new()),
+                    ),
+                ],
+                round_trip: map,
+                round_trip_is: "sharded map lock + unlock",
+            })
+        }
+        "redis" => redis_field().await,
+        "postgres" => postgres_field().await,
+        other => Err(format!("no comparison for {other}")),
+    }
+}
+
+async fn redis_field() -> Result<Field, String> {
+    let url = lock_testkit::services::redis_url();
+    let store = lock_store_redis::RedisStore::connect(
+        lock_store_redis::RedisStoreOptions::from_url(url.clone()),
+    )
+    .await
+    .map_err(|e| format!("redis store: {e}"))?;
+    let fred: Arc<dyn Baseline> = Arc::new(
+        FredRaw::connect(&url)
+            .await
+            .map_err(|e| format!("raw fred: {e}"))?,
+    );
+    #[allow(unused_mut)]
+    let mut others: Vec<(String, Arc<dyn Baseline>)> = Vec::new();
+    #[cfg(feature = "bench")]
+    {
+        let rslock = crate::peers::Rslock::connect(&url)
+            .await
+            .map_err(|e| format!("rslock: {e}"))?;
+        others.push(("rslock 0.10 (redis-rs)".into(), Arc::new(rslock)));
+        let raw = crate::peers::RedisRsRaw::connect(&url)
+            .await
+            .map_err(|e| format!("raw redis-rs: {e}"))?;
+        others.push((
+            "raw redis-rs multiplexed: SET NX PX + EVALSHA".into(),
+            Arc::new(raw),
+        ));
+    }
+    others.push((
+        "raw fred own client: SET NX PX + EVALSHA".into(),
+        fred.clone(),
+    ));
+    Ok(Field {
+        store: Arc::new(store),
+        others,
+        round_trip: fred,
+        round_trip_is: "raw fred EVALSHA delete of an absent key",
+    })
+}
+
+#[cfg(feature = "bench")]
+async fn postgres_field() -> Result<Field, String> {
+    use lock_store_database::{DatabaseStore, DatabaseStoreOptions};
+    let url = lock_testkit::services::postgres_url();
+    let table = "lock_bench";
+    // The store as a user gets it from a URL: its own pool, default size.
+    let store = DatabaseStore::connect(DatabaseStoreOptions::new(url.clone()).table_name(table))
+        .await
+        .map_err(|e| format!("postgres store: {e}"))?;
+    let raw: Arc<dyn Baseline> = Arc::new(
+        crate::peers::PgRaw::connect(&url, table, &format!("{table}_lock_released"))
+            .await
+            .map_err(|e| format!("raw tokio-postgres: {e}"))?,
+    );
+    Ok(Field {
+        store: Arc::new(store),
+        others: vec![(
+            "raw tokio-postgres, 1 connection, same statements prepared once".into(),
+            raw.clone(),
+        )],
+        round_trip: raw,
+        round_trip_is: "one prepared committed upsert on the raw connection",
+    })
+}
+
+#[cfg(not(feature = "bench"))]
+async fn postgres_field() -> Result<Field, String> {
+    Err("the PostgreSQL comparison needs the bench feature (--features bench)".to_owned())
+}
+
+/// Compare `name` (memory, redis or postgres); `false` when something failed.
+pub async fn compare_store(out: &Out, name: &str, config: &BenchConfig) -> bool {
+    let field = match field(name).await {
+        Ok(f) => f,
+        Err(reason) => {
+            out.text(&format!("\n{name}: comparison skipped: {reason}"));
+            return true;
+        }
+    };
+    out.text(&format!("\n===== {name} ====="));
+    limits(out, name).await;
+    match run_cases(out, name, field, config).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            out.text(&format!("{name}: comparison failed: {e}"));
+            false
+        }
+    }
+}
+
+async fn run_cases(
+    out: &Out,
+    name: &str,
+    field: Field,
+    config: &BenchConfig,
+) -> Result<bool, LockError> {
+    let prefix = format!("{}{name}:", config.key_prefix);
+    let ttl = config.ttl;
+    let rounds = config.runs;
+    for (case, tasks, n) in [
+        ("uncontended cycle (1 key)", 1, 1),
+        (
+            "many keys (10 000 keys)",
+            config.many_tasks,
+            config.many_keys,
+        ),
+    ] {
+        let tag = if tasks == 1 { "one" } else { "many" };
+        let mut contenders: Vec<Arc<dyn Contender>> = vec![Arc::new(LockCycles::new(
+            PROJECT,
+            field.store.clone(),
+            &keys(&prefix, &format!("{tag}:project"), n),
+            ttl,
+        )?)];
+        for (i, (other, baseline)) in field.others.iter().enumerate() {
+            contenders.push(Arc::new(BaselineCycles::new(
+                other.clone(),
+                baseline.clone(),
+                &keys(&prefix, &format!("{tag}:other{i}"), n),
+                ttl,
+            )));
+        }
+        let result: CaseRounds =
+            compare_cycles(case, &contenders, tasks, config.phase, rounds).await?;
+        out.text(&result.table(0));
+    }
+    let mut handoff = config.clone();
+    handoff.key_prefix = prefix;
+    let contended = run_contended(field.store.clone(), field.round_trip.clone(), &handoff).await?;
+    out.text(&format!(
+        "handoff (project), {} round(s); × raw round trip = {}",
+        rounds, field.round_trip_is
+    ));
+    let mut overlaps = 0;
+    for c in &contended {
+        overlaps += c.overlaps;
+        out.text(&format!(
+            "  {:>3} task(s): handoff {:>10}  RTT {:>10}  ratio {:.2}x ({:.2}–{:.2})  overlaps {}",
+            c.tasks,
+            fmt_duration(c.handoff.median),
+            fmt_duration(c.round_trip.median),
+            c.ratio,
+            c.ratio_min,
+            c.ratio_max,
+            c.overlaps
+        ));
+    }
+    Ok(overlaps == 0)
+}
+
+/// What the server's own benchmark tool measures, when it is installed.
+async fn limits(out: &Out, name: &str) {
+    let runs: Vec<(String, Vec<String>)> = match name {
+        "redis" => {
+            let (host, port) = host_port(&lock_testkit::services::redis_url(), 6379);
+            [("1", "20000"), ("64", "200000")]
+                .iter()
+                .map(|(c, n)| {
+                    (
+                        format!("redis-benchmark SET, {c} client(s)"),
+                        [
+                            "redis-benchmark",
+                            "-h",
+                            &host,
+                            "-p",
+                            &port.to_string(),
+                            "-c",
+                            c,
+                            "-n",
+                            n,
+                            "-t",
+                            "set",
+                            "-q",
+                        ]
+                        .map(str::to_owned)
+                        .to_vec(),
+                    )
+                })
+                .collect()
+        }
+        "postgres" => match pgbench_script() {
+            Some(script) => vec![(
+                "pgbench, 1 client, prepared: INSERT … ON CONFLICT DO UPDATE + DELETE (2 commits)"
+                    .to_owned(),
+                [
+                    "pgbench",
+                    "-n",
+                    "-M",
+                    "prepared",
+                    "-c",
+                    "1",
+                    "-T",
+                    "3",
+                    "-f",
+                    &script,
+                    &lock_testkit::services::postgres_url(),
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            )],
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if name == "postgres" {
+        // pgbench's table (the script's statements need it).
+        let _ = tokio::process::Command::new("psql")
+            .args([
+                &lock_testkit::services::postgres_url(),
+                "-qc",
+                "CREATE TABLE IF NOT EXISTS lock_bench_pgbench (lock_key int PRIMARY KEY, owner text, expires_at bigint)",
+            ])
+            .output()
+            .await;
+    }
+    for (what, argv) in runs {
+        let output = tokio::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .await;
+        match output {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                // redis-benchmark rewrites its progress line with carriage returns.
+                let keep: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.rsplit('\r').next())
+                    .filter(|l| {
+                        l.contains("requests per second")
+                            || l.contains("latency average")
+                            || l.starts_with("tps")
+                    })
+                    .map(str::trim)
+                    .collect();
+                out.text(&format!("server limit: {what}: {}", keep.join("; ")));
+            }
+            Ok(o) => out.text(&format!(
+                "server limit: {what}: failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => out.text(&format!("server limit: {what}: not run ({e})")),
+        }
+    }
+}
+
+fn pgbench_script() -> Option<String> {
+    let path = std::env::temp_dir().join("lock-bench-pgbench.sql");
+    std::fs::write(
+        &path,
+        "\\set k random(1, 100000)\n\
+         INSERT INTO lock_bench_pgbench (lock_key, owner, expires_at) VALUES (:k, 'owner', 0) \
+         ON CONFLICT (lock_key) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at;\n\
+         DELETE FROM lock_bench_pgbench WHERE lock_key = :k;\n",
+    )
+    .ok()?;
+    Some(path.display().to_string())
+}
+
+/// Host and port of a `scheme://[user@]host[:port][/…]` URL.
+fn host_port(url: &str, default_port: u16) -> (String, u16) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match authority.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(default_port)),
+        None => (authority.to_owned(), default_port),
+    }
+}
