@@ -196,6 +196,7 @@ mod error;
 #[cfg(feature = "postgres")]
 mod listener;
 mod options;
+mod prepared;
 mod sql;
 mod statements;
 mod store;

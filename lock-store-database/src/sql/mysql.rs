@@ -98,6 +98,7 @@ mod driver {
     use crate::backend::Backend;
     use crate::engine::{DEFAULT_POOL_SIZE, build_pool};
     use crate::options::DatabaseStoreOptions;
+    use crate::prepared::prepared;
     use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::statements::Statements;
 
@@ -160,13 +161,13 @@ mod driver {
             owner: Vec<u8>,
             ttl_ms: Option<i64>,
         ) -> BoxFuture<'c, QueryResult<AcquireRow>> {
-            let insert = sql_query(self.sql.acquire.clone())
+            let insert = prepared(self.sql.acquire.clone())
                 .bind::<Binary, _>(key.clone())
                 .bind::<Binary, _>(owner.clone())
                 .bind::<Nullable<BigInt>, _>(ttl_ms)
                 .bind::<Binary, _>(owner)
                 .bind::<Nullable<BigInt>, _>(ttl_ms);
-            let result = sql_query(self.acquire_result.clone()).bind::<Binary, _>(key);
+            let result = prepared(self.acquire_result.clone()).bind::<Binary, _>(key);
             Box::pin(async move {
                 insert.execute(&mut *c).await?;
                 let mut row = result.get_result::<AcquireRow>(c).await?;
@@ -182,7 +183,7 @@ mod driver {
             key: Vec<u8>,
             owner: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.release.clone())
+            let q = prepared(self.sql.release.clone())
                 .bind::<Binary, _>(key)
                 .bind::<Binary, _>(owner);
             Box::pin(q.execute(c))
@@ -193,7 +194,7 @@ mod driver {
             c: &'c mut AsyncMysqlConnection,
             key: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.force_release.clone()).bind::<Binary, _>(key);
+            let q = prepared(self.sql.force_release.clone()).bind::<Binary, _>(key);
             Box::pin(q.execute(c))
         }
 
@@ -204,7 +205,7 @@ mod driver {
             owner: Vec<u8>,
             ms: i64,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.extend.clone())
+            let q = prepared(self.sql.extend.clone())
                 .bind::<BigInt, _>(ms)
                 .bind::<Binary, _>(key)
                 .bind::<Binary, _>(owner);
@@ -216,7 +217,7 @@ mod driver {
             c: &'c mut AsyncMysqlConnection,
             key: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<i64>> {
-            let q = sql_query(self.sql.exists.clone()).bind::<Binary, _>(key);
+            let q = prepared(self.sql.exists.clone()).bind::<Binary, _>(key);
             Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n) })
         }
     }

@@ -102,6 +102,7 @@ mod driver {
     use crate::engine::{DEFAULT_POOL_SIZE, build_pool};
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
+    use crate::prepared::prepared;
     use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::statements::Statements;
 
@@ -158,7 +159,7 @@ mod driver {
             owner: Vec<u8>,
             ttl_ms: Option<i64>,
         ) -> BoxFuture<'c, QueryResult<AcquireRow>> {
-            let q = sql_query(self.sql.acquire.clone())
+            let q = prepared(self.sql.acquire.clone())
                 .bind::<Binary, _>(key)
                 .bind::<Binary, _>(owner)
                 .bind::<Nullable<BigInt>, _>(ttl_ms);
@@ -171,7 +172,7 @@ mod driver {
             key: Vec<u8>,
             owner: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.release.clone())
+            let q = prepared(self.sql.release.clone())
                 .bind::<Binary, _>(key)
                 .bind::<Binary, _>(owner)
                 .bind::<Text, _>(self.listener.channel().to_owned());
@@ -183,7 +184,7 @@ mod driver {
             c: &'c mut AsyncPgConnection,
             key: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.force_release.clone())
+            let q = prepared(self.sql.force_release.clone())
                 .bind::<Binary, _>(key)
                 .bind::<Text, _>(self.listener.channel().to_owned());
             Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n as usize) })
@@ -196,7 +197,7 @@ mod driver {
             owner: Vec<u8>,
             ms: i64,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.extend.clone())
+            let q = prepared(self.sql.extend.clone())
                 .bind::<Binary, _>(key)
                 .bind::<Binary, _>(owner)
                 .bind::<BigInt, _>(ms);
@@ -208,7 +209,7 @@ mod driver {
             c: &'c mut AsyncPgConnection,
             key: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<i64>> {
-            let q = sql_query(self.sql.exists.clone()).bind::<Binary, _>(key);
+            let q = prepared(self.sql.exists.clone()).bind::<Binary, _>(key);
             Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n) })
         }
 

@@ -93,6 +93,7 @@ mod driver {
     use crate::backend::Backend;
     use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
+    use crate::prepared::prepared;
     use crate::sql::{Abandon, AcquireRow, BoxFuture, CountRow, Dialect, PoolOf};
     use crate::statements::Statements;
 
@@ -196,11 +197,11 @@ mod driver {
             owner: Vec<u8>,
             ttl_ms: Option<i64>,
         ) -> BoxFuture<'c, QueryResult<AcquireRow>> {
-            let insert = sql_query(self.sql.acquire.clone())
+            let insert = prepared(self.sql.acquire.clone())
                 .bind::<Binary, _>(key.clone())
                 .bind::<Binary, _>(owner)
                 .bind::<Nullable<BigInt>, _>(ttl_ms);
-            let holder = sql_query(self.holder.clone()).bind::<Binary, _>(key);
+            let holder = prepared(self.holder.clone()).bind::<Binary, _>(key);
             Box::pin(async move {
                 let fences = insert.load::<FenceRow>(&mut *c).await?;
                 if let Some(row) = fences.into_iter().next() {
@@ -223,7 +224,7 @@ mod driver {
             key: Vec<u8>,
             owner: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.release.clone())
+            let q = prepared(self.sql.release.clone())
                 .bind::<Binary, _>(key)
                 .bind::<Binary, _>(owner);
             Box::pin(q.execute(c))
@@ -234,7 +235,7 @@ mod driver {
             c: &'c mut AsyncSqliteConnection,
             key: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.force_release.clone()).bind::<Binary, _>(key);
+            let q = prepared(self.sql.force_release.clone()).bind::<Binary, _>(key);
             Box::pin(q.execute(c))
         }
 
@@ -245,7 +246,7 @@ mod driver {
             owner: Vec<u8>,
             ms: i64,
         ) -> BoxFuture<'c, QueryResult<usize>> {
-            let q = sql_query(self.sql.extend.clone())
+            let q = prepared(self.sql.extend.clone())
                 .bind::<Binary, _>(key)
                 .bind::<Binary, _>(owner)
                 .bind::<BigInt, _>(ms);
@@ -257,7 +258,7 @@ mod driver {
             c: &'c mut AsyncSqliteConnection,
             key: Vec<u8>,
         ) -> BoxFuture<'c, QueryResult<i64>> {
-            let q = sql_query(self.sql.exists.clone()).bind::<Binary, _>(key);
+            let q = prepared(self.sql.exists.clone()).bind::<Binary, _>(key);
             Box::pin(async move { q.get_result::<CountRow>(c).await.map(|r| r.n) })
         }
     }
