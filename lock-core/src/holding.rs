@@ -7,6 +7,7 @@
 //! holding ends when it is released; it is *lost* when the store refused to extend it or
 //! its local deadline passed — and once lost, it stays lost (a signal never un-fires).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -90,10 +91,13 @@ impl State {
         self.last_fired = self.generation;
     }
 
-    /// Fire if the latest open holding's local deadline has passed.
-    fn fire_if_expired(&mut self, now: Instant) {
-        if !self.ended && !self.ending && self.deadline.passed(now) {
-            self.fire();
+    /// Fire if the latest open holding's local deadline has passed (the clock is read
+    /// only when there is a deadline to compare with).
+    fn fire_if_expired(&mut self, now: impl FnOnce() -> Instant) {
+        if !self.ended && !self.ending && matches!(self.deadline, Deadline::At(_)) {
+            if self.deadline.passed(now()) {
+                self.fire();
+            }
         }
     }
 }
@@ -102,6 +106,9 @@ impl State {
 pub(crate) struct Holding {
     state: Mutex<State>,
     changed: Notify,
+    /// Someone ever asked for [`changed`](Self::changed) (an extender, a lost-lock
+    /// signal): until then a change has nobody to wake, and waking is skipped.
+    watched: AtomicBool,
 }
 
 impl Default for Holding {
@@ -120,6 +127,7 @@ impl Default for Holding {
                 extender: None,
             }),
             changed: Notify::new(),
+            watched: AtomicBool::new(false),
         }
     }
 }
@@ -132,7 +140,11 @@ impl Holding {
 
     fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let out = f(&mut self.state());
-        self.changed.notify_waiters();
+        // A watcher sets `watched` before it reads the state (under the mutex), so a
+        // change it did not see is made after that, and this load sees the flag.
+        if self.watched.load(Ordering::SeqCst) {
+            self.changed.notify_waiters();
+        }
         out
     }
 
@@ -171,7 +183,8 @@ impl Holding {
     /// A new holding starts; returns its generation. Stops the previous extender.
     pub(crate) fn acquired(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
         self.update(|st| {
-            st.fire_if_expired(Instant::now());
+            let now = Instant::now();
+            st.fire_if_expired(|| now);
             st.generation += 1;
             st.deadline = deadline;
             st.fencing_token = fencing_token;
@@ -179,7 +192,7 @@ impl Holding {
             st.ending = false;
             st.lost = false;
             st.fired = false;
-            st.since = Some(Instant::now());
+            st.since = Some(now);
             if let Some(old) = st.extender.take() {
                 old.abort();
             }
@@ -229,7 +242,7 @@ impl Holding {
             if st.generation != generation || st.ended {
                 return;
             }
-            st.fire_if_expired(Instant::now());
+            st.fire_if_expired(Instant::now);
             st.deadline = Deadline::At(deadline);
             st.lost = false;
             st.ending = false;
@@ -244,7 +257,7 @@ impl Holding {
             if generation.is_some_and(|g| g != st.generation || st.ended) {
                 return false;
             }
-            st.fire_if_expired(Instant::now());
+            st.fire_if_expired(Instant::now);
             st.ending = true;
             if let Some(extender) = st.extender.take() {
                 extender.abort();
@@ -263,11 +276,12 @@ impl Holding {
             if st.ended {
                 return None;
             }
-            st.fire_if_expired(Instant::now());
+            let now = Instant::now();
+            st.fire_if_expired(|| now);
             st.ended = true;
             st.ending = false;
             st.deadline = Deadline::NotHeld;
-            st.since.take().map(|t| t.elapsed())
+            st.since.take().map(|t| now.saturating_duration_since(t))
         })
     }
 
@@ -334,6 +348,7 @@ impl Holding {
 
     /// A future woken by the next change; enable it before reading the state.
     pub(crate) fn changed(&self) -> Notified<'_> {
+        self.watched.store(true, Ordering::SeqCst);
         self.changed.notified()
     }
 }

@@ -248,7 +248,6 @@ impl Lock {
         let pending = Armed::new(
             PendingSave {
                 _op: op,
-                store: store.clone(),
                 lock: self.shared.clone(),
             },
             PendingSave::undo_in_background,
@@ -296,17 +295,16 @@ struct Attempt {
 /// extension of this lock runs in between, and the check cannot go stale.
 struct PendingSave {
     _op: OwnedMutexGuard<()>,
-    store: Arc<dyn LockStore>,
+    /// The lock, and through its handle the store (built: the attempt used it).
     lock: Arc<Shared>,
 }
 
 impl PendingSave {
     fn undo_in_background(self) {
-        let PendingSave {
-            _op: op,
-            store,
-            lock,
-        } = self;
+        let PendingSave { _op: op, lock } = self;
+        let Some(store) = lock.handle.built().cloned() else {
+            return;
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
