@@ -130,6 +130,9 @@ pub struct RoundFigure {
     pub stats: Stats,
     /// Cycles that found their key held.
     pub misses: u64,
+    /// CPU time this process spent per completed cycle (user + system, all threads),
+    /// where the platform tells (Linux); includes the harness's own small share.
+    pub cpu_per_cycle: Option<Duration>,
 }
 
 /// Every round of one case: `rounds[r][c]` is contender `c` in round `r`.
@@ -214,6 +217,16 @@ impl CaseRounds {
         Spread::of(self.rounds.iter().map(|r| r[c].stats.median.as_secs_f64()))
     }
 
+    /// Contender `c`'s median CPU time per cycle over the rounds (seconds), if measured.
+    pub fn cpu_per_cycle(&self, c: usize) -> Option<f64> {
+        let values: Vec<f64> = self
+            .rounds
+            .iter()
+            .filter_map(|r| r[c].cpu_per_cycle.map(|d| d.as_secs_f64()))
+            .collect();
+        (!values.is_empty()).then(|| Spread::of(values).median)
+    }
+
     /// Contender `c`'s cycles per second over the rounds.
     pub fn rate(&self, c: usize) -> Spread {
         Spread::of(self.rounds.iter().map(|r| r[c].stats.per_sec))
@@ -222,7 +235,7 @@ impl CaseRounds {
     /// The case as a text table: each contender's median cycle time and cycles/s
     /// (median and min–max over rounds), then `subject`'s ratio to every other
     /// contender, per round (min–max): by cycle time with one task, by cycles/s with
-    /// more.
+    /// more. No ratios when `subject` is out of range.
     pub fn table(&self, subject: usize) -> String {
         let mut t = String::new();
         let _ = writeln!(
@@ -234,16 +247,20 @@ impl CaseRounds {
         );
         let _ = writeln!(
             t,
-            "  {:<44} {:>26} {:>30}",
-            "contender", "cycle time, median (min–max)", "cycles/s, median (min–max)"
+            "  {:<44} {:>26} {:>30} {:>22}",
+            "contender",
+            "cycle time, median (min–max)",
+            "cycles/s, median (min–max)",
+            "client CPU per cycle"
         );
         for (c, name) in self.contenders.iter().enumerate() {
             let time = self.median_time(c);
             let rate = self.rate(c);
+            let cpu = self.cpu_per_cycle(c);
             let secs = |s: f64| fmt_duration(Duration::from_secs_f64(s.max(0.0)));
             let _ = writeln!(
                 t,
-                "  {:<44} {:>26} {:>30}",
+                "  {:<44} {:>26} {:>30} {:>22}",
                 name,
                 format!(
                     "{} ({}–{})",
@@ -252,11 +269,12 @@ impl CaseRounds {
                     secs(time.max)
                 ),
                 format!("{:.0} ({:.0}–{:.0})", rate.median, rate.min, rate.max),
+                cpu.map_or_else(|| "-".to_owned(), |s| secs(s)),
             );
         }
         let by_time = self.tasks == 1;
         for (c, name) in self.contenders.iter().enumerate() {
-            if c == subject {
+            if c == subject || subject >= self.contenders.len() {
                 continue;
             }
             let (spread, what) = if by_time {
@@ -324,6 +342,7 @@ async fn run_phase(
 ) -> Result<RoundFigure, LockError> {
     let stop = Arc::new(AtomicBool::new(false));
     let keys = contender.keys();
+    let cpu_before = process_cpu_time();
     let per_task_cap = MAX_SAMPLES / tasks;
     let mut set = JoinSet::new();
     let start = Instant::now();
@@ -367,9 +386,31 @@ async fn run_phase(
         misses += m;
     }
     let wall = start.elapsed();
+    let cpu_per_cycle = match (cpu_before, process_cpu_time()) {
+        (Some(a), Some(b)) if done > 0 => {
+            Some(b.saturating_sub(a) / done.min(u32::MAX as u64) as u32)
+        }
+        _ => None,
+    };
     let mut stats = Stats::from_samples(samples, wall);
     stats.per_sec = rate(done, wall);
-    Ok(RoundFigure { stats, misses })
+    Ok(RoundFigure {
+        stats,
+        misses,
+        cpu_per_cycle,
+    })
+}
+
+/// User + system CPU time of this process so far (Linux: `/proc/self/stat`, in clock
+/// ticks of 10 ms); `None` elsewhere.
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) closed by ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 #[cfg(test)]
@@ -389,6 +430,7 @@ mod tests {
                 ..Stats::default()
             },
             misses: 0,
+            cpu_per_cycle: None,
         };
         let case = CaseRounds {
             case: "c".into(),

@@ -11,10 +11,12 @@ pub struct Args {
     pub prefix: String,
     pub compare_polling: bool,
     pub compare: bool,
+    /// With `--compare`: only the contenders whose name contains this (for profiling).
+    pub only: Option<String>,
 }
 
 fn usage() -> &'static str {
-    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P] [--compare-polling] [--compare]"
+    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P] [--compare-polling] [--compare [--only NAME]]"
 }
 
 /// The arguments (without the program name), or the message to print.
@@ -27,6 +29,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         prefix: "bench:".to_owned(),
         compare_polling: false,
         compare: false,
+        only: None,
     };
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -53,6 +56,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--quick" => args.quick = true,
             "--compare-polling" => args.compare_polling = true,
             "--compare" => args.compare = true,
+            "--only" => args.only = Some(value("--only")?),
             "--runs" => {
                 let n = value("--runs")?;
                 args.runs = Some(

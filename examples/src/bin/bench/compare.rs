@@ -30,6 +30,8 @@ const PROJECT: &str = "project (lock-core + store)";
 /// One store's contenders (each builds its own keys) and its handoff round trip.
 struct Field {
     store: Arc<dyn LockStore>,
+    /// More configurations of the project (run right after it).
+    extra: Vec<(String, Arc<dyn LockStore>)>,
     /// `(name, baseline)`: peers and raw clients, run through [`BaselineCycles`].
     others: Vec<(String, Arc<dyn Baseline>)>,
     /// The raw round trip of the handoff ratio.
@@ -48,6 +50,7 @@ async fn field(name: &str) -> Result<Field, String> {
             let map: Arc<dyn Baseline> = Arc::new(ShardedMap::new());
             Ok(Field {
                 store: Arc::new(MemoryStore::new()),
+                extra: Vec::new(),
                 others: vec![
                     ("sharded map (32 x Mutex<HashMap>)".into(), map.clone()),
                     (
@@ -97,8 +100,31 @@ async fn redis_field() -> Result<Field, String> {
         "raw fred own client: SET NX PX + EVALSHA".into(),
         fred.clone(),
     ));
+    let mut extra = Vec::new();
+    // Experiments: the project on fred pools of these sizes.
+    if let Ok(sizes) = std::env::var("LOCK_BENCH_REDIS_POOLS") {
+        for n in sizes
+            .split(',')
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+        {
+            let config = lock_store_redis::fred::prelude::Config::from_url(&url)
+                .map_err(|e| format!("redis url: {e}"))?;
+            let pool = lock_store_redis::fred::prelude::Pool::new(config, None, None, None, n)
+                .map_err(|e| format!("fred pool: {e}"))?;
+            let pooled = lock_store_redis::RedisStore::connect(
+                lock_store_redis::RedisStoreOptions::from_pool(pool),
+            )
+            .await
+            .map_err(|e| format!("redis store on a pool: {e}"))?;
+            extra.push((
+                format!("project on a fred pool of {n}"),
+                Arc::new(pooled) as Arc<dyn LockStore>,
+            ));
+        }
+    }
     Ok(Field {
         store: Arc::new(store),
+        extra,
         others,
         round_trip: fred,
         round_trip_is: "raw fred EVALSHA delete of an absent key",
@@ -121,6 +147,7 @@ async fn postgres_field() -> Result<Field, String> {
     );
     Ok(Field {
         store: Arc::new(store),
+        extra: Vec::new(),
         others: vec![(
             "raw tokio-postgres, 1 connection, same statements prepared once".into(),
             raw.clone(),
@@ -136,7 +163,12 @@ async fn postgres_field() -> Result<Field, String> {
 }
 
 /// Compare `name` (memory, redis or postgres); `false` when something failed.
-pub async fn compare_store(out: &Out, name: &str, config: &BenchConfig) -> bool {
+pub async fn compare_store(
+    out: &Out,
+    name: &str,
+    config: &BenchConfig,
+    only: Option<&str>,
+) -> bool {
     let field = match field(name).await {
         Ok(f) => f,
         Err(reason) => {
@@ -145,8 +177,19 @@ pub async fn compare_store(out: &Out, name: &str, config: &BenchConfig) -> bool 
         }
     };
     out.text(&format!("\n===== {name} ====="));
-    limits(out, name).await;
-    match run_cases(out, name, field, config).await {
+    if only.is_none() {
+        limits(out, name).await;
+    }
+    let stats = if name == "redis" && only.is_some() {
+        RedisStats::reset().await
+    } else {
+        None
+    };
+    let result = run_cases(out, name, field, config, only).await;
+    if let Some(stats) = stats {
+        stats.print(out).await;
+    }
+    match result {
         Ok(ok) => ok,
         Err(e) => {
             out.text(&format!("{name}: comparison failed: {e}"));
@@ -160,6 +203,7 @@ async fn run_cases(
     name: &str,
     field: Field,
     config: &BenchConfig,
+    only: Option<&str>,
 ) -> Result<bool, LockError> {
     let prefix = format!("{}{name}:", config.key_prefix);
     let ttl = config.ttl;
@@ -179,6 +223,14 @@ async fn run_cases(
             &keys(&prefix, &format!("{tag}:project"), n),
             ttl,
         )?)];
+        for (i, (other, store)) in field.extra.iter().enumerate() {
+            contenders.push(Arc::new(LockCycles::new(
+                other.clone(),
+                store.clone(),
+                &keys(&prefix, &format!("{tag}:extra{i}"), n),
+                ttl,
+            )?));
+        }
         for (i, (other, baseline)) in field.others.iter().enumerate() {
             contenders.push(Arc::new(BaselineCycles::new(
                 other.clone(),
@@ -187,9 +239,20 @@ async fn run_cases(
                 ttl,
             )));
         }
+        if let Some(only) = only {
+            contenders.retain(|c| only.split('|').any(|o| c.name().contains(o)));
+            if contenders.is_empty() {
+                continue;
+            }
+        }
         let result: CaseRounds =
             compare_cycles(case, &contenders, tasks, config.phase, rounds).await?;
-        out.text(&result.table(0));
+        // The project is contender 0 unless `--only` filtered it out.
+        let subject = if only.is_none() { 0 } else { usize::MAX };
+        out.text(&result.table(subject));
+    }
+    if only.is_some() {
+        return Ok(true);
     }
     let mut handoff = config.clone();
     handoff.key_prefix = prefix;
@@ -213,6 +276,49 @@ async fn run_cases(
         ));
     }
     Ok(overlaps == 0)
+}
+
+/// The Redis server's own time per command (`INFO commandstats`), over a profiling
+/// run of the contenders `--only` kept.
+struct RedisStats(lock_store_redis::fred::prelude::Client);
+
+impl RedisStats {
+    async fn command(&self, args: Vec<&str>) -> Option<String> {
+        use lock_store_redis::fred::interfaces::ClientLike;
+        use lock_store_redis::fred::types::{ClusterHash, CustomCommand};
+        let (name, args) = args.split_first()?;
+        self.0
+            .custom(
+                CustomCommand::new(name.to_string(), ClusterHash::FirstKey, false),
+                args.to_vec(),
+            )
+            .await
+            .ok()
+    }
+
+    async fn reset() -> Option<RedisStats> {
+        use lock_store_redis::fred::interfaces::ClientLike;
+        let config =
+            lock_store_redis::fred::prelude::Config::from_url(&lock_testkit::services::redis_url())
+                .ok()?;
+        let client = lock_store_redis::fred::prelude::Client::new(config, None, None, None);
+        client.init().await.ok()?;
+        let stats = RedisStats(client);
+        stats.command(vec!["CONFIG", "RESETSTAT"]).await?;
+        Some(stats)
+    }
+
+    async fn print(&self, out: &Out) {
+        if let Some(info) = self.command(vec!["INFO", "commandstats"]).await {
+            for line in info.lines().filter(|l| {
+                ["cmdstat_set:", "cmdstat_evalsha:", "cmdstat_eval:"]
+                    .iter()
+                    .any(|c| l.starts_with(c))
+            }) {
+                out.text(&format!("server: {line}"));
+            }
+        }
+    }
 }
 
 /// What the server's own benchmark tool measures, when it is installed.

@@ -13,7 +13,9 @@
 //! * `--compare`: instead of the table against the store's own baseline, the project
 //!   beside peer libraries and raw clients (memory, redis, postgres), in interleaved
 //!   rounds, with min–max ratios and the servers' own limits (see `compare.rs`); peers
-//!   and raw clients other than fred need `--features bench`;
+//!   and raw clients other than fred need `--features bench`; `--only A|B` keeps the
+//!   contenders whose name contains A or B (and skips the server tools and the handoff),
+//!   to profile one of them;
 //! * `--runs N`: runs per figure (default 3; `--quick`: 1), rounds with `--compare`;
 //! * `--prefix P`: key prefix (default `bench:`), so two benches can share a server.
 //!
@@ -102,7 +104,7 @@ async fn run(args: Args) -> ExitCode {
     if args.compare {
         let config = config(&args);
         for name in &args.stores {
-            failed |= !compare::compare_store(&out, name, &config).await;
+            failed |= !compare::compare_store(&out, name, &config, args.only.as_deref()).await;
         }
         out.text(&format!(
             "load average at the end: {}",
