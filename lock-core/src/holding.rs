@@ -94,10 +94,12 @@ impl State {
     /// Fire if the latest open holding's local deadline has passed (the clock is read
     /// only when there is a deadline to compare with).
     fn fire_if_expired(&mut self, now: impl FnOnce() -> Instant) {
-        if !self.ended && !self.ending && matches!(self.deadline, Deadline::At(_)) {
-            if self.deadline.passed(now()) {
-                self.fire();
-            }
+        if !self.ended
+            && !self.ending
+            && matches!(self.deadline, Deadline::At(_))
+            && self.deadline.passed(now())
+        {
+            self.fire();
         }
     }
 }

@@ -158,7 +158,7 @@ impl Lock {
             } else {
                 store.as_ref().release_listener(self.key())
             };
-            let Some(outcome) = until(deadline, self.attempt(&store)).await else {
+            let Some(outcome) = until(deadline, self.attempt(store)).await else {
                 return Ok(self.not_acquired(started, attempts));
             };
             let outcome = outcome?;

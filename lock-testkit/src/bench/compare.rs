@@ -269,7 +269,7 @@ impl CaseRounds {
                     secs(time.max)
                 ),
                 format!("{:.0} ({:.0}–{:.0})", rate.median, rate.min, rate.max),
-                cpu.map_or_else(|| "-".to_owned(), |s| secs(s)),
+                cpu.map_or_else(|| "-".to_owned(), secs),
             );
         }
         let by_time = self.tasks == 1;

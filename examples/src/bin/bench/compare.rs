@@ -80,26 +80,34 @@ async fn redis_field() -> Result<Field, String> {
             .await
             .map_err(|e| format!("raw fred: {e}"))?,
     );
-    #[allow(unused_mut)]
-    let mut others: Vec<(String, Arc<dyn Baseline>)> = Vec::new();
+    // Without the bench feature, only fred is compared.
+    #[cfg_attr(not(feature = "bench"), allow(unused_mut))]
+    let mut others: Vec<(String, Arc<dyn Baseline>)> = vec![(
+        "raw fred own client: SET NX PX + EVALSHA".into(),
+        fred.clone(),
+    )];
     #[cfg(feature = "bench")]
     {
         let rslock = crate::peers::Rslock::connect(&url)
             .await
             .map_err(|e| format!("rslock: {e}"))?;
-        others.push(("rslock 0.10 (redis-rs)".into(), Arc::new(rslock)));
         let raw = crate::peers::RedisRsRaw::connect(&url)
             .await
             .map_err(|e| format!("raw redis-rs: {e}"))?;
-        others.push((
-            "raw redis-rs multiplexed: SET NX PX + EVALSHA".into(),
-            Arc::new(raw),
-        ));
+        others.splice(
+            0..0,
+            [
+                (
+                    "rslock 0.10 (redis-rs)".to_owned(),
+                    Arc::new(rslock) as Arc<dyn Baseline>,
+                ),
+                (
+                    "raw redis-rs multiplexed: SET NX PX + EVALSHA".to_owned(),
+                    Arc::new(raw),
+                ),
+            ],
+        );
     }
-    others.push((
-        "raw fred own client: SET NX PX + EVALSHA".into(),
-        fred.clone(),
-    ));
     let mut extra = Vec::new();
     // Experiments: the project on fred pools of these sizes.
     if let Ok(sizes) = std::env::var("LOCK_BENCH_REDIS_POOLS") {

@@ -88,12 +88,15 @@ impl Baseline for FredRaw {
     }
 }
 
+/// Key → (owner, expiry).
+type Shard = HashMap<String, (Box<str>, Instant)>;
+
 /// An owner-checked, expiring entry per key in 32 mutex-guarded maps: what the memory
 /// store does for one acquire and one release, without fencing tokens, notification,
 /// validation or `lock-core`.
 pub struct ShardedMap {
     hasher: RandomState,
-    shards: Box<[Mutex<HashMap<String, (Box<str>, Instant)>>]>,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl ShardedMap {
@@ -104,7 +107,7 @@ impl ShardedMap {
         }
     }
 
-    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, (Box<str>, Instant)>> {
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Shard> {
         let i = self.hasher.hash_one(key) as usize & 31;
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
