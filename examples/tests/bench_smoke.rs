@@ -125,7 +125,10 @@ fn bench_compare_quick_memory() {
     ] {
         assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
     }
-    let handoffs: Vec<&str> = stdout.lines().filter(|l| l.contains("handoff ")).collect();
+    let handoffs: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("task(s): handoff"))
+        .collect();
     assert_eq!(
         handoffs.len(),
         3,
