@@ -123,6 +123,30 @@ impl Contender for BaselineCycles {
     }
 }
 
+/// The store alone, through the [`LockStore`] trait, without `lock-core`: `save` then
+/// `delete` (the store's own validation, scripts or statements, and its connection).
+/// Beside [`LockCycles`] on the same store it shows what `lock-core` adds.
+pub struct StoreOnly(pub Arc<dyn LockStore>);
+
+#[async_trait]
+impl Baseline for StoreOnly {
+    fn describe(&self) -> String {
+        format!("{} store alone: save + delete, no lock-core", self.0.name())
+    }
+
+    async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
+        if !self.0.save(key, owner, Some(ttl)).await? {
+            return Ok(false);
+        }
+        self.0.delete(key, owner).await?;
+        Ok(true)
+    }
+
+    async fn round_trip(&self, key: &str) -> Result<(), LockError> {
+        self.0.exists(key).await.map(drop)
+    }
+}
+
 /// What one contender did in one round.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RoundFigure {

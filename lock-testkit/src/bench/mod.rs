@@ -51,7 +51,8 @@ use lock_core::DEFAULT_TTL;
 
 pub use baseline::{Baseline, MutexBaseline};
 pub use compare::{
-    BaselineCycles, CaseRounds, Contender, LockCycles, RoundFigure, Spread, compare_cycles,
+    BaselineCycles, CaseRounds, Contender, LockCycles, RoundFigure, Spread, StoreOnly,
+    compare_cycles,
 };
 pub use harness::{run_bench, run_contended};
 pub use report::{BenchReport, Contended, ManyKeys, Memory, Uncontended, fmt_duration, fmt_rate};

@@ -18,7 +18,7 @@ use lock_core::{LockError, LockStore};
 use lock_store_memory::MemoryStore;
 use lock_testkit::bench::{
     Baseline, BaselineCycles, BenchConfig, CaseRounds, Contender, LockCycles, MutexBaseline,
-    compare_cycles, fmt_duration, run_contended,
+    StoreOnly, compare_cycles, fmt_duration, run_contended,
 };
 
 use crate::lines::Out;
@@ -52,7 +52,10 @@ async fn field(name: &str) -> Result<Field, String> {
                 store: Arc::new(MemoryStore::new()),
                 extra: Vec::new(),
                 others: vec![
-                    ("sharded map (32 x Mutex<HashMap>)".into(), map.clone()),
+                    (
+                        "sharded map (32 x Mutex<HashMap>) + token".into(),
+                        map.clone(),
+                    ),
                     (
                         "bare tokio Mutex try_lock (4096 stripes)".into(),
                         Arc::new(MutexBaseline::new()),
@@ -239,6 +242,13 @@ async fn run_cases(
                 ttl,
             )?));
         }
+        // The store alone (no lock-core): what lock-core adds, in the same round.
+        contenders.push(Arc::new(BaselineCycles::new(
+            "store alone (save + delete, no lock-core)",
+            Arc::new(StoreOnly(field.store.clone())),
+            &keys(&prefix, &format!("{tag}:store"), n),
+            ttl,
+        )));
         for (i, (other, baseline)) in field.others.iter().enumerate() {
             contenders.push(Arc::new(BaselineCycles::new(
                 other.clone(),

@@ -10,12 +10,13 @@
 //! * `PgRaw` (`bench` feature): the store's own acquire and release statements, prepared
 //!   once on one `tokio-postgres` connection (no pool, no diesel); its round trip is one
 //!   prepared committed upsert.
-//! * `ShardedMap`: 32 shards of `Mutex<HashMap>` with owner and expiry per key, the
-//!   memory store's work without the library.
+//! * `ShardedMap`: 32 shards of `Mutex<HashMap>` with owner and expiry per key, and a
+//!   fencing token per acquisition: the memory store's work without the library.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lock_core::{LockError, async_trait};
@@ -91,12 +92,13 @@ impl Baseline for FredRaw {
 /// Key → (owner, expiry).
 type Shard = HashMap<String, (Box<str>, Instant)>;
 
-/// An owner-checked, expiring entry per key in 32 mutex-guarded maps: what the memory
-/// store does for one acquire and one release, without fencing tokens, notification,
-/// validation or `lock-core`.
+/// An owner-checked, expiring entry per key in 32 mutex-guarded maps, and a fencing
+/// token per acquisition (one counter, folded with the wall clock): the work of the
+/// memory store's acquire and release, without validation, notification or `lock-core`.
 pub struct ShardedMap {
     hasher: RandomState,
     shards: Box<[Mutex<Shard>]>,
+    last_token: AtomicU64,
 }
 
 impl ShardedMap {
@@ -104,6 +106,27 @@ impl ShardedMap {
         ShardedMap {
             hasher: RandomState::new(),
             shards: (0..32).map(|_| Mutex::default()).collect(),
+            last_token: AtomicU64::new(0),
+        }
+    }
+
+    /// `max(last + 1, wall clock in µs)`, as the memory store mints its tokens.
+    fn next_token(&self) -> u64 {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let mut last = self.last_token.load(Ordering::Relaxed);
+        loop {
+            let next = last.saturating_add(1).max(now_us);
+            match self.last_token.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
         }
     }
 
@@ -118,6 +141,7 @@ impl ShardedMap {
         if shard.get(key).is_some_and(|(_, at)| *at > now) {
             return false;
         }
+        std::hint::black_box(self.next_token());
         shard.insert(key.to_owned(), (owner.into(), now + ttl));
         true
     }
@@ -138,7 +162,7 @@ impl ShardedMap {
 #[async_trait]
 impl Baseline for ShardedMap {
     fn describe(&self) -> String {
-        "sharded map: 32 x Mutex<HashMap<key, (owner, expiry)>>".to_owned()
+        "sharded map: 32 x Mutex<HashMap<key, (owner, expiry)>> + fencing token".to_owned()
     }
 
     async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
