@@ -11,6 +11,11 @@
 //!   (Redis: the raw fred client's delete script on an absent key; PostgreSQL: one
 //!   prepared committed upsert on the raw tokio-postgres connection; memory: the sharded
 //!   map's lock and unlock).
+//!
+//! Every case also runs the store alone (`save` + `delete` through the trait, no
+//! `lock-core`), so what `lock-core` adds is visible in the same round, and reports the
+//! process's CPU time per cycle. `LOCK_BENCH_REDIS_POOLS=2,4` adds the project on fred
+//! pools of those sizes (to check the default of one client).
 
 use std::sync::Arc;
 
