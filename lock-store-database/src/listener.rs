@@ -22,6 +22,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// the release committed) so it cannot swallow another process's notification.
 const ECHO_WINDOW: Duration = Duration::from_secs(1);
 
+/// Above this many keys awaiting their echo, stale ones are dropped.
+const PRUNE_AT: usize = 1024;
+
 /// This process's own releases whose `NOTIFY` has not come back yet, by key: their
 /// waiters were woken at once, so the notification, when it arrives, is not passed on
 /// (it would wake the next waiter for a release it has already seen, and that waiter
@@ -47,6 +50,11 @@ impl Echoes {
         }
         let now = Instant::now();
         let mut expected = self.expected();
+        // Echoes that never came (a connection that died silently) are dropped once the
+        // map grows, so it stays as small as the releases of the last moments.
+        if expected.len() >= PRUNE_AT {
+            expected.retain(|_, (_, at)| now.saturating_duration_since(*at) <= ECHO_WINDOW);
+        }
         let entry = expected.entry(key.to_owned()).or_insert((0, now));
         *entry = (entry.0 + 1, now);
     }
