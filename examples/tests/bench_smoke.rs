@@ -99,3 +99,45 @@ fn bench_quick_mysql() {
 fn bench_quick_sqlite() {
     smoke("sqlite");
 }
+
+/// `--compare` on the memory store (no server needed): every case and contender is
+/// reported, and the handoff sees no overlap.
+#[test]
+fn bench_compare_quick_memory() {
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--compare", "--store", "memory", "--quick", "--prefix"])
+        .arg(format!("bench-smoke-cmp-{}:", std::process::id()))
+        .output()
+        .expect("the bench binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench --compare failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "uncontended cycle",
+        "many keys",
+        "sharded map",
+        "project (lock-core + store) / sharded map",
+        "64 task(s): handoff",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+    let handoffs: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("task(s): handoff"))
+        .collect();
+    assert_eq!(
+        handoffs.len(),
+        3,
+        "one handoff line per task count:\n{stdout}"
+    );
+    assert!(
+        handoffs
+            .iter()
+            .all(|l| l.trim_end().ends_with("overlaps 0")),
+        "two holders inside the critical section:\n{stdout}"
+    );
+}

@@ -97,9 +97,14 @@ impl State {
         self.flag.store(true, Ordering::SeqCst);
     }
 
-    /// Fire if the latest open holding's local deadline has passed.
-    fn fire_if_expired(&mut self, now: Instant) {
-        if !self.ended && !self.ending && self.deadline.passed(now) {
+    /// Fire if the latest open holding's local deadline has passed (the clock is read
+    /// only when there is a deadline to compare with).
+    fn fire_if_expired(&mut self, now: impl FnOnce() -> Instant) {
+        if !self.ended
+            && !self.ending
+            && matches!(self.deadline, Deadline::At(_))
+            && self.deadline.passed(now())
+        {
             self.fire();
         }
     }
@@ -109,6 +114,9 @@ impl State {
 pub(crate) struct Holding {
     state: Mutex<State>,
     changed: Notify,
+    /// Someone ever asked for [`changed`](Self::changed) (an extender, a lost-lock
+    /// signal): until then a change has nobody to wake, and waking is skipped.
+    watched: AtomicBool,
 }
 
 impl Default for Holding {
@@ -128,6 +136,7 @@ impl Default for Holding {
                 extender: None,
             }),
             changed: Notify::new(),
+            watched: AtomicBool::new(false),
         }
     }
 }
@@ -140,7 +149,11 @@ impl Holding {
 
     fn update<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let out = f(&mut self.state());
-        self.changed.notify_waiters();
+        // A watcher sets `watched` before it reads the state (under the mutex), so a
+        // change it did not see is made after that, and this load sees the flag.
+        if self.watched.load(Ordering::SeqCst) {
+            self.changed.notify_waiters();
+        }
         out
     }
 
@@ -179,7 +192,8 @@ impl Holding {
     /// A new holding starts; returns its generation. Stops the previous extender.
     pub(crate) fn acquired(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
         self.update(|st| {
-            st.fire_if_expired(Instant::now());
+            let now = Instant::now();
+            st.fire_if_expired(|| now);
             st.generation += 1;
             st.flag = std::mem::take(&mut st.upcoming);
             st.deadline = deadline;
@@ -188,7 +202,7 @@ impl Holding {
             st.ending = false;
             st.lost = false;
             st.fired = false;
-            st.since = Some(Instant::now());
+            st.since = Some(now);
             if let Some(old) = st.extender.take() {
                 old.abort();
             }
@@ -238,7 +252,7 @@ impl Holding {
             if st.generation != generation || st.ended {
                 return;
             }
-            st.fire_if_expired(Instant::now());
+            st.fire_if_expired(Instant::now);
             st.deadline = Deadline::At(deadline);
             st.lost = false;
             st.ending = false;
@@ -253,7 +267,7 @@ impl Holding {
             if generation.is_some_and(|g| g != st.generation || st.ended) {
                 return false;
             }
-            st.fire_if_expired(Instant::now());
+            st.fire_if_expired(Instant::now);
             st.ending = true;
             if let Some(extender) = st.extender.take() {
                 extender.abort();
@@ -272,11 +286,12 @@ impl Holding {
             if st.ended {
                 return None;
             }
-            st.fire_if_expired(Instant::now());
+            let now = Instant::now();
+            st.fire_if_expired(|| now);
             st.ended = true;
             st.ending = false;
             st.deadline = Deadline::NotHeld;
-            st.since.take().map(|t| t.elapsed())
+            st.since.take().map(|t| now.saturating_duration_since(t))
         })
     }
 
@@ -355,6 +370,7 @@ impl Holding {
 
     /// A future woken by the next change; enable it before reading the state.
     pub(crate) fn changed(&self) -> Notified<'_> {
+        self.watched.store(true, Ordering::SeqCst);
         self.changed.notified()
     }
 }

@@ -107,6 +107,12 @@ impl ReleaseHub {
         })
     }
 
+    /// Whether any key has a listener: a store can skip building the key it would
+    /// [`notify`](Self::notify) when nobody listens (what `notify` checks first too).
+    pub fn has_listeners(&self) -> bool {
+        self.inner.keys.load(Ordering::SeqCst) != 0
+    }
+
     /// Wake every listener of `key`.
     pub fn notify(&self, key: &str) {
         if self.inner.keys.load(Ordering::SeqCst) == 0 {

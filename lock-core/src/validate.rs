@@ -50,6 +50,18 @@ pub fn key(key: &str) -> Result<(), LockError> {
     Ok(())
 }
 
+/// The bytes an owner may contain: ASCII letters, digits, `-` and `_`.
+const OWNER_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 /// Owners must look like tokens: 1 to [`MAX_OWNER_LEN`] of `[A-Za-z0-9_-]`.
 pub fn owner(owner: &str) -> Result<(), LockError> {
     if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
@@ -57,9 +69,11 @@ pub fn owner(owner: &str) -> Result<(), LockError> {
             "lock owner must be 1 to {MAX_OWNER_LEN} characters long"
         )));
     }
+    // One table look-up per byte, without an early exit, so the loop vectorizes: every
+    // store call checks its owner, so this is on the hot path.
     if !owner
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        .fold(true, |ok, b| ok & OWNER_BYTES[usize::from(b)])
     {
         return Err(LockError::invalid(
             "lock owner may only contain ASCII letters, digits, '-' and '_'",

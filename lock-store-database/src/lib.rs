@@ -176,6 +176,12 @@
 //! still made by the one `INSERT`, under the row lock, and `LAST_INSERT_ID()` is private
 //! to the connection, so no other statement can interleave.
 //!
+//! Each connection prepares these statements once, the first time it runs them, and
+//! keeps them in diesel's statement cache (a few entries per connection), so an
+//! operation is the round trips above and no more. A connection pooler in front of
+//! PostgreSQL must therefore keep prepared statements per server connection
+//! (PgBouncer in transaction mode needs `max_prepared_statements`, 1.21+).
+//!
 //! # Capabilities
 //!
 //! * **Fencing tokens** on every backend: minted by the acquiring statement as
@@ -197,6 +203,9 @@
 //!   [`release_listener`](lock_core::LockStore::release_listener)) and wakes the waiters
 //!   of the released key, in every process. A lost connection is re-established, and
 //!   every waiter is woken to retry, since releases may have gone unheard meanwhile.
+//!   A release by this process wakes its own waiters at once; its notification, when it
+//!   comes back through `LISTEN`, is not passed on a second time (it would wake the next
+//!   waiter for nothing, and that waiter would spend a statement finding the lock taken).
 //!   **MySQL and SQLite poll:** waiters retry every retry `delay` (and no later than the
 //!   holder's expiry). Permit releases notify on a channel of their own (see
 //!   [Semaphores and reader-writer locks](#semaphores-and-reader-writer-locks)).
@@ -316,6 +325,7 @@ mod error;
 mod listener;
 mod options;
 mod permits;
+mod prepared;
 mod sql;
 mod statements;
 mod store;

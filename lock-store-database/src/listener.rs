@@ -1,6 +1,8 @@
 //! PostgreSQL release notification: one `LISTEN` connection per store, outside the pool.
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use diesel_async::pooled_connection::deadpool::Object;
@@ -8,11 +10,78 @@ use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
 use lock_core::{ReleaseFuture, ReleaseHub};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 use crate::sql::postgres::PgPool;
 
 /// The longest pause between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long the `NOTIFY` of one of this process's own releases is expected back. Past
+/// this, the expectation is dropped (the notification was lost, or `LISTEN` began after
+/// the release committed) so it cannot swallow another process's notification.
+const ECHO_WINDOW: Duration = Duration::from_secs(1);
+
+/// Above this many keys awaiting their echo, stale ones are dropped.
+const PRUNE_AT: usize = 1024;
+
+/// This process's own releases whose `NOTIFY` has not come back yet, by key: their
+/// waiters were woken at once, so the notification, when it arrives, is not passed on
+/// (it would wake the next waiter for a release it has already seen, and that waiter
+/// would spend a statement finding the lock taken).
+#[derive(Default)]
+struct Echoes {
+    /// `LISTEN` is in effect: only then will a release's notification come back.
+    listening: AtomicBool,
+    expected: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Echoes {
+    fn expected(&self) -> MutexGuard<'_, HashMap<String, (u32, Instant)>> {
+        self.expected
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One of our releases of `key` committed (its waiters here were just woken).
+    fn expect(&self, key: &str) {
+        if !self.listening.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        let mut expected = self.expected();
+        // Echoes that never came (a connection that died silently) are dropped once the
+        // map grows, so it stays as small as the releases of the last moments.
+        if expected.len() >= PRUNE_AT {
+            expected.retain(|_, (_, at)| now.saturating_duration_since(*at) <= ECHO_WINDOW);
+        }
+        let entry = expected.entry(key.to_owned()).or_insert((0, now));
+        *entry = (entry.0 + 1, now);
+    }
+
+    /// A notification for `key` arrived: `true` if it is the echo of our own release.
+    fn is_echo(&self, key: &str) -> bool {
+        let mut expected = self.expected();
+        let Some((count, at)) = expected.get_mut(key) else {
+            return false;
+        };
+        if at.elapsed() > ECHO_WINDOW {
+            expected.remove(key);
+            return false;
+        }
+        *count -= 1;
+        if *count == 0 {
+            expected.remove(key);
+        }
+        true
+    }
+
+    /// `LISTEN` began or ended: nothing is expected back any more.
+    fn set_listening(&self, on: bool) {
+        self.listening.store(on, Ordering::SeqCst);
+        self.expected().clear();
+    }
+}
 
 /// Dispatches the `NOTIFY` of releases (by any process) to this process's waiters.
 ///
@@ -29,6 +98,7 @@ pub(crate) struct PgListener {
     /// Where it connects, without the password (for log events).
     endpoint: String,
     task: Mutex<Option<AbortHandle>>,
+    echoes: Arc<Echoes>,
 }
 
 impl PgListener {
@@ -45,6 +115,7 @@ impl PgListener {
             connect_timeout,
             endpoint,
             task: Mutex::new(None),
+            echoes: Arc::default(),
         }
     }
 
@@ -52,8 +123,11 @@ impl PgListener {
         &self.channel
     }
 
-    pub(crate) fn hub(&self) -> &ReleaseHub {
-        &self.hub
+    /// One of this process's releases of `key` committed: wake its waiters here now,
+    /// and do not pass on the `NOTIFY` of that release when it comes back.
+    pub(crate) fn released_locally(&self, key: &str) {
+        self.echoes.expect(key);
+        self.hub.notify(key);
     }
 
     /// Register a waiter for `key` (registered now, before any await), starting the
@@ -81,6 +155,7 @@ impl PgListener {
         };
         let handle = runtime.spawn(listen_loop(
             self.hub.clone(),
+            self.echoes.clone(),
             self.pool.clone(),
             self.channel.clone(),
             self.connect_timeout,
@@ -100,6 +175,7 @@ impl Drop for PgListener {
 
 async fn listen_loop(
     hub: ReleaseHub,
+    echoes: Arc<Echoes>,
     pool: PgPool,
     channel: String,
     connect_timeout: Duration,
@@ -111,6 +187,7 @@ async fn listen_loop(
             Ok(mut conn) => {
                 backoff = Duration::from_millis(50);
                 tracing::debug!(store = "postgres", %channel, "listening for lock releases");
+                echoes.set_listening(true);
                 // Releases before LISTEN took effect were not heard: let everyone retry.
                 hub.notify_all();
                 let mut notifications = std::pin::pin!(conn.notifications_stream());
@@ -118,7 +195,9 @@ async fn listen_loop(
                     match notification {
                         Ok(n) if n.channel == channel => {
                             if let Some(key) = decode_key(&n.payload) {
-                                hub.notify(&key);
+                                if !echoes.is_echo(&key) {
+                                    hub.notify(&key);
+                                }
                             }
                         }
                         Ok(_) => {}
@@ -138,6 +217,7 @@ async fn listen_loop(
                 tracing::warn!(store = "postgres", %endpoint, %error, "release listener cannot connect");
             }
         }
+        echoes.set_listening(false);
         hub.notify_all();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -179,7 +259,30 @@ fn decode_key(payload: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_key;
+    use super::{Echoes, decode_key};
+
+    #[test]
+    fn own_releases_are_not_passed_on_twice() {
+        let echoes = Echoes::default();
+        echoes.expect("k");
+        assert!(!echoes.is_echo("k"), "not listening: nothing comes back");
+        echoes.set_listening(true);
+        echoes.expect("k");
+        echoes.expect("k");
+        assert!(echoes.is_echo("k"));
+        assert!(echoes.is_echo("k"));
+        assert!(
+            !echoes.is_echo("k"),
+            "another process's release is passed on"
+        );
+        assert!(!echoes.is_echo("other"));
+        echoes.expect("k");
+        echoes.set_listening(false);
+        assert!(
+            !echoes.is_echo("k"),
+            "a reconnect forgets what was expected"
+        );
+    }
 
     #[test]
     fn payloads_decode_to_keys() {

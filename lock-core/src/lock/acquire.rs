@@ -161,7 +161,7 @@ impl Lock {
             // A writer that may wait reserves the key meanwhile, for longer than it can
             // take to come back (see `crate::permits`).
             let reserve = (!final_try).then(|| reservation(&retry));
-            let Some(outcome) = until(deadline, self.attempt(&store, reserve)).await else {
+            let Some(outcome) = until(deadline, self.attempt(store, reserve)).await else {
                 return Ok(self.not_acquired(started, attempts));
             };
             let outcome = outcome?;
@@ -259,7 +259,6 @@ impl Lock {
         let pending = Armed::new(
             PendingSave {
                 _op: op,
-                store: store.clone(),
                 lock: self.shared.clone(),
             },
             PendingSave::undo_in_background,
@@ -330,17 +329,16 @@ struct Attempt {
 /// extension of this lock runs in between, and the check cannot go stale.
 struct PendingSave {
     _op: OwnedMutexGuard<()>,
-    store: Arc<dyn LockStore>,
+    /// The lock, and through its handle the store (built: the attempt used it).
     lock: Arc<Shared>,
 }
 
 impl PendingSave {
     fn undo_in_background(self) {
-        let PendingSave {
-            _op: op,
-            store,
-            lock,
-        } = self;
+        let PendingSave { _op: op, lock } = self;
+        let Some(store) = lock.handle.built().cloned() else {
+            return;
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };

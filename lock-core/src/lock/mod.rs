@@ -212,8 +212,17 @@ impl Lock {
         &self.shared.handle.slot().name
     }
 
-    async fn store(&self) -> Result<Arc<dyn LockStore>, LockError> {
-        self.shared.handle.get().await
+    /// The store, built on first use. Borrowed from the lock's handle: the hot path
+    /// touches no reference count shared by every lock of the store.
+    async fn store(&self) -> Result<&Arc<dyn LockStore>, LockError> {
+        if let Some(store) = self.shared.handle.built() {
+            return Ok(store);
+        }
+        self.shared.handle.get().await?;
+        self.shared
+            .handle
+            .built()
+            .ok_or_else(|| LockError::storage_msg("lock store is not configured"))
     }
 
     // ---- inspecting ---------------------------------------------------------------

@@ -108,7 +108,7 @@ where
 
     fn released_locally(&self, key: &str) {
         if let Some(listener) = &sql(self).listener {
-            listener.hub().notify(key);
+            listener.released_locally(key);
         }
     }
 }

@@ -107,7 +107,7 @@ mod driver {
     use diesel::query_builder::{BoxedSqlQuery, QueryFragment, QueryId, SqlQuery};
     use diesel::serialize::ToSql;
     use diesel::sql_types::{BigInt, Binary, Nullable, Text};
-    use diesel::{OptionalExtension, QueryResult, QueryableByName, sql_query};
+    use diesel::{OptionalExtension, QueryResult, QueryableByName};
     use diesel_async::pooled_connection::{
         AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
     };
@@ -116,6 +116,7 @@ mod driver {
 
     use crate::backend::Backend;
     use crate::engine::build_pool;
+    use crate::prepared::{Prepared, prepared};
     use crate::options::DatabaseStoreOptions;
     use crate::statements::Statements;
 
@@ -172,15 +173,19 @@ mod driver {
             }
         }
 
-        /// As a diesel query.
-        fn query<DB>(self) -> BoxedSqlQuery<'static, DB, SqlQuery>
+        /// As a diesel query the connection may keep prepared (see `crate::prepared`:
+        /// `sql_query` alone would prepare it again on every call, one more round trip).
+        fn query<DB>(self) -> Prepared<BoxedSqlQuery<'static, DB, SqlQuery>>
         where
-            DB: diesel::backend::Backend,
+            DB: diesel::backend::Backend
+                + diesel::sql_types::HasSqlType<Binary>
+                + diesel::sql_types::HasSqlType<BigInt>
+                + diesel::sql_types::HasSqlType<Text>,
             Vec<u8>: ToSql<Binary, DB>,
             i64: ToSql<BigInt, DB>,
             String: ToSql<Text, DB>,
         {
-            let query = sql_query(self.sql).into_boxed::<DB>();
+            let query = prepared::<DB>(self.sql);
             self.params.into_iter().fold(query, |q, param| match param {
                 Param::Bytes(v) => q.bind::<Binary, _>(v),
                 Param::Int(v) => q.bind::<BigInt, _>(v),
@@ -212,6 +217,9 @@ mod driver {
     impl<C> Run for C
     where
         C: AsyncConnection + 'static,
+        C::Backend: diesel::sql_types::HasSqlType<Binary>
+            + diesel::sql_types::HasSqlType<BigInt>
+            + diesel::sql_types::HasSqlType<Text>,
         BoxedSqlQuery<'static, C::Backend, SqlQuery>: QueryFragment<C::Backend> + QueryId,
         Vec<u8>: ToSql<Binary, C::Backend>,
         i64: ToSql<BigInt, C::Backend>,

@@ -177,7 +177,7 @@ mod driver {
         }
 
         fn released_locally(&self, key: &str) {
-            self.listener.hub().notify(key);
+            self.listener.released_locally(key);
         }
     }
 

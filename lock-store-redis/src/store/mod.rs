@@ -10,7 +10,7 @@ use fred::error::Error as FredError;
 use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
 use fred::types::config::{Config, ConnectionConfig, Options, PerformanceConfig, ReconnectPolicy};
 use fred::types::scripts::Script;
-use fred::types::{ClientState, MultipleKeys, Value};
+use fred::types::{ClientState, Value};
 use lock_core::{
     Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, validate,
 };
@@ -211,6 +211,14 @@ impl RedisStore {
         }
     }
 
+    /// Wake this process's waiters for `key` (nothing to do, and no key built, when
+    /// nobody in this process waits).
+    fn notify_local(&self, key: &str) {
+        if self.inner.hub.has_listeners() {
+            self.inner.hub.notify(&self.redis_key(key));
+        }
+    }
+
     /// The client lock commands go through (a pool's next client for a pool).
     pub fn client(&self) -> &Client {
         self.inner.commands.client()
@@ -224,30 +232,29 @@ impl RedisStore {
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         validate::save_input(key, owner, ttl)?;
-        let args = match ttl {
-            // The counter outlives the lock by the margin.
-            Some(ttl) => {
-                let lock_ms = millis(ttl);
-                let fence_ms = lock_ms.saturating_add(self.inner.fence_margin_ms);
-                vec![
-                    owner.into(),
-                    lock_ms.to_string().into(),
-                    fence_ms.to_string().into(),
-                ]
-            }
-            // No expiry for either while held; the release gives the counter the margin.
-            None => vec![owner.into(), "0".into()],
-        };
+        // Lengths as integers (fred sends them as bulk strings, as the script reads them).
+        let lock_ms = ttl.map(|ttl| int(millis(ttl)));
+        let fence_ms = ttl.map(|ttl| int(millis(ttl).saturating_add(self.inner.fence_margin_ms)));
         let reply: i64 = self
-            .eval(
-                &self.inner.acquire,
-                vec![
+            .eval(&self.inner.acquire, || {
+                let keys = vec![
                     self.redis_key(key),
                     self.fence_key(key),
                     self.waiting_key(key),
-                ],
-                args,
-            )
+                ];
+                let args = match (lock_ms, fence_ms) {
+                    // The counter outlives the lock by the margin.
+                    (Some(lock_ms), Some(fence_ms)) => vec![
+                        owner.into(),
+                        Value::Integer(lock_ms),
+                        Value::Integer(fence_ms),
+                    ],
+                    // No expiry for either while held; the release gives the counter the
+                    // margin.
+                    _ => vec![owner.into(), Value::Integer(0)],
+                };
+                (keys, args)
+            })
             .await?;
         Ok(match reply {
             // A token (tokens start at 1).
@@ -269,40 +276,74 @@ impl RedisStore {
     /// `EVALSHA` again) and then `EVAL` of the body, which cannot answer `NOSCRIPT` even if
     /// the cache is flushed again in between. Every command gets one attempt.
     /// (fred's `Script::evalsha_with_reload` cannot take per-command options.)
+    ///
+    /// `call` gives the keys and arguments; it runs again only on `NOSCRIPT`, so the
+    /// common path builds them once and copies nothing. The whole operation, reload
+    /// included, is bounded by the operation timeout.
     async fn eval<R>(
         &self,
         script: &Script,
-        keys: impl Into<MultipleKeys>,
-        args: Vec<Value>,
+        call: impl Fn() -> (Vec<String>, Vec<Value>),
     ) -> Result<R, LockError>
     where
         R: fred::types::FromValue,
     {
-        let keys: MultipleKeys = keys.into();
-        let args = Value::Array(args);
-        let call = async {
-            let client = self.client().with_options(&self.inner.options);
-            match client
-                .evalsha(script.sha1().clone(), keys.clone(), args.clone())
-                .await
-            {
-                Err(error) if error.details().starts_with("NOSCRIPT") => {
-                    let Some(lua) = script.lua() else {
-                        return Err(storage(error));
-                    };
-                    client
-                        .script_load_cluster::<(), _>(lua.clone())
-                        .await
-                        .map_err(storage)?;
-                    client.eval(lua.clone(), keys, args).await.map_err(storage)
-                }
-                result => result.map_err(storage),
-            }
+        let started = tokio::time::Instant::now();
+        let timeout = self.inner.timeout;
+        let (keys, args) = call();
+        // The common case, one command: fred's per-command timeout (in `options`) is the
+        // operation timeout, so no second timer is armed around it.
+        let error = match self
+            .client()
+            .with_options(&self.inner.options)
+            .evalsha(script.sha1().clone(), keys, Value::Array(args))
+            .await
+        {
+            Err(error) if error.details().starts_with("NOSCRIPT") => error,
+            result => return result.map_err(|e| self.context(self.command_error(e))),
         };
-        within_result(self.inner.timeout, call)
+        let Some(lua) = script.lua() else {
+            return Err(storage(error));
+        };
+        // Reload, then send the body: both within what is left of the operation timeout.
+        let left = timeout.saturating_sub(started.elapsed());
+        let options = Options {
+            timeout: Some(left.max(Duration::from_millis(1))),
+            ..self.inner.options.clone()
+        };
+        let client = self.client().with_options(&options);
+        let reload = async {
+            client
+                .script_load_cluster::<(), _>(lua.clone())
+                .await
+                .map_err(storage)?;
+            let (keys, args) = call();
+            client
+                .eval(lua.clone(), keys, Value::Array(args))
+                .await
+                .map_err(storage)
+        };
+        within_result(left, reload)
             .await
             .map_err(|error| self.context(error))
     }
+
+    /// A failed command as a storage error; a timeout says which operation timeout ran out.
+    fn command_error(&self, error: FredError) -> LockError {
+        if *error.kind() == fred::error::ErrorKind::Timeout {
+            LockError::storage_msg(format!(
+                "redis operation timed out after {:?}",
+                self.inner.timeout
+            ))
+        } else {
+            storage(error)
+        }
+    }
+}
+
+/// A whole number of milliseconds as a Redis integer argument (validated durations fit).
+fn int(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// Bound a fred future by the operation timeout.
@@ -349,21 +390,19 @@ impl LockStore for RedisStore {
 
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
-        let redis_key = self.redis_key(key);
         let deleted: i64 = self
-            .eval(
-                &self.inner.release,
-                vec![
-                    redis_key.clone(),
+            .eval(&self.inner.release, || {
+                let keys = vec![
+                    self.redis_key(key),
                     self.waiting_key(key),
                     self.fence_key(key),
-                ],
-                vec![owner.into()],
-            )
+                ];
+                (keys, vec![owner.into()])
+            })
             .await?;
         if deleted == 1 {
             // Waiters of this process need not wait for the pub/sub round trip.
-            self.inner.hub.notify(&redis_key);
+            self.notify_local(key);
             Ok(())
         } else {
             Err(LockError::NotOwned)
@@ -372,20 +411,18 @@ impl LockStore for RedisStore {
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
-        let redis_key = self.redis_key(key);
         let deleted: i64 = self
-            .eval(
-                &self.inner.force_release,
-                vec![
-                    redis_key.clone(),
+            .eval(&self.inner.force_release, || {
+                let keys = vec![
+                    self.redis_key(key),
                     self.waiting_key(key),
                     self.fence_key(key),
-                ],
-                Vec::new(),
-            )
+                ];
+                (keys, Vec::new())
+            })
             .await?;
         if deleted > 0 {
-            self.inner.hub.notify(&redis_key);
+            self.notify_local(key);
         }
         Ok(())
     }
@@ -409,15 +446,15 @@ impl LockStore for RedisStore {
         let lock_ms = millis(duration);
         let fence_ms = lock_ms.saturating_add(self.inner.fence_margin_ms);
         let extended: i64 = self
-            .eval(
-                &self.inner.extend,
-                vec![self.redis_key(key), self.fence_key(key)],
-                vec![
+            .eval(&self.inner.extend, || {
+                let keys = vec![self.redis_key(key), self.fence_key(key)];
+                let args = vec![
                     owner.into(),
-                    lock_ms.to_string().into(),
-                    fence_ms.to_string().into(),
-                ],
-            )
+                    Value::Integer(int(lock_ms)),
+                    Value::Integer(int(fence_ms)),
+                ];
+                (keys, args)
+            })
             .await?;
         if extended == 1 {
             Ok(())

@@ -187,6 +187,15 @@ impl RedisStore {
         format!("{}:permits", self.redis_key(key))
     }
 
+    /// Run a permit script on `key`'s hash.
+    async fn eval_on<R>(&self, script: &Script, key: &str, args: Vec<Value>) -> Result<R, LockError>
+    where
+        R: fred::types::FromValue,
+    {
+        let hash = self.permits_key(key);
+        self.eval(script, || (vec![hash.clone()], args.clone())).await
+    }
+
     fn margin(&self) -> Value {
         self.inner.fence_margin_ms.to_string().into()
     }
@@ -211,7 +220,7 @@ impl PermitStore for RedisStore {
             self.margin(),
         ];
         let reply: i64 = self
-            .eval(&SCRIPTS.acquire, vec![self.permits_key(key)], args)
+            .eval_on(&SCRIPTS.acquire, key, args)
             .await?;
         Ok(match reply {
             token @ 1.. => Acquisition::acquired_with_token(token.unsigned_abs()),
@@ -231,7 +240,7 @@ impl PermitStore for RedisStore {
         validate::delete_input(key, owner)?;
         let args = vec![owner.into(), self.release_channel().into(), self.margin()];
         let released: i64 = self
-            .eval(&SCRIPTS.release, vec![self.permits_key(key)], args)
+            .eval_on(&SCRIPTS.release, key, args)
             .await?;
         if released == 1 {
             Ok(())
@@ -253,7 +262,7 @@ impl PermitStore for RedisStore {
             self.margin(),
         ];
         let extended: i64 = self
-            .eval(&SCRIPTS.extend, vec![self.permits_key(key)], args)
+            .eval_on(&SCRIPTS.extend, key, args)
             .await?;
         if extended == 1 {
             Ok(())
@@ -266,7 +275,7 @@ impl PermitStore for RedisStore {
         validate::key(key)?;
         let args = vec![self.release_channel().into(), self.margin()];
         let _: i64 = self
-            .eval(&SCRIPTS.force_release, vec![self.permits_key(key)], args)
+            .eval_on(&SCRIPTS.force_release, key, args)
             .await?;
         Ok(())
     }
@@ -274,7 +283,7 @@ impl PermitStore for RedisStore {
     async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
         validate::key(key)?;
         let (holders, used): (i64, i64) = self
-            .eval(&SCRIPTS.usage, vec![self.permits_key(key)], vec![])
+            .eval_on(&SCRIPTS.usage, key, vec![])
             .await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(PermitUsage::new(count(holders), count(used)))

@@ -167,6 +167,8 @@ pub(super) async fn bench_contended(
         sections_per_sec: median_f64(sections),
         overlaps,
         round_trip: Stats::median_of(&rtt),
+        ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratio_max: ratios.iter().copied().fold(0.0, f64::max),
         ratio: median_f64(ratios),
     })
 }

@@ -37,6 +37,7 @@
 //! ```
 
 mod baseline;
+mod compare;
 mod contended;
 mod harness;
 mod json;
@@ -49,6 +50,10 @@ use std::time::Duration;
 use lock_core::DEFAULT_TTL;
 
 pub use baseline::{Baseline, MutexBaseline};
+pub use compare::{
+    BaselineCycles, CaseRounds, Contender, LockCycles, RoundFigure, Spread, StoreOnly,
+    compare_cycles,
+};
 pub use harness::{run_bench, run_contended};
 pub use report::{BenchReport, Contended, ManyKeys, Memory, Uncontended, fmt_duration, fmt_rate};
 pub use stats::Stats;

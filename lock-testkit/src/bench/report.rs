@@ -34,6 +34,10 @@ pub struct Contended {
     pub round_trip: Stats,
     /// Handoff median / round-trip median (median of the per-run ratios).
     pub ratio: f64,
+    /// The least per-run ratio.
+    pub ratio_min: f64,
+    /// The greatest per-run ratio.
+    pub ratio_max: f64,
 }
 
 /// Throughput over many keys.

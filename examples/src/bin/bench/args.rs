@@ -10,10 +10,13 @@ pub struct Args {
     pub runs: Option<usize>,
     pub prefix: String,
     pub compare_polling: bool,
+    pub compare: bool,
+    /// With `--compare`: only the contenders whose name contains this (for profiling).
+    pub only: Option<String>,
 }
 
 fn usage() -> &'static str {
-    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P] [--compare-polling]"
+    "usage: bench [--store memory|redis|postgres|mysql|sqlite|all]... [--json] [--quick] [--runs N] [--prefix P] [--compare-polling] [--compare [--only NAME]]"
 }
 
 /// The arguments (without the program name), or the message to print.
@@ -25,6 +28,8 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         runs: None,
         prefix: "bench:".to_owned(),
         compare_polling: false,
+        compare: false,
+        only: None,
     };
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -50,6 +55,8 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--json" => args.json = true,
             "--quick" => args.quick = true,
             "--compare-polling" => args.compare_polling = true,
+            "--compare" => args.compare = true,
+            "--only" => args.only = Some(value("--only")?),
             "--runs" => {
                 let n = value("--runs")?;
                 args.runs = Some(

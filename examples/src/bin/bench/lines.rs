@@ -72,6 +72,15 @@ impl Out {
     }
 }
 
+/// The load average (1, 5, 15 minutes), or `unknown`.
+pub fn load_average() -> String {
+    or_unknown(
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
+    )
+}
+
 /// The machine the figures were measured on.
 pub struct Machine {
     cpus: usize,
@@ -92,9 +101,6 @@ impl Machine {
             .find(|l| l.starts_with("model name"))
             .and_then(|l| l.split_once(':'))
             .map(|(_, m)| m.trim().to_owned());
-        let load = std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
         let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
             .arg("--version")
             .output()
@@ -104,7 +110,7 @@ impl Machine {
         Machine {
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu_model: or_unknown(cpu_model),
-            load: or_unknown(load),
+            load: load_average(),
             rustc: or_unknown(rustc),
         }
     }

@@ -10,7 +10,13 @@
 //! * `--compare-polling`: also measure the contended handoff with the store's release
 //!   notification and holder TTL hidden (waiters poll every 250 ms, as Verrou's do), in
 //!   the same run;
-//! * `--runs N`: runs per figure (default 3; `--quick`: 1);
+//! * `--compare`: instead of the table against the store's own baseline, the project
+//!   beside peer libraries and raw clients (memory, redis, postgres), in interleaved
+//!   rounds, with min–max ratios and the servers' own limits (see `compare.rs`); peers
+//!   and raw clients other than fred need `--features bench`; `--only A|B` keeps the
+//!   contenders whose name contains A or B (and skips the server tools and the handoff),
+//!   to profile one of them;
+//! * `--runs N`: runs per figure (default 3; `--quick`: 1), rounds with `--compare`;
 //! * `--prefix P`: key prefix (default `bench:`), so two benches can share a server.
 //!
 //! Servers: `LOCK_REDIS_URL`, `LOCK_POSTGRES_URL`, `LOCK_MYSQL_URL` (see the README);
@@ -34,7 +40,9 @@
 
 mod alloc;
 mod args;
+mod compare;
 mod lines;
+mod peers;
 mod prepare;
 mod redis;
 mod sql;
@@ -93,6 +101,21 @@ async fn run(args: Args) -> ExitCode {
     out.text(&machine.describe());
     out.line(&machine.line());
     let mut failed = false;
+    if args.compare {
+        let config = config(&args);
+        for name in &args.stores {
+            failed |= !compare::compare_store(&out, name, &config, args.only.as_deref()).await;
+        }
+        out.text(&format!(
+            "load average at the end: {}",
+            lines::load_average()
+        ));
+        return if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
     for name in &args.stores {
         failed |= !bench_store(&out, &args, name).await;
     }
