@@ -124,7 +124,7 @@ async fn permit_input_outside_the_domain_is_invalid_argument_before_any_sql(back
         PermitRequest::new(0, 1, None),
         PermitRequest::new(2, 0, None),
         PermitRequest::new(2, 3, None),
-        PermitRequest::new(lock_core::permits::MAX_PERMITS + 1, 1, None),
+        PermitRequest::new(lock_core::permits::RW_LIMIT + 1, 1, None),
     ];
     for bad in bad_durations {
         requests.push(PermitRequest::new(2, 1, Some(bad)));
