@@ -116,8 +116,8 @@ mod driver {
 
     use crate::backend::Backend;
     use crate::engine::build_pool;
-    use crate::prepared::{Prepared, prepared};
     use crate::options::DatabaseStoreOptions;
+    use crate::prepared::{Prepared, prepared};
     use crate::statements::Statements;
 
     /// A boxed future borrowing a connection.

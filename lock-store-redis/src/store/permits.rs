@@ -193,7 +193,8 @@ impl RedisStore {
         R: fred::types::FromValue,
     {
         let hash = self.permits_key(key);
-        self.eval(script, || (vec![hash.clone()], args.clone())).await
+        self.eval(script, || (vec![hash.clone()], args.clone()))
+            .await
     }
 
     fn margin(&self) -> Value {
@@ -219,9 +220,7 @@ impl PermitStore for RedisStore {
             request.reserve.map_or(0, millis).to_string().into(),
             self.margin(),
         ];
-        let reply: i64 = self
-            .eval_on(&SCRIPTS.acquire, key, args)
-            .await?;
+        let reply: i64 = self.eval_on(&SCRIPTS.acquire, key, args).await?;
         Ok(match reply {
             token @ 1.. => Acquisition::acquired_with_token(token.unsigned_abs()),
             -1 => Acquisition::denied(None),
@@ -239,9 +238,7 @@ impl PermitStore for RedisStore {
     async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let args = vec![owner.into(), self.release_channel().into(), self.margin()];
-        let released: i64 = self
-            .eval_on(&SCRIPTS.release, key, args)
-            .await?;
+        let released: i64 = self.eval_on(&SCRIPTS.release, key, args).await?;
         if released == 1 {
             Ok(())
         } else {
@@ -261,9 +258,7 @@ impl PermitStore for RedisStore {
             millis(duration).to_string().into(),
             self.margin(),
         ];
-        let extended: i64 = self
-            .eval_on(&SCRIPTS.extend, key, args)
-            .await?;
+        let extended: i64 = self.eval_on(&SCRIPTS.extend, key, args).await?;
         if extended == 1 {
             Ok(())
         } else {
@@ -274,17 +269,13 @@ impl PermitStore for RedisStore {
     async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
         let args = vec![self.release_channel().into(), self.margin()];
-        let _: i64 = self
-            .eval_on(&SCRIPTS.force_release, key, args)
-            .await?;
+        let _: i64 = self.eval_on(&SCRIPTS.force_release, key, args).await?;
         Ok(())
     }
 
     async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
         validate::key(key)?;
-        let (holders, used): (i64, i64) = self
-            .eval_on(&SCRIPTS.usage, key, vec![])
-            .await?;
+        let (holders, used): (i64, i64) = self.eval_on(&SCRIPTS.usage, key, vec![]).await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(PermitUsage::new(count(holders), count(used)))
     }
