@@ -190,8 +190,9 @@ async fn permit_expiry_follows_the_database_clock(backend: Backend) {
             "SELECT {expiry} - {now} AS n FROM {t} WHERE permit_key = {k}"
         ))
         .await;
+    // (+2 ms: holdings are kept two milliseconds past their TTL, the store's clock slack.)
     assert!(
-        (9_000..=10_000).contains(&left),
+        (9_000..=10_002).contains(&left),
         "{backend}: the holding expires {left} ms from the database's now"
     );
     let expire = match backend {

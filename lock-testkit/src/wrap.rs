@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lock_core::{
-    AcquireResult, Acquisition, Capabilities, DelegatingStore, LockStore, ReleaseFuture,
-    async_trait,
+    AcquireResult, Acquisition, Capabilities, DelegatingStore, LockStore, PermitStore,
+    ReleaseFuture, async_trait,
 };
 
 /// A store seen without its optional capabilities (no release notification, no holder
@@ -30,6 +30,10 @@ impl DelegatingStore for PollingOnly {
         })
     }
     fn release_listener(&self, _key: &str) -> Option<ReleaseFuture> {
+        None
+    }
+    /// No optional capability: no permits either.
+    fn permits(&self) -> Option<&dyn PermitStore> {
         None
     }
 }
