@@ -169,14 +169,20 @@ impl DatabaseStoreOptions {
         crate::engine::own_pool::<crate::sql::postgres::Postgres>(self)
     }
 
-    /// As [`open_postgres_pool`](Self::open_postgres_pool), for MySQL/MariaDB.
+    /// The pool the store opens for these options' MySQL/MariaDB URL (same size,
+    /// timeouts and recycling), to share with the application's own queries and build the
+    /// store on with `from_mysql_pool`. Opens no connection yet. A URL of another
+    /// backend, or options that reuse a pool, are [`LockError::InvalidArgument`].
     #[cfg(feature = "mysql")]
     pub fn open_mysql_pool(&self) -> Result<crate::MysqlPool, LockError> {
         crate::engine::own_pool::<crate::sql::mysql::Mysql>(self)
     }
 
-    /// As [`open_postgres_pool`](Self::open_postgres_pool), for SQLite (a URL or a path):
-    /// every connection gets the store's busy timeout and WAL journal.
+    /// The pool the store opens for these options' SQLite URL or path (same size and
+    /// timeouts; every connection gets the store's busy timeout and WAL journal), to
+    /// share with the application's own queries and build the store on with
+    /// `from_sqlite_pool`. Opens no connection yet. Another backend's URL, or options
+    /// that reuse a pool, are [`LockError::InvalidArgument`].
     #[cfg(feature = "sqlite")]
     pub fn open_sqlite_pool(&self) -> Result<crate::SqlitePool, LockError> {
         crate::engine::own_pool::<crate::sql::sqlite::Sqlite>(self)
