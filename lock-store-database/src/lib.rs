@@ -329,6 +329,7 @@ mod prepared;
 mod sql;
 mod statements;
 mod store;
+mod tls;
 mod url;
 
 pub use backend::Backend;
