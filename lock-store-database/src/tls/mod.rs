@@ -8,6 +8,8 @@ pub(crate) mod params;
 
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(all(feature = "postgres", feature = "rustls", not(feature = "native-tls")))]
+mod pg_rustls;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(all(feature = "postgres", feature = "rustls", not(feature = "native-tls")))]

@@ -16,7 +16,7 @@ pub(crate) enum PgTls {
     Plain,
     /// rustls, checking the server as the mode asks.
     #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
-    Rustls(tokio_postgres_rustls::MakeRustlsConnect),
+    Rustls(super::pg_rustls::MakeRustls),
     /// native-tls, checking the server as the mode asks.
     #[cfg(feature = "native-tls")]
     Native(postgres_native_tls::MakeTlsConnector),
@@ -93,9 +93,7 @@ impl PgTls {
             PgSslMode::VerifyFull => Check::ChainAndName,
         };
         let config = client_config(check, roots, "sslrootcert")?;
-        Ok(PgTls::Rustls(
-            tokio_postgres_rustls::MakeRustlsConnect::new(config),
-        ))
+        Ok(PgTls::Rustls(super::pg_rustls::MakeRustls::new(config)))
     }
 
     #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
