@@ -19,6 +19,7 @@ use crate::options::{DatabaseStoreOptions, Source};
 use crate::permits::{PermitOps, PermitSql};
 use crate::sql::{Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, Param, PoolOf, Run};
 use crate::statements::Statements;
+use crate::tls::CancelTls;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
 
 /// The store's operations, whatever the backend (a dialect behind its pool). The lock
@@ -58,6 +59,8 @@ where
     timeout: Duration,
     /// The permits table's statements and listener.
     pub(crate) permits: PermitSql,
+    /// How abandoned statements are cancelled (PostgreSQL: over the connections' TLS).
+    cancel: CancelTls,
 }
 
 impl<D: Dialect> Engine<D>
@@ -83,12 +86,14 @@ where
         let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
         let permits = PermitSql::new(&pool, D::BACKEND, options);
+        let cancel = CancelTls::new(D::BACKEND, options)?;
         Ok(Arc::new(Engine {
             dialect,
             sql,
             pool,
             timeout,
             permits,
+            cancel,
         }))
     }
 
@@ -99,7 +104,7 @@ where
         op: impl for<'c> FnOnce(&D, &'c mut D::Conn) -> BoxFuture<'c, QueryResult<T>>,
     ) -> Result<T, LockError> {
         let mut checkout = match timeout_at(deadline, self.pool.get()).await {
-            Ok(Ok(conn)) => Checkout(Some(conn)),
+            Ok(Ok(conn)) => Checkout(Some(conn), &self.cancel),
             // The pool's own timeouts are the operation timeout too.
             Ok(Err(deadpool::managed::PoolError::Timeout(_))) | Err(_) => {
                 return Err(LockError::storage(TimedOut(
@@ -241,12 +246,15 @@ fn bytes(s: &str) -> Vec<u8> {
 /// completed. Dropped earlier — a timeout, or the caller dropping the operation's
 /// future — it is abandoned instead, since its protocol state is unknown (MySQL would
 /// answer the next statement with "packet out of order").
-struct Checkout<C>(Option<Object<AsyncDieselConnectionManager<C>>>)
+struct Checkout<'a, C>(
+    Option<Object<AsyncDieselConnectionManager<C>>>,
+    &'a CancelTls,
+)
 where
     C: Abandon + Send + 'static,
     AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>;
 
-impl<C> Checkout<C>
+impl<C> Checkout<'_, C>
 where
     C: Abandon + Send + 'static,
     AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
@@ -257,7 +265,7 @@ where
     }
 }
 
-impl<C> Drop for Checkout<C>
+impl<C> Drop for Checkout<'_, C>
 where
     C: Abandon + Send + 'static,
     AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
@@ -265,7 +273,7 @@ where
     fn drop(&mut self) {
         if let Some(conn) = self.0.take() {
             if !C::REUSE_AFTER_TIMEOUT {
-                Object::take(conn).abandon();
+                Object::take(conn).abandon(self.1);
             }
         }
     }

@@ -72,9 +72,86 @@
 //!
 //! # Cargo features
 //!
-//! `postgres`, `mysql` and `sqlite`, all on by default; turn the others off to compile
-//! only what you use. None links a system library: PostgreSQL (tokio-postgres) and
-//! MySQL (mysql_async) are pure Rust, and SQLite is built from source (bundled).
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `postgres` | on | PostgreSQL (tokio-postgres), with `LISTEN`/`NOTIFY` release notification |
+//! | `mysql` | on | MySQL / MariaDB (mysql_async) |
+//! | `sqlite` | on | SQLite, built from source (bundled) |
+//! | `rustls` | on | [TLS](#tls) to PostgreSQL and MySQL with rustls (ring) |
+//! | `native-tls` | off | TLS to PostgreSQL with the platform's library (OpenSSL on Linux, which needs its headers to build) instead of rustls |
+//!
+//! Turn off the ones you do not use. With the defaults nothing links a system library:
+//! PostgreSQL and MySQL are pure Rust and SQLite is bundled. MySQL's TLS always uses
+//! rustls: mysql_async cannot be built with both TLS libraries, and cargo features
+//! must add up.
+//!
+//! # TLS
+//!
+//! Set in the URL, with the parameter names (and meanings) of each database's own
+//! clients; the driver receives the rest of the URL unchanged. A bad value is
+//! [`LockError::InvalidArgument`](lock_core::LockError::InvalidArgument) naming the
+//! parameter, reported when the store is built (as is a CA file that cannot be read or
+//! holds no PEM certificate); a server that fails the check is a
+//! [`LockError::Storage`](lock_core::LockError::Storage) naming the store, the endpoint
+//! and the certificate's fault.
+//!
+//! **PostgreSQL** (libpq's `sslmode` and `sslrootcert`):
+//!
+//! | `sslmode` | encrypted | server checked |
+//! |---|---|---|
+//! | `disable` | no | — |
+//! | `prefer` (the default) | when the server offers TLS | no |
+//! | `require` | yes, or the connect fails | no (but as `verify-ca` when `sslrootcert` names a file, as libpq does) |
+//! | `verify-ca` | yes | its chain leads to a trusted root |
+//! | `verify-full` | yes | as `verify-ca`, and the certificate names the host connected to |
+//!
+//! `sslrootcert=/path/ca.pem`: the PEM file of the roots to trust (and no others);
+//! without it the system's trusted roots are used. `sslrootcert=system` asks for the
+//! system's roots and `verify-full` (as libpq 16 does). `sslmode=allow` is not
+//! supported. Every connection of the store uses these settings: the pool's, the
+//! `LISTEN` connection's and the query-cancel request's.
+//!
+//! ```no_run
+//! # use lock_store_database::DatabaseStoreOptions;
+//! let options = DatabaseStoreOptions::new(
+//!     "postgres://app@db.internal/app?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem",
+//! );
+//! ```
+//!
+//! **MySQL / MariaDB** (MySQL's `ssl-mode` and `ssl-ca`):
+//!
+//! | `ssl-mode` (any case) | encrypted | server checked |
+//! |---|---|---|
+//! | `DISABLED` | no | — |
+//! | `PREFERRED` (the default) | when the server offers TLS | no |
+//! | `REQUIRED` | yes, or the connect fails | no |
+//! | `VERIFY_CA` | yes | its chain leads to a trusted root |
+//! | `VERIFY_IDENTITY` | yes | as `VERIFY_CA`, and the certificate names the host connected to |
+//!
+//! `ssl-ca=/path/ca.pem`: the PEM file of the roots to trust (and no others), allowed
+//! with `VERIFY_CA` and `VERIFY_IDENTITY` only; without it the Mozilla roots bundled
+//! with mysql_async (webpki-roots) are used. With `REQUIRED` and the verifying modes a
+//! connection stays on TCP (mysql_async otherwise moves a local connection to the
+//! server's Unix socket, which it never encrypts). mysql_async's own parameters
+//! (`require_ssl`, `verify_ca`, …) still work when `ssl-mode` is not given. **Known
+//! limitation:** `VERIFY_CA` also checks the host name, like `VERIFY_IDENTITY`, because
+//! mysql_async (up to 0.37.1) misses rustls' name errors (blackbeam/mysql_async#404); it
+//! is stricter than asked, never weaker.
+//!
+//! ```no_run
+//! # use lock_store_database::DatabaseStoreOptions;
+//! let options = DatabaseStoreOptions::new(
+//!     "mysql://app@db.internal/app?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/ssl/db-ca.pem",
+//! );
+//! ```
+//!
+//! Without a TLS feature, a URL that asks for TLS (`require` and up, `REQUIRED` and up)
+//! is `InvalidArgument`; `prefer` and `PREFERRED` then connect without TLS.
+//!
+//! A pool passed in by the application ([`DatabaseStoreOptions::from_postgres_pool`],
+//! …) keeps the TLS it was built with; on PostgreSQL the store's cancel requests for
+//! it use TLS without checking the server whenever the connection asked for TLS
+//! (`prefer` or `require` in its configuration), since its settings are not known here.
 //!
 //! # The table
 //!
@@ -329,6 +406,7 @@ mod prepared;
 mod sql;
 mod statements;
 mod store;
+mod tls;
 mod url;
 
 pub use backend::Backend;

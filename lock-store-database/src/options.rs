@@ -65,6 +65,9 @@ impl DatabaseStoreOptions {
     /// Anything else — a string without a scheme such as `localhost:5432` or a bare
     /// path included — is [`LockError::InvalidArgument`] when the store is built, and
     /// creates nothing. For a file path, use [`sqlite_path`](Self::sqlite_path).
+    ///
+    /// TLS is set in the URL: `?sslmode=verify-full&sslrootcert=ca.pem` on PostgreSQL,
+    /// `?ssl-mode=VERIFY_IDENTITY&ssl-ca=ca.pem` on MySQL (see the crate docs, "TLS").
     pub fn new(url: impl Into<String>) -> Self {
         Self::with_source(Source::Url(url.into()))
     }

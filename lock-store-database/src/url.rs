@@ -119,9 +119,13 @@ pub(crate) fn backend_disabled(backend: Backend) -> LockError {
     ))
 }
 
+/// Checks the URL as tokio-postgres will see it, its TLS parameters (libpq's names,
+/// some unknown to tokio-postgres) read and taken out first ([`crate::tls`]).
 #[cfg(feature = "postgres")]
 fn check_postgres_url(url: &str) -> Result<(), LockError> {
-    url.parse::<tokio_postgres::Config>()
+    let driver_url = crate::tls::params::postgres(url)?.driver_url;
+    driver_url
+        .parse::<tokio_postgres::Config>()
         .map(|_| ())
         .map_err(|e| {
             LockError::invalid(format!(
@@ -136,9 +140,12 @@ fn check_postgres_url(_url: &str) -> Result<(), LockError> {
     Err(backend_disabled(Backend::Postgres))
 }
 
+/// Checks the URL as mysql_async will see it, `ssl-mode` and `ssl-ca` read and taken
+/// out first ([`crate::tls`]).
 #[cfg(feature = "mysql")]
 fn check_mysql_url(url: &str) -> Result<(), LockError> {
-    mysql_async::Opts::from_url(url)
+    let driver_url = crate::tls::params::mysql(url)?.driver_url;
+    mysql_async::Opts::from_url(&driver_url)
         .map(|_| ())
         .map_err(|e| LockError::invalid(format!("malformed MySQL URL {:?}: {e}", redact_url(url))))
 }

@@ -82,8 +82,13 @@
 //! * Needs Redis 5 or newer (or a compatible server such as Valkey): the acquire script
 //!   reads `TIME` before it writes, which needs script effects replication, the default
 //!   since Redis 5.
-//! * A `rediss://` URL needs this crate's `tls` (rustls) or `native-tls` feature; without one
-//!   it is rejected instead of silently connecting in clear text.
+//! * TLS: a `rediss://` (or `valkeys://`, `rediss-cluster://`, …) URL connects with TLS,
+//!   checking the server's certificate chain against the system's trusted roots and its
+//!   name against the URL's host. It needs this crate's `rustls` feature (rustls with
+//!   ring; `tls` is its former name) or `native-tls` (the platform's library); without
+//!   one it is `InvalidArgument` instead of silently connecting in clear text. For a
+//!   private CA or a client certificate, give a fred `Config` with its `TlsConfig` to
+//!   [`RedisStoreOptions::from_config`].
 //! * URLs: `redis://`, `rediss://`, `redis-cluster://`, `redis-sentinel://` and, with the
 //!   `unix-sockets` feature (Unix only), `redis+unix:///path` or `unix:///path`; each
 //!   scheme also as `valkey…` (`valkey://`, `valkeys://`, …). See

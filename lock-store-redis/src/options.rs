@@ -77,7 +77,7 @@ impl RedisStoreOptions {
     /// Connect from a URL, parsed by fred when the store connects:
     ///
     /// * `redis://[[user]:password@]host[:port][/db]`;
-    /// * `rediss://…` (TLS: needs the `tls` or `native-tls` feature of this crate);
+    /// * `rediss://…` (TLS: needs the `rustls` or `native-tls` feature of this crate);
     /// * `redis-cluster://host:port?node=host:port&node=…`;
     /// * `redis-sentinel://host:port/db?sentinelServiceName=name&node=host:port` (the
     ///   hosts are the sentinels; the store connects to the primary they name);

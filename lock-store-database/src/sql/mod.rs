@@ -343,7 +343,10 @@ mod driver {
     pub(crate) trait Abandon: Sized {
         /// Return it to the pool (its statement finishes on its own).
         const REUSE_AFTER_TIMEOUT: bool;
-        /// Otherwise: close it (its protocol state is unknown).
-        fn abandon(self) {}
+        /// Otherwise: close it (its protocol state is unknown). `tls`: how the store's
+        /// connections are secured, for a cancel request.
+        fn abandon(self, tls: &crate::tls::CancelTls) {
+            let _ = tls;
+        }
     }
 }

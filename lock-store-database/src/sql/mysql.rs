@@ -81,12 +81,17 @@ pub use driver::MysqlPool;
 #[cfg(feature = "mysql")]
 mod driver {
     use diesel_async::AsyncMysqlConnection;
+    use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
+    use lock_core::LockError;
 
     use crate::backend::Backend;
+    use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
+    use crate::sql::DEFAULT_POOL_SIZE;
     use crate::sql::{
         Abandon, Acquire, AcquireRow, Acquired, Bound, Dialect, Param, PoolOf, Run, one,
     };
+    use crate::tls::MysqlTls;
 
     /// A diesel-async MySQL/MariaDB connection pool (deadpool), as an application may
     /// already have.
@@ -99,6 +104,24 @@ mod driver {
     impl Dialect for Mysql {
         type Conn = AsyncMysqlConnection;
         const BACKEND: Backend = Backend::Mysql;
+
+        fn open_pool(
+            target: &str,
+            _memory: bool,
+            options: &DatabaseStoreOptions,
+        ) -> Result<MysqlPool, LockError> {
+            let mut config = ManagerConfig::default();
+            config.recycling_method = RecyclingMethod::Fast;
+            // Connections use the URL's `ssl-mode` and `ssl-ca`; mysql_async gets the
+            // URL without them.
+            let (target, tls) = MysqlTls::from_url(target)?;
+            config.custom_setup = Box::new(move |url| {
+                let tls = tls.clone();
+                Box::pin(async move { tls.connect(url).await })
+            });
+            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
+            build_pool(&target, config, size, options.operation_timeout)
+        }
 
         fn new(_pool: &MysqlPool, _options: &DatabaseStoreOptions) -> Self {
             Mysql

@@ -81,7 +81,6 @@ pub(crate) use driver::Postgres;
 
 #[cfg(feature = "postgres")]
 mod driver {
-    use diesel::{ConnectionError, ConnectionResult};
     use diesel_async::AsyncPgConnection;
     use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
     use lock_core::{LockError, ReleaseFuture};
@@ -93,36 +92,11 @@ mod driver {
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
     use crate::sql::{Abandon, Acquire, Acquired, Bound, Dialect, Param, PoolOf, Run, one};
+    use crate::tls::{CancelTls, PgTls};
 
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
     /// already have.
     pub type PgPool = PoolOf<AsyncPgConnection>;
-
-    /// Connect as diesel-async's own `establish` does, keeping the cause of a failure:
-    /// tokio-postgres's `Display` of a failed connect is only "error connecting to
-    /// server" (the cause, such as "connection refused", is its `source`), and
-    /// diesel-async keeps only that text.
-    async fn connect(url: String) -> ConnectionResult<AsyncPgConnection> {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .map_err(|error| ConnectionError::BadConnection(with_causes(&error)))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await
-    }
-
-    /// `error: cause: cause of the cause…`
-    fn with_causes(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        text
-    }
 
     /// PostgreSQL: one statement per operation; releases `pg_notify` the table's channel.
     pub(crate) struct Postgres {
@@ -143,9 +117,15 @@ mod driver {
             let mut config = ManagerConfig::default();
             // `Verified` would add a `SELECT 1` round trip to every checkout.
             config.recycling_method = RecyclingMethod::Fast;
-            config.custom_setup = Box::new(|url| Box::pin(connect(url.to_owned())));
+            // Connections (the listener's too, taken from this pool) use the URL's TLS
+            // settings; tokio-postgres gets the URL without the parameters it lacks.
+            let (target, tls) = PgTls::from_url(target)?;
+            config.custom_setup = Box::new(move |url| {
+                let tls = tls.clone();
+                Box::pin(async move { tls.connect(url).await })
+            });
             let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
-            build_pool(target, config, size, options.operation_timeout)
+            build_pool(&target, config, size, options.operation_timeout)
         }
 
         fn new(pool: &PgPool, options: &DatabaseStoreOptions) -> Self {
@@ -192,11 +172,12 @@ mod driver {
         const REUSE_AFTER_TIMEOUT: bool = false;
         /// Ask the server to cancel the statement (so that, say, an acquire stuck
         /// behind a row lock does not commit later), then close the connection.
-        fn abandon(self) {
+        fn abandon(self, tls: &CancelTls) {
             let token = self.cancel_token();
+            let tls = tls.postgres.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
-                    let _ = token.cancel_query(tokio_postgres::NoTls).await;
+                    tls.cancel(token).await;
                     drop(self);
                 });
             }

@@ -233,10 +233,10 @@ fn parse_url(url: &str) -> Result<Config, LockError> {
     let (scheme, rest) = url.split_once("://").unwrap_or((url, ""));
     let scheme = scheme.to_ascii_lowercase();
     let tls = scheme.starts_with("rediss") || scheme.starts_with("valkeys");
-    if tls && !cfg!(any(feature = "tls", feature = "native-tls")) {
+    if tls && !cfg!(any(feature = "rustls", feature = "native-tls")) {
         return Err(LockError::invalid(format!(
-            "redis URL {} uses TLS, but lock-store-redis was built without its `tls` or \
-             `native-tls` feature",
+            "redis URL {} uses TLS, but lock-store-redis was built without its `rustls` \
+             (formerly `tls`) or `native-tls` feature",
             redact_url(url)
         )));
     }
@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn valkeys_needs_a_tls_feature_like_rediss() {
         let result = parse_url("valkeys://127.0.0.1:6380");
-        if cfg!(any(feature = "tls", feature = "native-tls")) {
+        if cfg!(any(feature = "rustls", feature = "native-tls")) {
             assert!(result.is_ok(), "{result:?}");
         } else {
             let err = result.unwrap_err();
