@@ -15,10 +15,17 @@ async fn contend(store: &str) -> Option<Vec<usize>> {
         store.replace(['/', ':'], "_"),
         std::process::id()
     );
+    // All processes start contending together, 3 s from now (time to start and connect).
+    let start_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis()
+        + 3000;
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_fairness_worker"))
                 .args([store, &key, &TASKS.to_string(), &MILLIS.to_string()])
+                .arg(start_at.to_string())
                 .output()
         })
         .collect();

@@ -50,12 +50,18 @@ async fn main() -> std::process::ExitCode {
 
 async fn contend() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, kind, key, tasks, millis] = args.as_slice() else {
-        return Err("usage: fairness_worker STORE KEY TASKS MILLIS".into());
+    let [_, kind, key, tasks, millis, start_at] = args.as_slice() else {
+        return Err("usage: fairness_worker STORE KEY TASKS MILLIS START_AT_UNIX_MS".into());
     };
     let tasks: usize = tasks.parse()?;
     let run_for = Duration::from_millis(millis.parse()?);
     let locks = LockFactory::from_shared(store(kind).await?, Default::default());
+    // Every process starts contending at the same wall-clock instant (after connecting),
+    // so that one that took longer to start or connect is not counted as starved.
+    let start_at = std::time::UNIX_EPOCH + Duration::from_millis(start_at.parse()?);
+    if let Ok(wait) = start_at.duration_since(std::time::SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
     let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..tasks).map(|_| AtomicUsize::new(0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let inside = Arc::new(AtomicUsize::new(0));
