@@ -1,12 +1,11 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, PermitStore, PermitTable, ReleaseFuture,
-    ReleaseHub, async_trait, validate,
+    Acquisition, Capabilities, FenceCounter, LockError, LockStore, PermitStore, PermitTable,
+    ReleaseFuture, ReleaseHub, async_trait, validate,
 };
 use parking_lot::{Mutex, MutexGuard};
 use tokio::time::Instant;
@@ -52,8 +51,8 @@ pub struct MemoryStore {
 struct Inner {
     shards: Box<[Mutex<State>]>,
     hasher: RandomState,
-    /// The last fencing token issued (one counter per store: tokens grow across keys).
-    last_token: AtomicU64,
+    /// The fencing counter (one per store: tokens grow across keys).
+    tokens: FenceCounter,
     released: ReleaseHub,
     /// Semaphores and reader-writer locks.
     permits: PermitTable,
@@ -64,7 +63,7 @@ impl Default for Inner {
         Inner {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
-            last_token: AtomicU64::new(0),
+            tokens: FenceCounter::default(),
             released: ReleaseHub::default(),
             permits: PermitTable::default(),
         }
@@ -72,31 +71,6 @@ impl Default for Inner {
 }
 
 impl Inner {
-    /// The next fencing token: `max(last + 1, wall clock in µs)`. The `+ 1` makes tokens
-    /// strictly increase within this store; the clock makes a new store (a restarted
-    /// process) start above the tokens of the last one, assuming the wall clock has not
-    /// stepped back in between — so a resource that kept the last token still accepts
-    /// the new holder's writes.
-    fn next_token(&self) -> u64 {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        let mut last = self.last_token.load(Ordering::Relaxed);
-        loop {
-            let next = last.saturating_add(1).max(now_us);
-            match self.last_token.compare_exchange_weak(
-                last,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return next,
-                Err(seen) => last = seen,
-            }
-        }
-    }
-
     fn shard(&self, key: &str) -> MutexGuard<'_, State> {
         let hash = self.hasher.hash_one(key) as usize;
         self.shards[hash & (SHARDS - 1)].lock()
@@ -231,7 +205,7 @@ impl MemoryStore {
         }
         st.maybe_sweep(now);
         // Under the shard's lock: the key's tokens are issued in order.
-        let token = self.inner.next_token();
+        let token = self.inner.tokens.next();
         st.locks.insert(
             key.to_owned(),
             Entry {

@@ -3,14 +3,13 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{PermitRequest, PermitSet, PermitStore, PermitUsage};
-use crate::{Acquisition, LockError, ReleaseFuture, ReleaseHub, validate};
+use crate::{Acquisition, FenceCounter, LockError, ReleaseFuture, ReleaseHub, validate};
 
 const SHARDS: usize = 32;
 
@@ -36,7 +35,7 @@ pub struct PermitTable {
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     released: ReleaseHub,
-    last_token: AtomicU64,
+    tokens: FenceCounter,
 }
 
 impl Default for PermitTable {
@@ -45,7 +44,7 @@ impl Default for PermitTable {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: RandomState::new(),
             released: ReleaseHub::default(),
-            last_token: AtomicU64::new(0),
+            tokens: FenceCounter::default(),
         }
     }
 }
@@ -57,21 +56,6 @@ impl std::fmt::Debug for PermitTable {
 }
 
 impl PermitTable {
-    /// `max(last + 1, wall clock in µs)`.
-    fn next_token(&self) -> u64 {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        let last = self
-            .last_token
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                Some(last.saturating_add(1).max(now_us))
-            })
-            .unwrap_or_else(|last| last);
-        last.saturating_add(1).max(now_us)
-    }
-
     /// Run `f` on `key`'s set under its shard's mutex; forget the set if it is idle
     /// afterwards.
     fn with<T>(&self, key: &str, f: impl FnOnce(&mut PermitSet, Instant) -> T) -> T {
@@ -109,7 +93,7 @@ impl PermitStore for PermitTable {
         request: PermitRequest,
     ) -> Result<Acquisition, LockError> {
         validate::save_input(key, owner, request.ttl)?;
-        let floor = self.next_token();
+        let floor = self.tokens.next();
         self.with(key, |set, now| set.try_acquire(now, owner, &request, floor))
     }
 
