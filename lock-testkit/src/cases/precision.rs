@@ -49,12 +49,16 @@ async fn rounds(ctx: &Ctx, permits: bool) -> CaseResult {
             late += 1;
             continue;
         }
+        // The clock is read before `remaining_time` reads it: `before + left` is the
+        // holder's deadline, not later by the time between two clock reads (a store that
+        // answers within microseconds would land in that gap).
+        let before = tokio::time::Instant::now();
         let Some(left) = holder.remaining_time() else {
             return Err(CaseFailure(
                 "a holding with a TTL has no remaining time".into(),
             ));
         };
-        let deadline = tokio::time::Instant::now() + left;
+        let deadline = before + left;
         tokio::time::sleep_until(deadline - Duration::from_millis(3).min(left)).await;
         let rival = format!("rival{round:027}");
         while tokio::time::Instant::now() < deadline {
