@@ -190,9 +190,13 @@ impl Holding {
     }
 
     /// A new holding starts; returns its generation. Stops the previous extender.
-    pub(crate) fn acquired(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
+    pub(crate) fn acquired(
+        &self,
+        deadline: Deadline,
+        fencing_token: Option<u64>,
+        now: Instant,
+    ) -> u64 {
         self.update(|st| {
-            let now = Instant::now();
             st.fire_if_expired(|| now);
             st.generation += 1;
             st.flag = std::mem::take(&mut st.upcoming);
@@ -315,7 +319,7 @@ impl Holding {
 
     /// Restore a holding from a serialized lock (a new generation).
     pub(crate) fn restore(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
-        self.acquired(deadline, fencing_token)
+        self.acquired(deadline, fencing_token, Instant::now())
     }
 
     /// The holding a signal taken now follows, and its fired flag: the current holding

@@ -166,11 +166,12 @@ impl Lock {
             };
             let outcome = outcome?;
             if let Some(generation) = outcome.generation {
-                crate::observe::acquired(store.name(), started.elapsed());
+                let waited = outcome.answered_at.saturating_duration_since(started);
+                crate::observe::acquired(store.name(), waited);
                 tracing::debug!(
                     store = store.name(),
                     key = %self.key(),
-                    waited_ms = started.elapsed().as_millis() as u64,
+                    waited_ms = waited.as_millis() as u64,
                     attempts,
                     fencing_token = outcome.acquisition.fencing_token,
                     "lock acquired"
@@ -278,10 +279,13 @@ impl Lock {
                 acquisition,
                 generation: None,
                 late: false,
+                answered_at: sent_at,
             });
         }
+        // One clock reading serves the late check, the holding's start and the wait time.
+        let answered_at = Instant::now();
         let deadline = Deadline::after(sent_at, self.ttl());
-        if matches!(deadline, Deadline::At(t) if Instant::now() >= t) {
+        if matches!(deadline, Deadline::At(t) if answered_at >= t) {
             // The answer came after the TTL ran out (a stalled process, a slow network):
             // the store's holding has expired too, so this is no holding to hand out.
             // Remove what is left of it (owner-checked, still under the mutex) and let
@@ -296,18 +300,20 @@ impl Lock {
                 acquisition: Acquisition::denied(None),
                 generation: None,
                 late: true,
+                answered_at,
             });
         }
-        let generation = Some(self.on_acquired(deadline, acquisition.fencing_token));
+        let generation = Some(self.on_acquired(deadline, acquisition.fencing_token, answered_at));
         Ok(Attempt {
             acquisition,
             generation,
             late: false,
+            answered_at,
         })
     }
 
-    fn on_acquired(&self, deadline: Deadline, fencing_token: Option<u64>) -> u64 {
-        let generation = self.shared.holding.acquired(deadline, fencing_token);
+    fn on_acquired(&self, deadline: Deadline, fencing_token: Option<u64>, now: Instant) -> u64 {
+        let generation = self.shared.holding.acquired(deadline, fencing_token, now);
         self.start_extender(generation);
         generation
     }
@@ -319,6 +325,8 @@ struct Attempt {
     generation: Option<u64>,
     /// Acquired, but answered after the TTL ran out: try again at once.
     late: bool,
+    /// When the answer was read (for an acquisition; the send time for a denial).
+    answered_at: Instant,
 }
 
 /// A `try_acquire` whose answer has not arrived (the future was dropped, or the store
