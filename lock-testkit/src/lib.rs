@@ -337,31 +337,23 @@ macro_rules! __listed_case {
         $crate::__listed_case! { @run $all $case $maker $ctor }
     };
     (Permits $all:tt [] $case:ident $maker:ident $ctor:expr) => {
-        #[test]
-        #[ignore = "store lacks permits (not in the store_tests! capabilities list)"]
-        fn $case() {
-            $crate::private::run_test(stringify!($case), $crate::$maker($ctor), Some(&$crate::__cap_names!($all)[..]));
+        $crate::__listed_case! {
+            @lacks "store lacks permits (not in the store_tests! capabilities list)" $all $case $maker $ctor
         }
     };
     (ReleaseNotification $all:tt [] $case:ident $maker:ident $ctor:expr) => {
-        #[test]
-        #[ignore = "store lacks release_notification (not in the store_tests! capabilities list)"]
-        fn $case() {
-            $crate::private::run_test(stringify!($case), $crate::$maker($ctor), Some(&$crate::__cap_names!($all)[..]));
+        $crate::__listed_case! {
+            @lacks "store lacks release_notification (not in the store_tests! capabilities list)" $all $case $maker $ctor
         }
     };
     (FencingTokens $all:tt [] $case:ident $maker:ident $ctor:expr) => {
-        #[test]
-        #[ignore = "store lacks fencing_tokens (not in the store_tests! capabilities list)"]
-        fn $case() {
-            $crate::private::run_test(stringify!($case), $crate::$maker($ctor), Some(&$crate::__cap_names!($all)[..]));
+        $crate::__listed_case! {
+            @lacks "store lacks fencing_tokens (not in the store_tests! capabilities list)" $all $case $maker $ctor
         }
     };
     (HolderTtl $all:tt [] $case:ident $maker:ident $ctor:expr) => {
-        #[test]
-        #[ignore = "store lacks holder_ttl (not in the store_tests! capabilities list)"]
-        fn $case() {
-            $crate::private::run_test(stringify!($case), $crate::$maker($ctor), Some(&$crate::__cap_names!($all)[..]));
+        $crate::__listed_case! {
+            @lacks "store lacks holder_ttl (not in the store_tests! capabilities list)" $all $case $maker $ctor
         }
     };
     ($needs:ident $all:tt [$first:ident $($rest:ident)*] $case:ident $maker:ident $ctor:expr) => {
@@ -369,6 +361,13 @@ macro_rules! __listed_case {
     };
     (@run $all:tt $case:ident $maker:ident $ctor:expr) => {
         #[test]
+        fn $case() {
+            $crate::private::run_test(stringify!($case), $crate::$maker($ctor), Some(&$crate::__cap_names!($all)[..]));
+        }
+    };
+    (@lacks $why:literal $all:tt $case:ident $maker:ident $ctor:expr) => {
+        #[test]
+        #[ignore = $why]
         fn $case() {
             $crate::private::run_test(stringify!($case), $crate::$maker($ctor), Some(&$crate::__cap_names!($all)[..]));
         }

@@ -201,14 +201,7 @@ async fn shared_section(
         tally.overlaps.fetch_add(1, Ordering::SeqCst);
     }
     if matches!(role, Role::Writer) {
-        let counter = dir.join("counter");
-        let value: u64 = match std::fs::read_to_string(&counter) {
-            Ok(s) => s.trim().parse().unwrap_or(0),
-            Err(e) if e.kind() == ErrorKind::NotFound => 0,
-            Err(e) => return Err(e),
-        };
-        tokio::time::sleep(hold).await;
-        std::fs::write(&counter, (value + 1).to_string())?;
+        increment_slowly(dir, hold).await?;
         tally.writes.fetch_add(1, Ordering::SeqCst);
     } else {
         tokio::time::sleep(hold).await;
@@ -247,19 +240,25 @@ async fn section(dir: &Path, hold: Duration, tally: &Tally) -> std::io::Result<(
         }
         Err(e) => return Err(e),
     };
+    increment_slowly(dir, hold).await?;
+    if mine {
+        std::fs::remove_file(&marker)?;
+    }
+    tally.sections.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Add one to the counter file in `dir`, holding `hold` between the read and the write
+/// to widen the window: any overlap loses an increment.
+async fn increment_slowly(dir: &Path, hold: Duration) -> std::io::Result<()> {
     let counter = dir.join("counter");
     let value: u64 = match std::fs::read_to_string(&counter) {
         Ok(s) => s.trim().parse().unwrap_or(0),
         Err(e) if e.kind() == ErrorKind::NotFound => 0,
         Err(e) => return Err(e),
     };
-    // Widen the window between read and write: any overlap loses an increment.
     tokio::time::sleep(hold).await;
     std::fs::write(&counter, (value + 1).to_string())?;
-    if mine {
-        std::fs::remove_file(&marker)?;
-    }
-    tally.sections.fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
 

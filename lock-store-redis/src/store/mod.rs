@@ -1,26 +1,37 @@
-//! The Redis implementation of [`LockStore`].
+//! The Redis implementation of [`LockStore`](lock_core::LockStore): the store, its keys and how it is shared.
+//!
+//! * `connect.rs`: building a store (a URL, a fred configuration, a client or a pool);
+//! * `command.rs`: running one script or command (one attempt, the operation timeout,
+//!   the reload on `NOSCRIPT`) and reading fred's errors and the scripts' replies;
+//! * `locks.rs`: the [`LockStore`](lock_core::LockStore) methods (one key per lock);
+//! * `permits.rs`: the [`PermitStore`](lock_core::PermitStore) methods (one hash per key).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use fred::clients::{Client, Pool};
 use fred::error::Error as FredError;
-use fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
+use fred::interfaces::ClientLike;
+use fred::types::ClientState;
 use fred::types::config::{Config, ConnectionConfig, Options, PerformanceConfig, ReconnectPolicy};
 use fred::types::scripts::Script;
-use fred::types::{ClientState, Value};
-use lock_core::{
-    Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, ReleaseHub, validate,
-};
+use lock_core::{LockError, ReleaseFuture, ReleaseHub};
 
 use crate::options::{Connection, RedisStoreOptions};
 use crate::scripts;
 use crate::subscriber::{Subscriber, SubscriberConfig};
 use lock_core::redact_url;
 
-/// A [`LockStore`] on Redis (standalone, Sentinel or Cluster), through `fred`.
+mod command;
+mod connect;
+mod locks;
+mod permits;
+
+pub(crate) use command::cause;
+use command::millis;
+
+/// A [`LockStore`](lock_core::LockStore) on Redis (standalone, Sentinel or Cluster), through `fred`.
 ///
 /// Cheap to clone: clones share the connection, the scripts and the release subscriber.
 ///
@@ -118,45 +129,6 @@ fn default_policy() -> ReconnectPolicy {
     ReconnectPolicy::new_exponential(0, 100, 2_000, 2)
 }
 
-fn storage(error: FredError) -> LockError {
-    LockError::Storage(cause(error))
-}
-
-/// A fred error as the cause of a storage error. fred words an I/O failure as the
-/// `Debug` of the `io::Error` (`IO Error: Os { code: 111, kind: ConnectionRefused, … }`)
-/// and keeps nothing else of it: that becomes the `io::Error` again (`Connection refused
-/// (os error 111)`, its kind checkable), any other error stays fred's.
-pub(crate) fn cause(error: FredError) -> lock_core::BoxError {
-    if *error.kind() == fred::error::ErrorKind::IO {
-        if let Some(io) = io_error(error.details()) {
-            return Box::new(io);
-        }
-    }
-    Box::new(error)
-}
-
-/// The `io::Error` whose `Debug` is `details`, when it names an OS error code or a
-/// message.
-fn io_error(details: &str) -> Option<std::io::Error> {
-    if let Some((_, rest)) = details.split_once("Os { code: ") {
-        let code = rest.split(|c: char| !c.is_ascii_digit()).next()?;
-        return code.parse().ok().map(std::io::Error::from_raw_os_error);
-    }
-    let (_, rest) = details
-        .split_once("error: \"")
-        .or_else(|| details.split_once("message: \""))?;
-    let (message, _) = rest.split_once('"')?;
-    Some(std::io::Error::other(message.to_owned()))
-}
-
-/// Whole milliseconds, rounded up (a validated duration: 1 ms to `MAX_TTL`, so it fits).
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
-}
-
-mod connect;
-mod permits;
-
 impl RedisStore {
     /// The key prefix.
     pub fn prefix(&self) -> &str {
@@ -224,145 +196,22 @@ impl RedisStore {
         self.inner.commands.client()
     }
 
-    /// One acquire attempt: what both [`LockStore::save`] and [`LockStore::try_acquire`] run.
-    async fn acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
-        validate::save_input(key, owner, ttl)?;
-        // Lengths as integers (fred sends them as bulk strings, as the script reads them).
-        let lock_ms = ttl.map(|ttl| int(millis(ttl)));
-        let fence_ms = ttl.map(|ttl| int(millis(ttl).saturating_add(self.inner.fence_margin_ms)));
-        let reply: i64 = self
-            .eval(&self.inner.acquire, || {
-                let keys = vec![
-                    self.redis_key(key),
-                    self.fence_key(key),
-                    self.waiting_key(key),
-                ];
-                let args = match (lock_ms, fence_ms) {
-                    // The counter outlives the lock by the margin.
-                    (Some(lock_ms), Some(fence_ms)) => vec![
-                        owner.into(),
-                        Value::Integer(lock_ms),
-                        Value::Integer(fence_ms),
-                    ],
-                    // No expiry for either while held; the release gives the counter the
-                    // margin.
-                    _ => vec![owner.into(), Value::Integer(0)],
-                };
-                (keys, args)
-            })
-            .await?;
-        Ok(match reply {
-            // A token (tokens start at 1).
-            token @ 1.. => Acquisition::acquired_with_token(token.unsigned_abs()),
-            // Denied: -1 = the holder's lock never expires, -2 - n = n ms left.
-            -1 => Acquisition::denied(None),
-            denied @ ..=-2 => {
-                Acquisition::denied(Some(Duration::from_millis((-2 - denied).unsigned_abs())))
-            }
-            0 => {
-                return Err(self.context(LockError::storage_msg(
-                    "unexpected reply 0 from the redis acquire script",
-                )));
-            }
-        })
+    /// The Redis keys a release of `key` touches: the lock, its waiting mark and its
+    /// fencing counter (the order the release scripts read them in).
+    fn release_keys(&self, key: &str) -> Vec<String> {
+        vec![
+            self.redis_key(key),
+            self.waiting_key(key),
+            self.fence_key(key),
+        ]
     }
 
-    /// `EVALSHA`; on `NOSCRIPT`, `SCRIPT LOAD` (on every primary, so later calls are one
-    /// `EVALSHA` again) and then `EVAL` of the body, which cannot answer `NOSCRIPT` even if
-    /// the cache is flushed again in between. Every command gets one attempt.
-    /// (fred's `Script::evalsha_with_reload` cannot take per-command options.)
-    ///
-    /// `call` gives the keys and arguments; it runs again only on `NOSCRIPT`, so the
-    /// common path builds them once and copies nothing. The whole operation, reload
-    /// included, is bounded by the operation timeout.
-    async fn eval<R>(
-        &self,
-        script: &Script,
-        call: impl Fn() -> (Vec<String>, Vec<Value>),
-    ) -> Result<R, LockError>
-    where
-        R: fred::types::FromValue,
-    {
-        let started = tokio::time::Instant::now();
-        let timeout = self.inner.timeout;
-        let (keys, args) = call();
-        // The common case, one command: fred's per-command timeout (in `options`) is the
-        // operation timeout, so no second timer is armed around it.
-        let error = match self
-            .client()
-            .with_options(&self.inner.options)
-            .evalsha(script.sha1().clone(), keys, Value::Array(args))
-            .await
-        {
-            Err(error) if error.details().starts_with("NOSCRIPT") => error,
-            result => return result.map_err(|e| self.context(self.command_error(e))),
-        };
-        let Some(lua) = script.lua() else {
-            return Err(storage(error));
-        };
-        // Reload, then send the body: both within what is left of the operation timeout.
-        let left = timeout.saturating_sub(started.elapsed());
-        let options = Options {
-            timeout: Some(left.max(Duration::from_millis(1))),
-            ..self.inner.options.clone()
-        };
-        let client = self.client().with_options(&options);
-        let reload = async {
-            client
-                .script_load_cluster::<(), _>(lua.clone())
-                .await
-                .map_err(storage)?;
-            let (keys, args) = call();
-            client
-                .eval(lua.clone(), keys, Value::Array(args))
-                .await
-                .map_err(storage)
-        };
-        within_result(left, reload)
-            .await
-            .map_err(|error| self.context(error))
-    }
-
-    /// A failed command as a storage error; a timeout says which operation timeout ran out.
-    fn command_error(&self, error: FredError) -> LockError {
-        if *error.kind() == fred::error::ErrorKind::Timeout {
-            LockError::storage_msg(format!(
-                "redis operation timed out after {:?}",
-                self.inner.timeout
-            ))
-        } else {
-            storage(error)
-        }
-    }
-}
-
-/// A whole number of milliseconds as a Redis integer argument (validated durations fit).
-fn int(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
-/// Bound a fred future by the operation timeout.
-async fn within<T>(
-    timeout: Duration,
-    future: impl Future<Output = Result<T, FredError>>,
-) -> Result<T, LockError> {
-    within_result(timeout, async { future.await.map_err(storage) }).await
-}
-
-async fn within_result<T>(
-    timeout: Duration,
-    future: impl Future<Output = Result<T, LockError>>,
-) -> Result<T, LockError> {
-    match tokio::time::timeout(timeout, future).await {
-        Ok(result) => result,
-        Err(_) => Err(LockError::storage_msg(format!(
-            "redis operation timed out after {timeout:?}"
-        ))),
+    /// A listener for the release of the Redis key (or hash) `redis_key`: registered
+    /// first, so a release after this call is seen, and the subscriber is started.
+    fn listen(&self, redis_key: &str) -> ReleaseFuture {
+        let listener = self.inner.hub.listen(redis_key);
+        self.inner.subscriber.ensure_started();
+        listener
     }
 }
 
@@ -379,145 +228,5 @@ impl Drop for Inner {
                 let _ = client.quit().await;
             });
         }
-    }
-}
-
-#[async_trait]
-impl LockStore for RedisStore {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.acquire(key, owner, ttl).await?.acquired)
-    }
-
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate::delete_input(key, owner)?;
-        let deleted: i64 = self
-            .eval(&self.inner.release, || {
-                let keys = vec![
-                    self.redis_key(key),
-                    self.waiting_key(key),
-                    self.fence_key(key),
-                ];
-                (keys, vec![owner.into()])
-            })
-            .await?;
-        if deleted == 1 {
-            // Waiters of this process need not wait for the pub/sub round trip.
-            self.notify_local(key);
-            Ok(())
-        } else {
-            Err(LockError::NotOwned)
-        }
-    }
-
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        validate::key(key)?;
-        let deleted: i64 = self
-            .eval(&self.inner.force_release, || {
-                let keys = vec![
-                    self.redis_key(key),
-                    self.waiting_key(key),
-                    self.fence_key(key),
-                ];
-                (keys, Vec::new())
-            })
-            .await?;
-        if deleted > 0 {
-            self.notify_local(key);
-        }
-        Ok(())
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        validate::key(key)?;
-        let redis_key = self.redis_key(key);
-        let count: i64 = within(
-            self.inner.timeout,
-            self.client()
-                .with_options(&self.inner.options)
-                .exists(redis_key),
-        )
-        .await
-        .map_err(|error| self.context(error))?;
-        Ok(count > 0)
-    }
-
-    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
-        validate::extend_input(key, owner, duration)?;
-        let lock_ms = millis(duration);
-        let fence_ms = lock_ms.saturating_add(self.inner.fence_margin_ms);
-        let extended: i64 = self
-            .eval(&self.inner.extend, || {
-                let keys = vec![self.redis_key(key), self.fence_key(key)];
-                let args = vec![
-                    owner.into(),
-                    Value::Integer(int(lock_ms)),
-                    Value::Integer(int(fence_ms)),
-                ];
-                (keys, args)
-            })
-            .await?;
-        if extended == 1 {
-            Ok(())
-        } else {
-            Err(LockError::NotOwned)
-        }
-    }
-
-    fn name(&self) -> &str {
-        "redis"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
-    }
-
-    async fn try_acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
-        self.acquire(key, owner, ttl).await
-    }
-
-    fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
-        // Register first: a release after this line is seen by this listener.
-        let listener = self.inner.hub.listen(&self.redis_key(key));
-        self.inner.subscriber.ensure_started();
-        Some(listener)
-    }
-
-    fn permits(&self) -> Option<&dyn lock_core::PermitStore> {
-        Some(self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fred_io_errors_become_io_errors_again() {
-        let refused = FredError::new(
-            fred::error::ErrorKind::IO,
-            r#"Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }"#,
-        );
-        let refused = cause(refused);
-        let io = refused
-            .downcast_ref::<std::io::Error>()
-            .expect("an io::Error");
-        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
-        let custom = FredError::new(
-            fred::error::ErrorKind::IO,
-            r#"Custom { kind: Other, error: "tls handshake eof" }"#,
-        );
-        assert_eq!(cause_text(custom), "tls handshake eof");
-        let auth = FredError::new(fred::error::ErrorKind::Auth, "WRONGPASS invalid password");
-        let auth = cause(auth);
-        assert!(auth.is::<FredError>(), "{auth}");
-    }
-
-    fn cause_text(error: FredError) -> String {
-        cause(error).to_string()
     }
 }

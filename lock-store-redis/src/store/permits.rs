@@ -27,7 +27,8 @@ use lock_core::{
     Acquisition, LockError, PermitRequest, PermitStore, PermitUsage, ReleaseFuture, validate,
 };
 
-use super::{RedisStore, millis};
+use super::RedisStore;
+use super::command::{millis, owned};
 
 /// Parse the hash into `holders` (owner → {weight, expiry}), `fence` and the live
 /// reservation; drop what expired; define `settle()`, which sets the hash's expiry.
@@ -221,29 +222,14 @@ impl PermitStore for RedisStore {
             self.margin(),
         ];
         let reply: i64 = self.eval_on(&SCRIPTS.acquire, key, args).await?;
-        Ok(match reply {
-            token @ 1.. => Acquisition::acquired_with_token(token.unsigned_abs()),
-            -1 => Acquisition::denied(None),
-            denied @ ..=-2 => {
-                Acquisition::denied(Some(Duration::from_millis((-2 - denied).unsigned_abs())))
-            }
-            0 => {
-                return Err(self.context(LockError::storage_msg(
-                    "unexpected reply 0 from the redis permit acquire script",
-                )));
-            }
-        })
+        self.acquisition(reply, "permit acquire")
     }
 
     async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let args = vec![owner.into(), self.release_channel().into(), self.margin()];
         let released: i64 = self.eval_on(&SCRIPTS.release, key, args).await?;
-        if released == 1 {
-            Ok(())
-        } else {
-            Err(LockError::NotOwned)
-        }
+        owned(released)
     }
 
     async fn extend_permit(
@@ -259,11 +245,7 @@ impl PermitStore for RedisStore {
             self.margin(),
         ];
         let extended: i64 = self.eval_on(&SCRIPTS.extend, key, args).await?;
-        if extended == 1 {
-            Ok(())
-        } else {
-            Err(LockError::NotOwned)
-        }
+        owned(extended)
     }
 
     async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
@@ -281,9 +263,6 @@ impl PermitStore for RedisStore {
     }
 
     fn permit_release_listener(&self, key: &str) -> Option<ReleaseFuture> {
-        // Register first: a release after this line is seen by this listener.
-        let listener = self.inner.hub.listen(&self.permits_key(key));
-        self.inner.subscriber.ensure_started();
-        Some(listener)
+        Some(self.listen(&self.permits_key(key)))
     }
 }

@@ -50,9 +50,11 @@ struct Shared {
     last_token: Mutex<u64>,
     /// `SingleListenerPerKey`: the newest listener of each key.
     newest_listener: Mutex<HashMap<String, std::sync::Weak<()>>>,
-    /// Semaphores and reader-writer locks (`permits.rs`).
-    permits: Mutex<HashMap<String, lock_core::PermitSet>>,
-    permit_hub: ReleaseHub,
+    /// Semaphores and reader-writer locks (`permits.rs`): lock-core's table, which the
+    /// permit flaws bend.
+    permits: lock_core::PermitTable,
+    /// The fencing tokens of permit holdings.
+    permit_tokens: lock_core::FenceCounter,
     /// `PermitGrantKeepsReservation`, `PermitForceKeepsReservation`: reservations kept
     /// beside the sets (owner, until).
     sticky_reservations: Mutex<HashMap<String, (String, Instant)>>,

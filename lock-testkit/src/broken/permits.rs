@@ -1,5 +1,6 @@
-//! The permit capability of [`FlawedStore`]: lock-core's [`PermitSet`] rules, with the
-//! permit flaws switched on one at a time.
+//! The permit capability of [`FlawedStore`]: lock-core's [`PermitTable`](lock_core::PermitTable),
+//! with the permit flaws switched on one at a time (each bends the table's [`PermitSet`]
+//! rules; what no flaw changes is forwarded to the table).
 
 use std::time::Duration;
 
@@ -9,18 +10,11 @@ use lock_core::{
 };
 use tokio::time::Instant;
 
-use super::{Flaw, FlawedStore, locked};
+use super::{Flaw, FlawedStore};
 
 impl FlawedStore {
     fn with_set<T>(&self, key: &str, f: impl FnOnce(&mut PermitSet, Instant) -> T) -> T {
-        let mut sets = locked(&self.shared.permits);
-        let set = sets.entry(key.to_owned()).or_default();
-        let out = f(set, Instant::now());
-        // `PermitTokensReset` forgets idle sets, and their fencing counters with them.
-        if self.flaw == Flaw::PermitTokensReset && set.is_idle(Instant::now()) {
-            sets.remove(key);
-        }
-        out
+        self.shared.permits.with_set(key, f)
     }
 
     /// The request as the flaw mangles it.
@@ -72,10 +66,12 @@ impl PermitStore for FlawedStore {
         {
             return Ok(Acquisition::acquired());
         }
+        // The table forgets idle sets, and their fencing counters with them: without
+        // the floor, tokens restart.
         let floor = if self.flaw == Flaw::PermitTokensReset {
             0
         } else {
-            self.next_token(None)
+            self.shared.permit_tokens.next()
         };
         let flaw = self.flaw;
         let sticky = &self.shared.sticky_reservations;
@@ -108,8 +104,8 @@ impl PermitStore for FlawedStore {
     }
 
     async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate::delete_input(key, owner)?;
         if self.flaw == Flaw::PermitReleaseDeferred {
+            validate::delete_input(key, owner)?;
             let this = self.clone();
             let (key, owner) = (key.to_owned(), owner.to_owned());
             tokio::spawn(async move {
@@ -118,13 +114,9 @@ impl PermitStore for FlawedStore {
             });
             return Ok(());
         }
-        match self.with_set(key, |set, now| set.release(now, owner)) {
+        match self.shared.permits.release_permit(key, owner).await {
             Err(LockError::NotOwned) if self.flaw == Flaw::PermitReleaseNeverFails => Ok(()),
-            Err(e) => Err(e),
-            Ok(()) => {
-                self.shared.permit_hub.notify(key);
-                Ok(())
-            }
+            other => other,
         }
     }
 
@@ -161,23 +153,20 @@ impl PermitStore for FlawedStore {
     }
 
     async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
-        validate::key(key)?;
-        if self.flaw != Flaw::PermitForceIgnored {
-            if self.flaw == Flaw::PermitGrantKeepsReservation {
-                super::locked(&self.shared.sticky_reservations).remove(key);
-            }
-            self.with_set(key, |set, _| set.clear());
-            self.shared.permit_hub.notify(key);
+        if self.flaw == Flaw::PermitForceIgnored {
+            return validate::key(key);
         }
-        Ok(())
+        if self.flaw == Flaw::PermitGrantKeepsReservation {
+            super::locked(&self.shared.sticky_reservations).remove(key);
+        }
+        self.shared.permits.force_release_permits(key).await
     }
 
     async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
-        validate::key(key)?;
-        Ok(self.with_set(key, |set, now| set.usage(now)))
+        self.shared.permits.permit_usage(key).await
     }
 
     fn permit_release_listener(&self, key: &str) -> Option<ReleaseFuture> {
-        Some(self.shared.permit_hub.listen(key))
+        self.shared.permits.permit_release_listener(key)
     }
 }
