@@ -85,7 +85,7 @@ where
         let sql = Statements::new(D::BACKEND, &options.table_name)?;
         let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
-        let permits = PermitSql::new(&pool, D::BACKEND, options);
+        let permits = PermitSql::new::<D>(&pool, options);
         let cancel = CancelTls::new(D::BACKEND, options)?;
         Ok(Arc::new(Engine {
             dialect,
@@ -193,11 +193,12 @@ where
         owner: &str,
         ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
+        let sql = self.sql();
+        let params = self.dialect.acquire_params(bytes(key), bytes(owner), ttl);
         let a = Acquire {
-            sql: self.sql(),
-            key: bytes(key),
-            owner: bytes(owner),
-            ttl_ms: ttl,
+            decide: Bound::new(&sql.acquire, params),
+            followup: (sql.acquire_followup.as_deref())
+                .map(|read| Bound::new(read, vec![Param::Bytes(bytes(key))])),
         };
         self.run(self.deadline(), |d, c| d.acquire(c, a)).await
     }

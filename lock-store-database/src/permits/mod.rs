@@ -10,23 +10,21 @@
 //! backend's module for why its statements are atomic.
 //!
 //! * [`render`]: named parameters for the statements;
-//! * [`postgres`], [`mysql`], [`sqlite`]: each backend's SQL and how it runs;
-//! * `ops`: running them through the store's engine (pool, deadline);
+//! * [`postgres`], [`mysql`], [`sqlite`]: each backend's SQL;
+//! * `ops`: running them through the store's engine (pool, deadline) as any other
+//!   statement: the acquire by the backend's dialect, as the lock acquire;
 //! * `store`: the [`PermitStore`](lock_core::PermitStore) methods.
 
-use std::time::Duration;
-
 use deadpool::managed::Manager;
-use diesel::QueryResult;
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable};
+use diesel::sql_types::BigInt;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
 use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN, validate_table_name};
-use crate::sql::{BoxFuture, PoolOf};
-use render::{Rendered, Values, render};
+use crate::sql::{Dialect, PoolOf};
+use render::{Rendered, render};
 
 mod mysql;
 mod ops;
@@ -71,7 +69,6 @@ pub(crate) struct PermitStatements {
     pub(crate) probe: Rendered,
     pub(crate) acquire: Rendered,
     /// Run by the MySQL and SQLite acquires only.
-    #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
     pub(crate) acquire_followup: Option<Rendered>,
     pub(crate) release: Rendered,
     pub(crate) extend: Rendered,
@@ -172,25 +169,16 @@ pub(crate) struct PermitSql {
 }
 
 impl PermitSql {
-    /// For the engine on `pool` (its lock table already validated).
-    pub(crate) fn new<C: PermitConn>(
-        pool: &PoolOf<C>,
-        backend: Backend,
-        options: &DatabaseStoreOptions,
-    ) -> PermitSql
+    /// For the engine of dialect `D` on `pool` (its lock table already validated).
+    pub(crate) fn new<D: Dialect>(pool: &PoolOf<D::Conn>, options: &DatabaseStoreOptions) -> Self
     where
-        AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+        AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
     {
         let table = permits_table(&options.table_name).map_err(|e| e.to_string());
         let name = table.as_deref().unwrap_or(&options.table_name);
         PermitSql {
-            statements: PermitStatements::new(backend, name),
-            listener: C::listener(
-                pool,
-                notify_channel(name),
-                options.operation_timeout,
-                options.endpoint(),
-            ),
+            statements: PermitStatements::new(D::BACKEND, name),
+            listener: D::listener(pool, notify_channel(name), options),
             table,
         }
     }
@@ -204,34 +192,6 @@ impl PermitSql {
     }
 }
 
-/// What an acquire reports: the new fencing token (`None` = denied) and, when denied,
-/// the earliest live holder's remaining milliseconds (a hint).
-#[derive(Debug, QueryableByName)]
-pub(crate) struct GrantRow {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    fence: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    holder_ms: Option<i64>,
-}
-
-impl GrantRow {
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    fn granted(fence: i64) -> Self {
-        GrantRow {
-            fence: Some(fence),
-            holder_ms: None,
-        }
-    }
-
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    fn denied(holder_ms: Option<i64>) -> Self {
-        GrantRow {
-            fence: None,
-            holder_ms,
-        }
-    }
-}
-
 /// Live holders and the weight they hold.
 #[derive(Debug, QueryableByName)]
 pub(crate) struct UsageRow {
@@ -239,53 +199,6 @@ pub(crate) struct UsageRow {
     holders: i64,
     #[diesel(sql_type = BigInt)]
     used: i64,
-}
-
-/// A one-column `n` result (the probe).
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    n: i64,
-}
-
-/// How one backend's connection runs the permit statements. Each method binds
-/// synchronously and returns a future borrowing only the connection, so the engine
-/// can bound it with the operation deadline (as [`crate::sql::Dialect`]'s do).
-pub(crate) trait PermitConn: Sized + Send + 'static {
-    /// The release listener of a permits table on `channel`, if the backend notifies.
-    fn listener(
-        pool: &PoolOf<Self>,
-        channel: String,
-        timeout: Duration,
-        endpoint: String,
-    ) -> Option<Listener>
-    where
-        AsyncDieselConnectionManager<Self>: Manager<Type = Self, Error = PoolError>;
-
-    /// A write (or the DDL) → affected (matched) rows.
-    fn execute<'c>(
-        &'c mut self,
-        statement: &Rendered,
-        values: &Values,
-    ) -> BoxFuture<'c, QueryResult<usize>>;
-
-    /// Fails when the table is missing.
-    fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>>;
-
-    /// The acquire and, where the backend needs it, its follow-up read.
-    fn acquire<'c>(
-        &'c mut self,
-        sql: &PermitStatements,
-        values: &Values,
-    ) -> BoxFuture<'c, QueryResult<GrantRow>>;
-
-    /// The usage read.
-    fn usage<'c>(
-        &'c mut self,
-        statement: &Rendered,
-        values: &Values,
-    ) -> BoxFuture<'c, QueryResult<UsageRow>>;
 }
 
 #[cfg(test)]
@@ -345,17 +258,6 @@ mod tests {
     /// The DDL shown in the crate docs is the DDL the code runs.
     #[test]
     fn documented_permits_ddl_matches_the_code() {
-        let docs = include_str!("../lib.rs");
-        for backend in BACKENDS {
-            let sql = permits_ddl(backend, crate::DEFAULT_TABLE_NAME).unwrap();
-            let documented: String = format!("{sql};")
-                .lines()
-                .map(|l| format!("//! {l}\n"))
-                .collect();
-            assert!(
-                docs.contains(&documented),
-                "crate docs show a different permits DDL for {backend}:\n{documented}"
-            );
-        }
+        crate::tests::assert_documented("permits DDL", permits_ddl);
     }
 }

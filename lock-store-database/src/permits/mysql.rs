@@ -1,4 +1,4 @@
-//! MySQL / MariaDB permit statements, and (with the `mysql` feature) how they run.
+//! MySQL / MariaDB permit statements.
 //! `{table}` is the quoted permits table, `{now}` the database clock in Unix ms
 //! ([`crate::sql::mysql::NOW_MS`]: `UTC_TIMESTAMP(6)`, fixed for a statement), other
 //! markers are bound parameters ([`super::render`]), each occurrence its own `?`.
@@ -133,67 +133,3 @@ pub(super) const TEMPLATES: PermitTemplates = PermitTemplates {
     force_release: FORCE_RELEASE,
     usage: USAGE,
 };
-
-#[cfg(feature = "mysql")]
-mod driver {
-    use std::time::Duration;
-
-    use diesel::QueryResult;
-    use diesel::mysql::Mysql;
-    use diesel_async::{AsyncMysqlConnection, RunQueryDsl};
-
-    use crate::permits::render::{Rendered, Values, bind};
-    use crate::permits::{CountRow, GrantRow, Listener, PermitConn, PermitStatements, UsageRow};
-    use crate::sql::{BoxFuture, PoolOf};
-
-    impl PermitConn for AsyncMysqlConnection {
-        fn listener(_: &PoolOf<Self>, _: String, _: Duration, _: String) -> Option<Listener> {
-            None
-        }
-
-        fn execute<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            Box::pin(bind::<Mysql>(statement, values).execute(self))
-        }
-
-        fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>> {
-            let q = bind::<Mysql>(statement, &Values::default());
-            Box::pin(async move { q.get_result::<CountRow>(self).await.map(drop) })
-        }
-
-        fn acquire<'c>(
-            &'c mut self,
-            sql: &PermitStatements,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<GrantRow>> {
-            let upsert = bind::<Mysql>(&sql.acquire, values);
-            let result = sql
-                .acquire_followup
-                .as_ref()
-                .map(|statement| bind::<Mysql>(statement, values));
-            Box::pin(async move {
-                upsert.execute(&mut *self).await?;
-                let Some(result) = result else {
-                    return Err(diesel::result::Error::QueryBuilderError(
-                        "the MySQL permit acquire has no result statement".into(),
-                    ));
-                };
-                let mut row = result.get_result::<GrantRow>(self).await?;
-                // LAST_INSERT_ID() is 0 when denied.
-                row.fence = row.fence.filter(|&fence| fence > 0);
-                Ok(row)
-            })
-        }
-
-        fn usage<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<UsageRow>> {
-            Box::pin(bind::<Mysql>(statement, values).get_result::<UsageRow>(self))
-        }
-    }
-}

@@ -1,4 +1,4 @@
-//! PostgreSQL permit statements, and (with the `postgres` feature) how they run.
+//! PostgreSQL permit statements.
 //! `{table}` is the quoted permits table, `{now}` the database clock in Unix ms
 //! ([`crate::sql::postgres::NOW_MS`]: `statement_timestamp()`), other markers are
 //! bound parameters ([`super::render`]).
@@ -135,57 +135,3 @@ pub(super) const TEMPLATES: PermitTemplates = PermitTemplates {
     force_release: FORCE_RELEASE,
     usage: USAGE,
 };
-
-#[cfg(feature = "postgres")]
-mod driver {
-    use std::time::Duration;
-
-    use diesel::QueryResult;
-    use diesel::pg::Pg;
-    use diesel_async::{AsyncPgConnection, RunQueryDsl};
-
-    use crate::listener::PgListener;
-    use crate::permits::render::{Rendered, Values, bind};
-    use crate::permits::{CountRow, GrantRow, PermitConn, PermitStatements, UsageRow};
-    use crate::sql::{BoxFuture, PoolOf};
-
-    impl PermitConn for AsyncPgConnection {
-        fn listener(
-            pool: &PoolOf<Self>,
-            channel: String,
-            timeout: Duration,
-            endpoint: String,
-        ) -> Option<PgListener> {
-            Some(PgListener::new(pool.clone(), channel, timeout, endpoint))
-        }
-
-        fn execute<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            Box::pin(bind::<Pg>(statement, values).execute(self))
-        }
-
-        fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>> {
-            let q = bind::<Pg>(statement, &Values::default());
-            Box::pin(async move { q.get_result::<CountRow>(self).await.map(drop) })
-        }
-
-        fn acquire<'c>(
-            &'c mut self,
-            sql: &PermitStatements,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<GrantRow>> {
-            Box::pin(bind::<Pg>(&sql.acquire, values).get_result::<GrantRow>(self))
-        }
-
-        fn usage<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<UsageRow>> {
-            Box::pin(bind::<Pg>(statement, values).get_result::<UsageRow>(self))
-        }
-    }
-}

@@ -1,4 +1,4 @@
-//! SQLite permit statements, and (with the `sqlite` feature) how they run. `{table}`
+//! SQLite permit statements. `{table}`
 //! is the quoted permits table, `{now}` the machine's wall clock in Unix ms
 //! ([`crate::sql::sqlite::NOW_MS`]: SQLite has no server, see the crate docs), other
 //! markers are bound parameters ([`super::render`]). JSON through the JSON1 functions
@@ -33,7 +33,9 @@ const PARTS: &[(&str, &str)] = &[
     ("{w}", "json_extract(h.value, '$.w')"),
 ];
 
-/// → a row `(fence, granted, holder_ms)`, or none when denied with nothing to write.
+/// → a row `(fence, holder_ms)` when it wrote the row: `fence` when granted (the owner
+/// is among the new holders), else NULL and `holder_ms`, the earliest live holder's
+/// remaining time (a hint); no row when denied with nothing to write.
 ///
 /// Atomic: one `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING`, deciding on the
 /// row as the database write lock leaves it; the same decision as on PostgreSQL (see
@@ -60,8 +62,9 @@ ON CONFLICT (permit_key) DO UPDATE SET
       AND ({reserve} IS NOT NULL OR (
             SELECT coalesce(sum({w}), 0) FROM json_each(p.holders) AS h WHERE {alive}
           ) + {weight} <= {limit})
-RETURNING fence,
-    EXISTS (SELECT 1 FROM json_each(holders) AS h WHERE {o} = {owner}) AS granted,
+RETURNING
+    CASE WHEN EXISTS (SELECT 1 FROM json_each(holders) AS h WHERE {o} = {owner})
+        THEN fence END AS fence,
     (SELECT min(json_extract(h.value, '$.e')) FROM json_each(holders) AS h)
         - {now} AS holder_ms";
 
@@ -113,88 +116,3 @@ pub(super) const TEMPLATES: PermitTemplates = PermitTemplates {
     force_release: FORCE_RELEASE,
     usage: USAGE,
 };
-
-#[cfg(feature = "sqlite")]
-mod driver {
-    use std::time::Duration;
-
-    use diesel::sql_types::{BigInt, Bool, Nullable};
-    use diesel::sqlite::Sqlite;
-    use diesel::{OptionalExtension, QueryResult, QueryableByName};
-    use diesel_async::RunQueryDsl;
-
-    use crate::AsyncSqliteConnection;
-    use crate::permits::render::{Rendered, Values, bind};
-    use crate::permits::{CountRow, GrantRow, Listener, PermitConn, PermitStatements, UsageRow};
-    use crate::sql::{BoxFuture, PoolOf};
-
-    /// What [`super::ACQUIRE`] returns when it wrote the row.
-    #[derive(QueryableByName)]
-    struct Written {
-        #[diesel(sql_type = BigInt)]
-        fence: i64,
-        #[diesel(sql_type = Bool)]
-        granted: bool,
-        #[diesel(sql_type = Nullable<BigInt>)]
-        holder_ms: Option<i64>,
-    }
-
-    #[derive(QueryableByName)]
-    struct Holder {
-        #[diesel(sql_type = Nullable<BigInt>)]
-        holder_ms: Option<i64>,
-    }
-
-    impl PermitConn for AsyncSqliteConnection {
-        fn listener(_: &PoolOf<Self>, _: String, _: Duration, _: String) -> Option<Listener> {
-            None
-        }
-
-        fn execute<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            Box::pin(bind::<Sqlite>(statement, values).execute(self))
-        }
-
-        fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>> {
-            let q = bind::<Sqlite>(statement, &Values::default());
-            Box::pin(async move { q.get_result::<CountRow>(self).await.map(drop) })
-        }
-
-        fn acquire<'c>(
-            &'c mut self,
-            sql: &PermitStatements,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<GrantRow>> {
-            let upsert = bind::<Sqlite>(&sql.acquire, values);
-            let holder = sql
-                .acquire_followup
-                .as_ref()
-                .map(|statement| bind::<Sqlite>(statement, values));
-            Box::pin(async move {
-                let written = upsert.load::<Written>(&mut *self).await?;
-                if let Some(row) = written.into_iter().next() {
-                    return Ok(match row.granted {
-                        true => GrantRow::granted(row.fence),
-                        false => GrantRow::denied(row.holder_ms),
-                    });
-                }
-                let Some(holder) = holder else {
-                    return Ok(GrantRow::denied(None));
-                };
-                let hint = holder.get_result::<Holder>(self).await.optional()?;
-                Ok(GrantRow::denied(hint.and_then(|h| h.holder_ms)))
-            })
-        }
-
-        fn usage<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<UsageRow>> {
-            Box::pin(bind::<Sqlite>(statement, values).get_result::<UsageRow>(self))
-        }
-    }
-}

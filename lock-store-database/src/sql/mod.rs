@@ -107,7 +107,7 @@ mod driver {
     use diesel::query_builder::{BoxedSqlQuery, QueryFragment, QueryId, SqlQuery};
     use diesel::serialize::ToSql;
     use diesel::sql_types::{BigInt, Binary, Nullable, Text};
-    use diesel::{OptionalExtension, QueryResult, QueryableByName};
+    use diesel::{ConnectionResult, OptionalExtension, QueryResult, QueryableByName};
     use diesel_async::pooled_connection::{
         AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
     };
@@ -117,8 +117,8 @@ mod driver {
     use crate::backend::Backend;
     use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
+    use crate::permits::{Listener, UsageRow};
     use crate::prepared::{Prepared, prepared};
-    use crate::statements::Statements;
 
     /// A boxed future borrowing a connection.
     pub(crate) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
@@ -129,8 +129,9 @@ mod driver {
     /// Pool size for a server database when none is configured.
     pub(crate) const DEFAULT_POOL_SIZE: usize = 10;
 
-    /// What an acquire statement reports, before interpretation: the new fencing token
-    /// (`None` = denied) and the holder's remaining milliseconds (a hint).
+    /// What an acquire (of a lock or of permits) reports, before interpretation: the new
+    /// fencing token (`None` = denied) and the holder's remaining milliseconds (a hint,
+    /// read only when denied).
     #[derive(Debug, QueryableByName)]
     pub(crate) struct AcquireRow {
         #[diesel(sql_type = Nullable<BigInt>)]
@@ -148,14 +149,13 @@ mod driver {
 
     /// One bound parameter of a statement.
     pub(crate) enum Param {
-        /// A key or an owner (`BYTEA`, `VARBINARY`, `BLOB`).
+        /// A key or a lock's owner (`BYTEA`, `VARBINARY`, `BLOB`).
         Bytes(Vec<u8>),
-        /// Milliseconds.
+        /// Milliseconds, a weight, a limit.
         Int(i64),
         /// A TTL in milliseconds; `None` = no expiry.
         OptInt(Option<i64>),
-        /// A `NOTIFY` channel.
-        #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+        /// A permit owner (it goes into JSON), a `NOTIFY` channel.
         Text(String),
     }
 
@@ -244,22 +244,39 @@ mod driver {
         }
     }
 
-    /// An acquire: the store's statements and the arguments, as bound.
-    pub(crate) struct Acquire<'s> {
-        pub(crate) sql: &'s Statements,
-        pub(crate) key: Vec<u8>,
-        pub(crate) owner: Vec<u8>,
-        pub(crate) ttl_ms: Option<i64>,
+    /// Reads the one row of a statement as `U`, on any connection whose backend decodes
+    /// `U` (what code generic over the dialect needs: [`Run::first_row`] names the
+    /// backend).
+    pub(crate) trait ReadRow<U>: Run {
+        /// → the one row (none is diesel's `NotFound`).
+        fn read_row(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<U>>;
     }
 
-    impl Acquire<'_> {
-        /// Key, owner, TTL.
-        pub(crate) fn params(&self) -> Vec<Param> {
-            vec![
-                Param::Bytes(self.key.clone()),
-                Param::Bytes(self.owner.clone()),
-                Param::OptInt(self.ttl_ms),
-            ]
+    impl<C, U> ReadRow<U> for C
+    where
+        C: Run,
+        U: QueryableByName<C::Backend> + Send + 'static,
+    {
+        fn read_row(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<U>> {
+            let row = self.first_row::<U>(q);
+            Box::pin(async move { one(row.await?) })
+        }
+    }
+
+    /// An acquire, of a lock or of permits, bound: the statement that decides and, where
+    /// the dialect needs one ([`crate::Statements::acquire_followup`]), the read that
+    /// follows it on the same connection.
+    pub(crate) struct Acquire {
+        pub(crate) decide: Bound,
+        pub(crate) followup: Option<Bound>,
+    }
+
+    impl Acquire {
+        /// The follow-up read, which this dialect's statements always have.
+        pub(crate) fn followup(&mut self) -> QueryResult<Bound> {
+            self.followup.take().ok_or_else(|| {
+                diesel::result::Error::QueryBuilderError("the acquire has no follow-up read".into())
+            })
         }
     }
 
@@ -271,12 +288,27 @@ mod driver {
         row.ok_or(diesel::result::Error::NotFound)
     }
 
+    /// How the store's own pool opens its connections: the TLS settings of a URL, or
+    /// SQLite's set-up.
+    pub(crate) trait Connect: Clone + Send + Sync + Sized + 'static {
+        /// The connection it opens.
+        type Conn: AsyncConnection + 'static;
+        /// The driver's URL for a parsed `url`, and how to connect to it. Errors are
+        /// `InvalidArgument`.
+        fn for_url(url: &str, options: &DatabaseStoreOptions) -> Result<(String, Self), LockError>;
+        /// Open a connection to the driver's `url`.
+        fn connect<'a>(&'a self, url: &'a str) -> BoxFuture<'a, ConnectionResult<Self::Conn>>;
+    }
+
     /// One backend: its connection type, its statements, the order of their parameters,
     /// its acquire. The statements every backend runs alike are run by
-    /// [`crate::engine`].
+    /// [`crate::engine`]; the acquire (of locks and of permits alike) by the dialect.
     pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         /// The pooled connection (which also runs the permit statements).
-        type Conn: Abandon + Run + crate::permits::PermitConn;
+        type Conn: Abandon + Run + ReadRow<UsageRow>;
+
+        /// How the store's own pool opens its connections.
+        type Connect: Connect<Conn = Self::Conn>;
 
         /// The backend this dialect speaks.
         const BACKEND: Backend;
@@ -285,9 +317,15 @@ mod driver {
         /// than an affected-row count.
         const RELEASE_READS_COUNT: bool = false;
 
-        /// Open the store's own pool for a parsed URL. By default: recycled without a
-        /// check (`Verified` would add a `SELECT 1` round trip to every checkout),
-        /// [`DEFAULT_POOL_SIZE`] connections unless configured.
+        /// The size of the store's own pool: [`DEFAULT_POOL_SIZE`] unless configured.
+        fn pool_size(memory: bool, options: &DatabaseStoreOptions) -> usize {
+            let _ = memory;
+            options.max_connections.unwrap_or(DEFAULT_POOL_SIZE)
+        }
+
+        /// Open the store's own pool for a parsed URL: connections opened by
+        /// [`Self::Connect`], recycled without a check (`Verified` would add a
+        /// `SELECT 1` round trip to every checkout), [`Self::pool_size`] of them.
         fn open_pool(
             target: &str,
             memory: bool,
@@ -296,11 +334,15 @@ mod driver {
         where
             AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>,
         {
-            let _ = memory;
+            let (target, connect) = Self::Connect::for_url(target, options)?;
             let mut config = ManagerConfig::default();
             config.recycling_method = RecyclingMethod::Fast;
-            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
-            build_pool(target, config, size, options.operation_timeout)
+            config.custom_setup = Box::new(move |url| {
+                let connect = connect.clone();
+                Box::pin(async move { connect.connect(url).await })
+            });
+            let size = Self::pool_size(memory, options);
+            build_pool(&target, config, size, options.operation_timeout)
         }
 
         /// The dialect for `pool`.
@@ -308,20 +350,41 @@ mod driver {
         where
             AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>;
 
-        /// Insert, or take over an expired row, minting the fencing token.
-        fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire<'_>) -> Acquired<'c>;
+        /// A release listener on the `NOTIFY` channel `channel`, if this backend
+        /// notifies.
+        fn listener(
+            pool: &PoolOf<Self::Conn>,
+            channel: String,
+            options: &DatabaseStoreOptions,
+        ) -> Option<Listener>
+        where
+            AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>,
+        {
+            let _ = (pool, channel, options);
+            None
+        }
 
-        /// The parameters of [`Statements::release`], in the order of its placeholders.
+        /// Run an acquire: decide (insert, or take over, minting the fencing token) and
+        /// read the outcome.
+        fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire) -> Acquired<'c>;
+
+        /// The parameters of [`Statements::acquire`](crate::Statements::acquire), in the
+        /// order of its placeholders: key, owner, TTL.
+        fn acquire_params(&self, key: Vec<u8>, owner: Vec<u8>, ttl: Option<i64>) -> Vec<Param> {
+            vec![Param::Bytes(key), Param::Bytes(owner), Param::OptInt(ttl)]
+        }
+
+        /// The parameters of [`Statements::release`](crate::Statements::release).
         fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
             vec![Param::Bytes(key), Param::Bytes(owner)]
         }
 
-        /// The parameters of [`Statements::force_release`].
+        /// The parameters of [`Statements::force_release`](crate::Statements::force_release).
         fn force_release_params(&self, key: Vec<u8>) -> Vec<Param> {
             vec![Param::Bytes(key)]
         }
 
-        /// The parameters of [`Statements::extend`].
+        /// The parameters of [`Statements::extend`](crate::Statements::extend).
         fn extend_params(&self, key: Vec<u8>, owner: Vec<u8>, ms: i64) -> Vec<Param> {
             vec![Param::Bytes(key), Param::Bytes(owner), Param::Int(ms)]
         }

@@ -82,16 +82,12 @@ pub(crate) use driver::Postgres;
 #[cfg(feature = "postgres")]
 mod driver {
     use diesel_async::AsyncPgConnection;
-    use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
-    use lock_core::{LockError, ReleaseFuture};
-
-    use crate::engine::build_pool;
-    use crate::sql::DEFAULT_POOL_SIZE;
+    use lock_core::ReleaseFuture;
 
     use crate::backend::Backend;
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
-    use crate::sql::{Abandon, Acquire, Acquired, Bound, Dialect, Param, PoolOf, Run, one};
+    use crate::sql::{Abandon, Acquire, Acquired, Dialect, Param, PoolOf, ReadRow};
     use crate::tls::{CancelTls, PgTls};
 
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
@@ -105,43 +101,31 @@ mod driver {
 
     impl Dialect for Postgres {
         type Conn = AsyncPgConnection;
+        /// Connections use the URL's TLS settings (the driver gets the URL without
+        /// them).
+        type Connect = PgTls;
         const BACKEND: Backend = Backend::Postgres;
         /// The releases `pg_notify` in the same statement, which then counts the rows.
         const RELEASE_READS_COUNT: bool = true;
 
-        fn open_pool(
-            target: &str,
-            _memory: bool,
-            options: &DatabaseStoreOptions,
-        ) -> Result<PgPool, LockError> {
-            let mut config = ManagerConfig::default();
-            // `Verified` would add a `SELECT 1` round trip to every checkout.
-            config.recycling_method = RecyclingMethod::Fast;
-            // Connections (the listener's too, taken from this pool) use the URL's TLS
-            // settings; tokio-postgres gets the URL without the parameters it lacks.
-            let (target, tls) = PgTls::from_url(target)?;
-            config.custom_setup = Box::new(move |url| {
-                let tls = tls.clone();
-                Box::pin(async move { tls.connect(url).await })
-            });
-            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
-            build_pool(&target, config, size, options.operation_timeout)
-        }
-
         fn new(pool: &PgPool, options: &DatabaseStoreOptions) -> Self {
             let channel = notify_channel(&options.table_name);
-            let listener = PgListener::new(
-                pool.clone(),
-                channel,
-                options.operation_timeout,
-                options.endpoint(),
-            );
-            Postgres { listener }
+            Postgres {
+                listener: listen(pool, channel, options),
+            }
         }
 
-        fn acquire<'c>(&self, c: &'c mut AsyncPgConnection, a: Acquire<'_>) -> Acquired<'c> {
-            let row = c.first_row(Bound::new(&a.sql.acquire, a.params()));
-            Box::pin(async move { one(row.await?) })
+        fn listener(
+            pool: &PgPool,
+            channel: String,
+            options: &DatabaseStoreOptions,
+        ) -> Option<PgListener> {
+            Some(listen(pool, channel, options))
+        }
+
+        /// One statement decides and reports.
+        fn acquire<'c>(&self, c: &'c mut AsyncPgConnection, a: Acquire) -> Acquired<'c> {
+            c.read_row(a.decide)
         }
 
         fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
@@ -166,6 +150,16 @@ mod driver {
         fn channel(&self) -> Param {
             Param::Text(self.listener.channel().to_owned())
         }
+    }
+
+    /// The `LISTEN` connection of a store on `channel`.
+    fn listen(pool: &PgPool, channel: String, options: &DatabaseStoreOptions) -> PgListener {
+        PgListener::new(
+            pool.clone(),
+            channel,
+            options.operation_timeout,
+            options.endpoint(),
+        )
     }
 
     impl Abandon for AsyncPgConnection {

@@ -313,6 +313,19 @@ pub(crate) fn mysql(url: &str) -> Result<MyParams, LockError> {
 mod tests {
     use super::*;
 
+    /// The message of `parsed`, an `InvalidArgument` for `url` that names `needle`.
+    fn invalid_naming<T: std::fmt::Debug>(
+        parsed: Result<T, LockError>,
+        url: &str,
+        needle: &str,
+    ) -> String {
+        let err = parsed.expect_err(url);
+        assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{url}");
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{url}: {msg}");
+        msg
+    }
+
     #[test]
     fn taking_parameters_leaves_the_rest_of_the_url_as_it_was() {
         let t = take(
@@ -429,10 +442,7 @@ mod tests {
             ("sslmode=require&sslrootcert=system", "`sslrootcert=system`"),
         ] {
             let url = format!("{base}?{query}");
-            let err = postgres(&url).expect_err(&url);
-            assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{url}");
-            let msg = err.to_string();
-            assert!(msg.contains(needle), "{url}: {msg}");
+            let msg = invalid_naming(postgres(&url), &url, needle);
             if needle == "`sslmode`" {
                 assert!(msg.contains("verify-full"), "{url}: {msg} lists no modes");
             }
@@ -483,10 +493,7 @@ mod tests {
             ("ssl-mode=REQUIRED&require_ssl=true", "`require_ssl`"),
         ] {
             let url = format!("{base}?{query}");
-            let err = mysql(&url).expect_err(&url);
-            assert_eq!(err.code(), "E_INVALID_ARGUMENTS", "{url}");
-            let msg = err.to_string();
-            assert!(msg.contains(needle), "{url}: {msg}");
+            let msg = invalid_naming(mysql(&url), &url, needle);
             assert!(!msg.contains("hunter2"), "password leaked: {msg}");
         }
     }
