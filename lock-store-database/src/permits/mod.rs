@@ -23,7 +23,7 @@ use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN, validate_table_name};
-use crate::sql::{Dialect, PoolOf};
+use crate::sql::{Dialect, OperationSql, PoolOf, SqlText};
 use render::{Rendered, render};
 
 mod mysql;
@@ -35,32 +35,24 @@ mod store;
 
 pub(crate) use ops::PermitOps;
 
-/// The statements of one backend, before rendering.
-pub(crate) struct PermitTemplates {
-    now_ms: &'static str,
-    quote: char,
+/// The permit statements of one backend, before rendering: `{table}`, `{now}` and the
+/// parameter markers of [`render()`] still to be filled in; the clock and the identifier
+/// quote are those of the backend's lock statements. Each statement's comment says why
+/// it is atomic.
+pub(crate) trait PermitText: OperationSql {
+    /// The backend's lock statements (its clock, its quote).
+    type Locks: SqlText;
     /// Shared fragments, expanded first (see [`render()`]).
-    parts: &'static [(&'static str, &'static str)],
-    ddl: &'static str,
-    probe: &'static str,
-    acquire: &'static str,
-    /// MySQL: the outcome, always read; SQLite: the holder hint, read when denied.
-    acquire_followup: Option<&'static str>,
-    release: &'static str,
-    extend: &'static str,
-    force_release: &'static str,
-    usage: &'static str,
+    const PARTS: &'static [(&'static str, &'static str)];
+    /// Live holders and their weight.
+    const USAGE: &'static str;
 }
 
-impl PermitTemplates {
-    fn of(backend: Backend) -> &'static PermitTemplates {
-        match backend {
-            Backend::Postgres => &postgres::TEMPLATES,
-            Backend::Mysql => &mysql::TEMPLATES,
-            Backend::Sqlite => &sqlite::TEMPLATES,
-        }
-    }
-}
+/// Checks that the permits table exists with the expected columns, touching no row
+/// (the same on every backend).
+const PROBE: &str = "SELECT COUNT(*) AS n FROM (
+    SELECT permit_key, holders, reserved_by, reserved_until, fence FROM {table} WHERE 1 = 0
+) AS probe";
 
 /// The permit statements of one backend and table, rendered.
 #[derive(Debug, Clone)]
@@ -79,18 +71,26 @@ pub(crate) struct PermitStatements {
 impl PermitStatements {
     /// `permits_table` is a checked identifier ([`permits_table`]).
     fn new(backend: Backend, permits_table: &str) -> Self {
-        let t = PermitTemplates::of(backend);
-        let quoted = format!("{q}{permits_table}{q}", q = t.quote);
-        let r = |template: &str| render(backend, template, t.parts, t.now_ms, &quoted);
+        match backend {
+            Backend::Postgres => Self::of::<postgres::PgPermits>(backend, permits_table),
+            Backend::Mysql => Self::of::<mysql::MysqlPermits>(backend, permits_table),
+            Backend::Sqlite => Self::of::<sqlite::SqlitePermits>(backend, permits_table),
+        }
+    }
+
+    /// The statements of `T`, rendered for `backend`'s placeholders.
+    fn of<T: PermitText>(backend: Backend, permits_table: &str) -> Self {
+        let quoted = format!("{q}{permits_table}{q}", q = T::Locks::QUOTE);
+        let r = |template: &str| render(backend, template, T::PARTS, T::Locks::NOW_MS, &quoted);
         PermitStatements {
-            ddl: r(t.ddl),
-            probe: r(t.probe),
-            acquire: r(t.acquire),
-            acquire_followup: t.acquire_followup.map(r),
-            release: r(t.release),
-            extend: r(t.extend),
-            force_release: r(t.force_release),
-            usage: r(t.usage),
+            ddl: r(T::DDL),
+            probe: r(PROBE),
+            acquire: r(T::ACQUIRE),
+            acquire_followup: T::ACQUIRE_FOLLOWUP.map(r),
+            release: r(T::RELEASE),
+            extend: r(T::EXTEND),
+            force_release: r(T::FORCE_RELEASE),
+            usage: r(T::USAGE),
         }
     }
 }

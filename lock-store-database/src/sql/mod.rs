@@ -1,5 +1,7 @@
-//! One dialect per backend. Each module holds its SQL text (a [`SqlText`] type whose
-//! constants say why each statement is atomic), and, when its cargo feature is on, a
+//! One dialect per backend. Each module holds its SQL text (a type whose
+//! [`OperationSql`] and [`SqlText`] constants say why each statement is atomic; the
+//! permit statements have the same shape, in `crate::permits`), and, when its cargo
+//! feature is on, a
 //! `Dialect` type that orders the parameters of its statements and runs its acquire
 //! (the one operation whose statements and rows differ between backends). A bound
 //! statement runs the same way on every backend's connection (`Run`); the store runs
@@ -35,17 +37,14 @@ pub(crate) mod sqlite;
 use crate::backend::Backend;
 use crate::statements::Statements;
 
-/// The SQL text of one backend, with `{table}` (the quoted table name) and `{now}` (the
-/// clock in Unix milliseconds) still to be filled in. Each statement's comment gives its
+/// The statements of one kind of key (locks, or permits) on one backend, before
+/// rendering: the operations every kind has. Each statement's comment gives its
 /// parameters, in the order they are bound, and why it is atomic.
-pub(crate) trait SqlText {
-    /// The identifier quote.
-    const QUOTE: char;
-    /// The clock in Unix milliseconds, read once per statement.
-    const NOW_MS: &'static str;
+pub(crate) trait OperationSql {
     /// `CREATE TABLE IF NOT EXISTS`.
     const DDL: &'static str;
-    /// Insert, or take over an expired row, minting the fencing token.
+    /// Take the key (insert, or take over an expired row; for permits: grant, or
+    /// reserve), minting the fencing token.
     const ACQUIRE: &'static str;
     /// A second statement of the acquire, on the same connection, if any.
     const ACQUIRE_FOLLOWUP: Option<&'static str> = None;
@@ -55,6 +54,16 @@ pub(crate) trait SqlText {
     const FORCE_RELEASE: &'static str;
     /// Extend by owner.
     const EXTEND: &'static str;
+}
+
+/// The lock statements of one backend, with `{table}` (the quoted table name) and
+/// `{now}` (the clock in Unix milliseconds) still to be filled in; its clock and quote
+/// serve its permit statements too.
+pub(crate) trait SqlText: OperationSql {
+    /// The identifier quote.
+    const QUOTE: char;
+    /// The clock in Unix milliseconds, read once per statement.
+    const NOW_MS: &'static str;
     /// Held and not expired → `n`.
     const EXISTS: &'static str;
 }

@@ -6,15 +6,7 @@
 /// The statements of this backend.
 pub(crate) struct MysqlSql;
 
-impl super::SqlText for MysqlSql {
-    const QUOTE: char = '`';
-
-    /// The database clock in Unix milliseconds, independent of the session time zone
-    /// (`UTC_TIMESTAMP`, not `NOW()`, so a DST change cannot move it). MySQL fixes it for
-    /// the whole statement.
-    const NOW_MS: &'static str =
-        "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
-
+impl super::OperationSql for MysqlSql {
     /// The table. Keys and owners are `VARBINARY`: compared byte for byte (a `_ci`
     /// collation would make `A` and `a` the same lock). `expires_at`: Unix ms by the
     /// database clock; `NULL` = held with no expiry; `0` = released. `fence`: the last
@@ -67,6 +59,16 @@ ON DUPLICATE KEY UPDATE
     /// write the same value still counts.
     const EXTEND: &'static str = "UPDATE {table} SET expires_at = {now} + ?
     WHERE lock_key = ? AND owner = ? AND (expires_at IS NULL OR expires_at > {now})";
+}
+
+impl super::SqlText for MysqlSql {
+    const QUOTE: char = '`';
+
+    /// The database clock in Unix milliseconds, independent of the session time zone
+    /// (`UTC_TIMESTAMP`, not `NOW()`, so a DST change cannot move it). MySQL fixes it for
+    /// the whole statement.
+    const NOW_MS: &'static str =
+        "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
 
     /// Binds: key → `n` (1 held, 0 not). A single read.
     const EXISTS: &'static str = "SELECT COUNT(*) AS n FROM {table}
@@ -109,7 +111,7 @@ mod driver {
         }
 
         /// The upsert decides and leaves the token (or 0) in `LAST_INSERT_ID()`; the
-        /// follow-up reads it back (`SqlText::ACQUIRE_FOLLOWUP`, and the permits' own).
+        /// follow-up (`OperationSql::ACQUIRE_FOLLOWUP`, of locks or permits) reads it.
         fn acquire<'c>(&self, c: &'c mut AsyncMysqlConnection, mut a: Acquire) -> Acquired<'c> {
             Box::pin(async move {
                 let outcome = a.followup()?;

@@ -5,14 +5,7 @@
 /// The statements of this backend.
 pub(crate) struct PgSql;
 
-impl super::SqlText for PgSql {
-    const QUOTE: char = '"';
-
-    /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
-    /// statement, so the expiry check and the new expiry of one statement agree (and,
-    /// unlike `now()`, it is not frozen at the start of a longer transaction).
-    const NOW_MS: &'static str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
-
+impl super::OperationSql for PgSql {
     /// The table. `expires_at`: Unix ms by the database clock; `NULL` = held with no
     /// expiry; `0` = released. `fence`: the last fencing token. The row outlives releases.
     const DDL: &'static str = "CREATE TABLE IF NOT EXISTS {table} (
@@ -68,6 +61,15 @@ CROSS JOIN LATERAL pg_notify($2, encode(released.lock_key, 'hex')) AS notified";
     /// Atomic: one `UPDATE` predicated on owner and not-expired.
     const EXTEND: &'static str = "UPDATE {table} SET expires_at = {now} + $3
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})";
+}
+
+impl super::SqlText for PgSql {
+    const QUOTE: char = '"';
+
+    /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
+    /// statement, so the expiry check and the new expiry of one statement agree (and,
+    /// unlike `now()`, it is not frozen at the start of a longer transaction).
+    const NOW_MS: &'static str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
 
     /// `$1` key → `n` (1 held, 0 not). A single read.
     const EXISTS: &'static str = "SELECT COUNT(*) AS n FROM {table}

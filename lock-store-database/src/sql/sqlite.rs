@@ -10,14 +10,7 @@
 /// The statements of this backend.
 pub(crate) struct SqliteSql;
 
-impl super::SqlText for SqliteSql {
-    const QUOTE: char = '"';
-
-    /// "Now" in Unix milliseconds. SQLite has no server: `julianday('now')` is computed
-    /// inside the calling process, from the machine's wall clock (shared by every process
-    /// on the machine, so they agree). SQLite fixes `'now'` for one statement.
-    const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
-
+impl super::OperationSql for SqliteSql {
     /// The table. `expires_at`: Unix ms by the machine's wall clock; `NULL` = held with no
     /// expiry; `0` = released. `fence`: the last fencing token. BLOB keys compare byte for
     /// byte.
@@ -60,6 +53,15 @@ RETURNING fence, NULL AS holder_ms";
     /// Atomic: one `UPDATE` predicated on owner and not-expired.
     const EXTEND: &'static str = "UPDATE {table} SET expires_at = {now} + ?3
     WHERE lock_key = ?1 AND owner = ?2 AND (expires_at IS NULL OR expires_at > {now})";
+}
+
+impl super::SqlText for SqliteSql {
+    const QUOTE: char = '"';
+
+    /// "Now" in Unix milliseconds. SQLite has no server: `julianday('now')` is computed
+    /// inside the calling process, from the machine's wall clock (shared by every process
+    /// on the machine, so they agree). SQLite fixes `'now'` for one statement.
+    const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
     /// `?1` key → `n` (1 held, 0 not). A single read.
     const EXISTS: &'static str = "SELECT COUNT(*) AS n FROM {table}
@@ -159,8 +161,8 @@ mod driver {
         }
 
         /// The statement returns a row when it wrote one; otherwise (denied) the
-        /// follow-up reads the holder's remaining time (`SqlText::ACQUIRE_FOLLOWUP`, and
-        /// the permits' own), as a hint.
+        /// follow-up (`OperationSql::ACQUIRE_FOLLOWUP`, of locks or permits) reads the
+        /// holder's remaining time, as a hint.
         fn acquire<'c>(&self, c: &'c mut AsyncSqliteConnection, mut a: Acquire) -> Acquired<'c> {
             Box::pin(async move {
                 let holder = a.followup()?;
