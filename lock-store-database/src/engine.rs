@@ -8,8 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool::managed::{Manager, Object};
 use diesel::QueryResult;
-use diesel_async::AsyncConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
 use lock_core::{LockError, ReleaseFuture};
 use tokio::time::{Instant, timeout_at};
 
@@ -278,31 +277,6 @@ where
             }
         }
     }
-}
-
-/// A pool whose every wait (checkout, connect, recycle) is bounded by `timeout`.
-pub(crate) fn build_pool<C>(
-    target: &str,
-    config: ManagerConfig<C>,
-    size: usize,
-    timeout: Duration,
-) -> Result<PoolOf<C>, LockError>
-where
-    C: AsyncConnection + 'static,
-    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
-{
-    if size == 0 {
-        return Err(LockError::invalid("max_connections must be at least 1"));
-    }
-    let manager = AsyncDieselConnectionManager::<C>::new_with_config(target, config);
-    PoolOf::<C>::builder(manager)
-        .max_size(size)
-        .wait_timeout(Some(timeout))
-        .create_timeout(Some(timeout))
-        .recycle_timeout(Some(timeout))
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()
-        .map_err(LockError::storage)
 }
 
 /// A pool passed in by the application, of any dialect.

@@ -155,7 +155,7 @@ impl Listener {
     fn channel(&self) -> &str {
         match *self {}
     }
-    fn hub(&self) -> &lock_core::ReleaseHub {
+    fn released_locally(&self, _key: &str) {
         match *self {}
     }
 }

@@ -121,11 +121,10 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
 mod tests {
     use super::*;
 
-    #[cfg(any(feature = "postgres", feature = "mysql"))]
     #[test]
     fn pem_blocks_are_the_certificates_of_a_file() {
         let pem = b"junk\n-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\
