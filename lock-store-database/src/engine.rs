@@ -8,8 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool::managed::{Manager, Object};
 use diesel::QueryResult;
-use diesel_async::AsyncConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
 use lock_core::{LockError, ReleaseFuture};
 use tokio::time::{Instant, timeout_at};
 
@@ -85,7 +84,7 @@ where
         let sql = Statements::new(D::BACKEND, &options.table_name)?;
         let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
-        let permits = PermitSql::new(&pool, D::BACKEND, options);
+        let permits = PermitSql::new::<D>(&pool, options);
         let cancel = CancelTls::new(D::BACKEND, options)?;
         Ok(Arc::new(Engine {
             dialect,
@@ -193,11 +192,12 @@ where
         owner: &str,
         ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
+        let sql = self.sql();
+        let params = self.dialect.acquire_params(bytes(key), bytes(owner), ttl);
         let a = Acquire {
-            sql: self.sql(),
-            key: bytes(key),
-            owner: bytes(owner),
-            ttl_ms: ttl,
+            decide: Bound::new(&sql.acquire, params),
+            followup: (sql.acquire_followup.as_deref())
+                .map(|read| Bound::new(read, vec![Param::Bytes(bytes(key))])),
         };
         self.run(self.deadline(), |d, c| d.acquire(c, a)).await
     }
@@ -277,31 +277,6 @@ where
             }
         }
     }
-}
-
-/// A pool whose every wait (checkout, connect, recycle) is bounded by `timeout`.
-pub(crate) fn build_pool<C>(
-    target: &str,
-    config: ManagerConfig<C>,
-    size: usize,
-    timeout: Duration,
-) -> Result<PoolOf<C>, LockError>
-where
-    C: AsyncConnection + 'static,
-    AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
-{
-    if size == 0 {
-        return Err(LockError::invalid("max_connections must be at least 1"));
-    }
-    let manager = AsyncDieselConnectionManager::<C>::new_with_config(target, config);
-    PoolOf::<C>::builder(manager)
-        .max_size(size)
-        .wait_timeout(Some(timeout))
-        .create_timeout(Some(timeout))
-        .recycle_timeout(Some(timeout))
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()
-        .map_err(LockError::storage)
 }
 
 /// A pool passed in by the application, of any dialect.

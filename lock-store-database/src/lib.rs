@@ -33,42 +33,14 @@
 //! would open for a URL with your own queries, open it with [`open_postgres_pool`] (or
 //! [`open_mysql_pool`], [`open_sqlite_pool`]) and hand it back the same way.
 //!
-#![cfg_attr(
-    feature = "postgres",
-    doc = "[`DatabaseStoreOptions::from_postgres_pool`]: DatabaseStoreOptions::from_postgres_pool"
-)]
-#![cfg_attr(
-    not(feature = "postgres"),
-    doc = "[`DatabaseStoreOptions::from_postgres_pool`]: #cargo-features"
-)]
-#![cfg_attr(
-    feature = "postgres",
-    doc = "[`open_postgres_pool`]: DatabaseStoreOptions::open_postgres_pool"
-)]
-#![cfg_attr(
-    not(feature = "postgres"),
-    doc = "[`open_postgres_pool`]: #cargo-features"
-)]
-#![cfg_attr(
-    feature = "mysql",
-    doc = "[`from_mysql_pool`]: DatabaseStoreOptions::from_mysql_pool"
-)]
-#![cfg_attr(not(feature = "mysql"), doc = "[`from_mysql_pool`]: #cargo-features")]
-#![cfg_attr(
-    feature = "mysql",
-    doc = "[`open_mysql_pool`]: DatabaseStoreOptions::open_mysql_pool"
-)]
-#![cfg_attr(not(feature = "mysql"), doc = "[`open_mysql_pool`]: #cargo-features")]
-#![cfg_attr(
-    feature = "sqlite",
-    doc = "[`from_sqlite_pool`]: DatabaseStoreOptions::from_sqlite_pool"
-)]
-#![cfg_attr(not(feature = "sqlite"), doc = "[`from_sqlite_pool`]: #cargo-features")]
-#![cfg_attr(
-    feature = "sqlite",
-    doc = "[`open_sqlite_pool`]: DatabaseStoreOptions::open_sqlite_pool"
-)]
-#![cfg_attr(not(feature = "sqlite"), doc = "[`open_sqlite_pool`]: #cargo-features")]
+// Page anchors rather than item paths: each method exists with its backend's feature
+// only, and the links must resolve in every feature set.
+//! [`DatabaseStoreOptions::from_postgres_pool`]: DatabaseStoreOptions#method.from_postgres_pool
+//! [`from_mysql_pool`]: DatabaseStoreOptions#method.from_mysql_pool
+//! [`from_sqlite_pool`]: DatabaseStoreOptions#method.from_sqlite_pool
+//! [`open_postgres_pool`]: DatabaseStoreOptions#method.open_postgres_pool
+//! [`open_mysql_pool`]: DatabaseStoreOptions#method.open_mysql_pool
+//! [`open_sqlite_pool`]: DatabaseStoreOptions#method.open_sqlite_pool
 //!
 //! # Cargo features
 //!
@@ -427,12 +399,14 @@ pub use statements::{Statements, ddl, statements};
 pub use store::{DatabaseStore, MAX_KEY_BYTES, MAX_OWNER_BYTES, database};
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// The DDL shown in the crate docs is the DDL the code runs.
-    #[test]
-    fn documented_ddl_matches_the_code() {
+    /// The `what` DDL shown in the crate docs for each backend is the DDL the code runs.
+    pub(crate) fn assert_documented(
+        what: &str,
+        ddl: fn(Backend, &str) -> Result<String, lock_core::LockError>,
+    ) {
         let docs = include_str!("lib.rs");
         for backend in [Backend::Postgres, Backend::Mysql, Backend::Sqlite] {
             let sql = ddl(backend, DEFAULT_TABLE_NAME).unwrap();
@@ -442,8 +416,14 @@ mod tests {
                 .collect();
             assert!(
                 docs.contains(&documented),
-                "crate docs show a different DDL for {backend}:\n{documented}"
+                "crate docs show a different {what} for {backend}:\n{documented}"
             );
         }
+    }
+
+    /// The DDL shown in the crate docs is the DDL the code runs.
+    #[test]
+    fn documented_ddl_matches_the_code() {
+        assert_documented("DDL", ddl);
     }
 }

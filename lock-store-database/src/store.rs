@@ -13,6 +13,7 @@ use crate::backend::Backend;
 use crate::engine::{self, Operations};
 use crate::error::TableError;
 use crate::options::DatabaseStoreOptions;
+use crate::sql::AcquireRow;
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!(
@@ -203,25 +204,37 @@ impl DatabaseStore {
     /// [`LockStore::try_acquire`] run (neither calls the other).
     async fn acquire_once(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
         validate::save_input(key, owner, ttl)?;
-        let row = self
-            .inner
-            .ops
-            .acquire(key, owner, ttl.map(hold_ms))
-            .await
-            .map_err(|e| self.context(e))?;
-        Ok(match row.fence {
-            Some(fence) => {
-                Acquisition::acquired_with_token(u64::try_from(fence).map_err(|_| {
-                    self.context(LockError::storage_msg(format!(
-                        "fence column holds a negative value ({fence})"
-                    )))
-                })?)
-            }
-            None => Acquisition::denied(
-                row.holder_ms
-                    .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-            ),
-        })
+        let row = self.inner.ops.acquire(key, owner, ttl.map(hold_ms)).await;
+        self.acquisition(row)
+    }
+
+    /// What an acquire (of a lock or of permits) answers, from the row it read.
+    pub(crate) fn acquisition(&self, row: Result<AcquireRow, LockError>) -> AcquireResult {
+        let row = row.map_err(|e| self.context(e))?;
+        let Some(fence) = row.fence else {
+            let holder = row.holder_ms.map(|ms| u64::try_from(ms).unwrap_or(0));
+            return Ok(Acquisition::denied(holder.map(Duration::from_millis)));
+        };
+        let token = u64::try_from(fence).map_err(|_| {
+            self.context(LockError::storage_msg(format!(
+                "fence column holds a negative value ({fence})"
+            )))
+        })?;
+        Ok(Acquisition::acquired_with_token(token))
+    }
+
+    /// The rows an operation changed (its storage error with this store's context).
+    pub(crate) fn changed(&self, rows: Result<usize, LockError>) -> Result<usize, LockError> {
+        rows.map_err(|e| self.context(e))
+    }
+
+    /// An owner's release or extend (of a lock or of permits): `NotOwned` when it
+    /// changed no row.
+    pub(crate) fn owned(&self, rows: Result<usize, LockError>) -> Result<(), LockError> {
+        match self.changed(rows)? {
+            0 => Err(LockError::NotOwned),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -230,10 +243,7 @@ impl LockStore for DatabaseStore {
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let ops = &self.inner.ops;
-        let released = ops.release(key, owner).await;
-        if released.map_err(|e| self.context(e))? == 0 {
-            return Err(LockError::NotOwned);
-        }
+        self.owned(ops.release(key, owner).await)?;
         ops.released_locally(key);
         Ok(())
     }
@@ -241,8 +251,7 @@ impl LockStore for DatabaseStore {
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
         let ops = &self.inner.ops;
-        let released = ops.force_release(key).await;
-        if released.map_err(|e| self.context(e))? > 0 {
+        if self.changed(ops.force_release(key).await)? > 0 {
             ops.released_locally(key);
         }
         Ok(())
@@ -256,17 +265,7 @@ impl LockStore for DatabaseStore {
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
         validate::extend_input(key, owner, duration)?;
-        let ms = hold_ms(duration);
-        match self
-            .inner
-            .ops
-            .extend(key, owner, ms)
-            .await
-            .map_err(|e| self.context(e))?
-        {
-            0 => Err(LockError::NotOwned),
-            _ => Ok(()),
-        }
+        self.owned(self.inner.ops.extend(key, owner, hold_ms(duration)).await)
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -10,23 +10,21 @@
 //! backend's module for why its statements are atomic.
 //!
 //! * [`render`]: named parameters for the statements;
-//! * [`postgres`], [`mysql`], [`sqlite`]: each backend's SQL and how it runs;
-//! * `ops`: running them through the store's engine (pool, deadline);
+//! * [`postgres`], [`mysql`], [`sqlite`]: each backend's SQL;
+//! * `ops`: running them through the store's engine (pool, deadline) as any other
+//!   statement: the acquire by the backend's dialect, as the lock acquire;
 //! * `store`: the [`PermitStore`](lock_core::PermitStore) methods.
 
-use std::time::Duration;
-
 use deadpool::managed::Manager;
-use diesel::QueryResult;
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable};
+use diesel::sql_types::BigInt;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
 use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN, validate_table_name};
-use crate::sql::{BoxFuture, PoolOf};
-use render::{Rendered, Values, render};
+use crate::sql::{Dialect, OperationSql, PoolOf, SqlText};
+use render::{Rendered, render};
 
 mod mysql;
 mod ops;
@@ -37,32 +35,24 @@ mod store;
 
 pub(crate) use ops::PermitOps;
 
-/// The statements of one backend, before rendering.
-pub(crate) struct PermitTemplates {
-    now_ms: &'static str,
-    quote: char,
+/// The permit statements of one backend, before rendering: `{table}`, `{now}` and the
+/// parameter markers of [`render()`] still to be filled in; the clock and the identifier
+/// quote are those of the backend's lock statements. Each statement's comment says why
+/// it is atomic.
+pub(crate) trait PermitText: OperationSql {
+    /// The backend's lock statements (its clock, its quote).
+    type Locks: SqlText;
     /// Shared fragments, expanded first (see [`render()`]).
-    parts: &'static [(&'static str, &'static str)],
-    ddl: &'static str,
-    probe: &'static str,
-    acquire: &'static str,
-    /// MySQL: the outcome, always read; SQLite: the holder hint, read when denied.
-    acquire_followup: Option<&'static str>,
-    release: &'static str,
-    extend: &'static str,
-    force_release: &'static str,
-    usage: &'static str,
+    const PARTS: &'static [(&'static str, &'static str)];
+    /// Live holders and their weight.
+    const USAGE: &'static str;
 }
 
-impl PermitTemplates {
-    fn of(backend: Backend) -> &'static PermitTemplates {
-        match backend {
-            Backend::Postgres => &postgres::TEMPLATES,
-            Backend::Mysql => &mysql::TEMPLATES,
-            Backend::Sqlite => &sqlite::TEMPLATES,
-        }
-    }
-}
+/// Checks that the permits table exists with the expected columns, touching no row
+/// (the same on every backend).
+const PROBE: &str = "SELECT COUNT(*) AS n FROM (
+    SELECT permit_key, holders, reserved_by, reserved_until, fence FROM {table} WHERE 1 = 0
+) AS probe";
 
 /// The permit statements of one backend and table, rendered.
 #[derive(Debug, Clone)]
@@ -71,7 +61,6 @@ pub(crate) struct PermitStatements {
     pub(crate) probe: Rendered,
     pub(crate) acquire: Rendered,
     /// Run by the MySQL and SQLite acquires only.
-    #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
     pub(crate) acquire_followup: Option<Rendered>,
     pub(crate) release: Rendered,
     pub(crate) extend: Rendered,
@@ -82,18 +71,26 @@ pub(crate) struct PermitStatements {
 impl PermitStatements {
     /// `permits_table` is a checked identifier ([`permits_table`]).
     fn new(backend: Backend, permits_table: &str) -> Self {
-        let t = PermitTemplates::of(backend);
-        let quoted = format!("{q}{permits_table}{q}", q = t.quote);
-        let r = |template: &str| render(backend, template, t.parts, t.now_ms, &quoted);
+        match backend {
+            Backend::Postgres => Self::of::<postgres::PgPermits>(backend, permits_table),
+            Backend::Mysql => Self::of::<mysql::MysqlPermits>(backend, permits_table),
+            Backend::Sqlite => Self::of::<sqlite::SqlitePermits>(backend, permits_table),
+        }
+    }
+
+    /// The statements of `T`, rendered for `backend`'s placeholders.
+    fn of<T: PermitText>(backend: Backend, permits_table: &str) -> Self {
+        let quoted = format!("{q}{permits_table}{q}", q = T::Locks::QUOTE);
+        let r = |template: &str| render(backend, template, T::PARTS, T::Locks::NOW_MS, &quoted);
         PermitStatements {
-            ddl: r(t.ddl),
-            probe: r(t.probe),
-            acquire: r(t.acquire),
-            acquire_followup: t.acquire_followup.map(r),
-            release: r(t.release),
-            extend: r(t.extend),
-            force_release: r(t.force_release),
-            usage: r(t.usage),
+            ddl: r(T::DDL),
+            probe: r(PROBE),
+            acquire: r(T::ACQUIRE),
+            acquire_followup: T::ACQUIRE_FOLLOWUP.map(r),
+            release: r(T::RELEASE),
+            extend: r(T::EXTEND),
+            force_release: r(T::FORCE_RELEASE),
+            usage: r(T::USAGE),
         }
     }
 }
@@ -158,7 +155,7 @@ impl Listener {
     fn channel(&self) -> &str {
         match *self {}
     }
-    fn hub(&self) -> &lock_core::ReleaseHub {
+    fn released_locally(&self, _key: &str) {
         match *self {}
     }
 }
@@ -172,25 +169,16 @@ pub(crate) struct PermitSql {
 }
 
 impl PermitSql {
-    /// For the engine on `pool` (its lock table already validated).
-    pub(crate) fn new<C: PermitConn>(
-        pool: &PoolOf<C>,
-        backend: Backend,
-        options: &DatabaseStoreOptions,
-    ) -> PermitSql
+    /// For the engine of dialect `D` on `pool` (its lock table already validated).
+    pub(crate) fn new<D: Dialect>(pool: &PoolOf<D::Conn>, options: &DatabaseStoreOptions) -> Self
     where
-        AsyncDieselConnectionManager<C>: Manager<Type = C, Error = PoolError>,
+        AsyncDieselConnectionManager<D::Conn>: Manager<Type = D::Conn, Error = PoolError>,
     {
         let table = permits_table(&options.table_name).map_err(|e| e.to_string());
         let name = table.as_deref().unwrap_or(&options.table_name);
         PermitSql {
-            statements: PermitStatements::new(backend, name),
-            listener: C::listener(
-                pool,
-                notify_channel(name),
-                options.operation_timeout,
-                options.endpoint(),
-            ),
+            statements: PermitStatements::new(D::BACKEND, name),
+            listener: D::listener(pool, notify_channel(name), options),
             table,
         }
     }
@@ -204,34 +192,6 @@ impl PermitSql {
     }
 }
 
-/// What an acquire reports: the new fencing token (`None` = denied) and, when denied,
-/// the earliest live holder's remaining milliseconds (a hint).
-#[derive(Debug, QueryableByName)]
-pub(crate) struct GrantRow {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    fence: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    holder_ms: Option<i64>,
-}
-
-impl GrantRow {
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    fn granted(fence: i64) -> Self {
-        GrantRow {
-            fence: Some(fence),
-            holder_ms: None,
-        }
-    }
-
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    fn denied(holder_ms: Option<i64>) -> Self {
-        GrantRow {
-            fence: None,
-            holder_ms,
-        }
-    }
-}
-
 /// Live holders and the weight they hold.
 #[derive(Debug, QueryableByName)]
 pub(crate) struct UsageRow {
@@ -239,53 +199,6 @@ pub(crate) struct UsageRow {
     holders: i64,
     #[diesel(sql_type = BigInt)]
     used: i64,
-}
-
-/// A one-column `n` result (the probe).
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    n: i64,
-}
-
-/// How one backend's connection runs the permit statements. Each method binds
-/// synchronously and returns a future borrowing only the connection, so the engine
-/// can bound it with the operation deadline (as [`crate::sql::Dialect`]'s do).
-pub(crate) trait PermitConn: Sized + Send + 'static {
-    /// The release listener of a permits table on `channel`, if the backend notifies.
-    fn listener(
-        pool: &PoolOf<Self>,
-        channel: String,
-        timeout: Duration,
-        endpoint: String,
-    ) -> Option<Listener>
-    where
-        AsyncDieselConnectionManager<Self>: Manager<Type = Self, Error = PoolError>;
-
-    /// A write (or the DDL) → affected (matched) rows.
-    fn execute<'c>(
-        &'c mut self,
-        statement: &Rendered,
-        values: &Values,
-    ) -> BoxFuture<'c, QueryResult<usize>>;
-
-    /// Fails when the table is missing.
-    fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>>;
-
-    /// The acquire and, where the backend needs it, its follow-up read.
-    fn acquire<'c>(
-        &'c mut self,
-        sql: &PermitStatements,
-        values: &Values,
-    ) -> BoxFuture<'c, QueryResult<GrantRow>>;
-
-    /// The usage read.
-    fn usage<'c>(
-        &'c mut self,
-        statement: &Rendered,
-        values: &Values,
-    ) -> BoxFuture<'c, QueryResult<UsageRow>>;
 }
 
 #[cfg(test)]
@@ -345,17 +258,6 @@ mod tests {
     /// The DDL shown in the crate docs is the DDL the code runs.
     #[test]
     fn documented_permits_ddl_matches_the_code() {
-        let docs = include_str!("../lib.rs");
-        for backend in BACKENDS {
-            let sql = permits_ddl(backend, crate::DEFAULT_TABLE_NAME).unwrap();
-            let documented: String = format!("{sql};")
-                .lines()
-                .map(|l| format!("//! {l}\n"))
-                .collect();
-            assert!(
-                docs.contains(&documented),
-                "crate docs show a different permits DDL for {backend}:\n{documented}"
-            );
-        }
+        crate::tests::assert_documented("permits DDL", permits_ddl);
     }
 }

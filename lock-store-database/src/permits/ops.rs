@@ -1,5 +1,6 @@
-//! Running the permit statements through the store's engine: the same pool and the
-//! same deadline-bounded checkout as the lock statements ([`Engine::run`]).
+//! Running the permit statements through the store's engine: the same pool, the same
+//! deadline-bounded checkout ([`Engine::run`]) and the same runner ([`Run`]) as the
+//! lock statements, and the dialect's acquire for the permits' acquire.
 
 use async_trait::async_trait;
 use deadpool::managed::Manager;
@@ -8,9 +9,9 @@ use lock_core::{LockError, ReleaseFuture};
 use tokio::time::Instant;
 
 use super::render::Values;
-use super::{GrantRow, PermitConn, PermitSql, UsageRow};
+use super::{PermitSql, UsageRow};
 use crate::engine::Engine;
-use crate::sql::Dialect;
+use crate::sql::{Acquire, AcquireRow, Dialect, ReadRow, Run};
 
 /// A write to a permit key's row.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +28,7 @@ pub(crate) trait PermitOps: Send + Sync {
     fn table(&self) -> Result<&str, LockError>;
     async fn create_table(&self, deadline: Instant) -> Result<(), LockError>;
     async fn probe(&self, deadline: Instant) -> Result<(), LockError>;
-    async fn acquire(&self, deadline: Instant, values: Values) -> Result<GrantRow, LockError>;
+    async fn acquire(&self, deadline: Instant, values: Values) -> Result<AcquireRow, LockError>;
     /// → affected rows.
     async fn write(
         &self,
@@ -59,22 +60,24 @@ where
     }
 
     async fn create_table(&self, deadline: Instant) -> Result<(), LockError> {
-        let ddl = &sql(self).statements.ddl;
-        let none = Values::default();
-        self.run(deadline, |_, c| PermitConn::execute(c, ddl, &none))
+        let ddl = sql(self).statements.ddl.bound(&Values::default());
+        self.run(deadline, |_, c| c.execute_with(ddl))
             .await
             .map(drop)
     }
 
     async fn probe(&self, deadline: Instant) -> Result<(), LockError> {
-        let probe = &sql(self).statements.probe;
-        self.run(deadline, |_, c| PermitConn::probe(c, probe)).await
+        let probe = sql(self).statements.probe.bound(&Values::default());
+        self.run(deadline, |_, c| c.count(probe)).await.map(drop)
     }
 
-    async fn acquire(&self, deadline: Instant, values: Values) -> Result<GrantRow, LockError> {
+    async fn acquire(&self, deadline: Instant, values: Values) -> Result<AcquireRow, LockError> {
         let statements = &sql(self).statements;
-        self.run(deadline, |_, c| PermitConn::acquire(c, statements, &values))
-            .await
+        let a = Acquire {
+            decide: statements.acquire.bound(&values),
+            followup: (statements.acquire_followup.as_ref()).map(|read| read.bound(&values)),
+        };
+        self.run(deadline, |d, c| d.acquire(c, a)).await
     }
 
     async fn write(
@@ -92,14 +95,13 @@ where
         if let Some(listener) = &permits.listener {
             values.channel = listener.channel().to_owned();
         }
-        self.run(deadline, |_, c| PermitConn::execute(c, statement, &values))
-            .await
+        let q = statement.bound(&values);
+        self.run(deadline, |_, c| c.execute_with(q)).await
     }
 
     async fn usage(&self, deadline: Instant, values: Values) -> Result<UsageRow, LockError> {
-        let usage = &sql(self).statements.usage;
-        self.run(deadline, |_, c| PermitConn::usage(c, usage, &values))
-            .await
+        let q = sql(self).statements.usage.bound(&values);
+        self.run(deadline, |_, c| c.read_row(q)).await
     }
 
     fn listen(&self, key: &str) -> Option<ReleaseFuture> {

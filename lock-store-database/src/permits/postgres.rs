@@ -1,7 +1,6 @@
-//! PostgreSQL permit statements, and (with the `postgres` feature) how they run.
-//! `{table}` is the quoted permits table, `{now}` the database clock in Unix ms
-//! ([`crate::sql::postgres::NOW_MS`]: `statement_timestamp()`), other markers are
-//! bound parameters ([`super::render`]).
+//! PostgreSQL permit statements. `{table}` is the quoted permits table, `{now}` the
+//! database clock in Unix ms (the lock statements' `NOW_MS`: `statement_timestamp()`),
+//! other markers are bound parameters ([`super::render`]).
 //!
 //! Every write is one statement on the key's one row, and computes the new row from
 //! that row's own columns only: PostgreSQL locks the row and evaluates
@@ -11,12 +10,17 @@
 //! table itself would read the statement's older snapshot instead: none is used to
 //! decide.
 
-use super::PermitTemplates;
+use super::PermitText;
+use crate::sql::OperationSql;
 
-/// The table: one row per permit key ever used. `holders`: a JSON array of
-/// `{"o": owner, "w": weight, "e": expiry in Unix ms or null}`; `reserved_by` /
-/// `reserved_until`: a waiting writer's reservation; `fence`: the last fencing token.
-pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
+/// The permit statements of this backend.
+pub(crate) struct PgPermits;
+
+impl OperationSql for PgPermits {
+    /// The table: one row per permit key ever used. `holders`: a JSON array of
+    /// `{"o": owner, "w": weight, "e": expiry in Unix ms or null}`; `reserved_by` /
+    /// `reserved_until`: a waiting writer's reservation; `fence`: the last fencing token.
+    const DDL: &'static str = "CREATE TABLE IF NOT EXISTS {table} (
     permit_key     BYTEA  NOT NULL PRIMARY KEY,
     holders        JSONB  NOT NULL DEFAULT '[]',
     reserved_by    TEXT   NULL,
@@ -24,31 +28,19 @@ pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
     fence          BIGINT NOT NULL DEFAULT 0
 )";
 
-/// Fragments: a holder `h` that has not expired, and the new holder.
-const PARTS: &[(&str, &str)] = &[
-    (
-        "{alive}",
-        "((h ->> 'e') IS NULL OR (h ->> 'e')::bigint > {now})",
-    ),
-    (
-        "{entry}",
-        "jsonb_build_object('o', {owner}, 'w', {weight}, 'e', {now} + {ttl})",
-    ),
-];
-
-/// → one row `(fence, holder_ms)`: `fence` when granted, else `holder_ms`, the
-/// earliest live holder's remaining time (a hint).
-///
-/// Atomic: one `INSERT … ON CONFLICT DO UPDATE … WHERE`, deciding on the locked row.
-/// A fresh key is inserted with the request as its only holder. Otherwise the `WHERE`
-/// lets the update happen only when the owner holds nothing live, no other owner's
-/// reservation is live, and either the live weights plus the request fit the limit
-/// (grant: live holders + the request, reservation cleared, token
-/// `max(fence + 1, now * 1000)`) or the request reserves (live holders, reservation
-/// taken or renewed for the owner). The returned row tells which: the owner is among
-/// the new holders only when granted. With no row returned (denied, nothing to write),
-/// the hint comes from the statement's snapshot.
-pub(crate) const ACQUIRE: &str = "WITH acquired AS (
+    /// → one row `(fence, holder_ms)`: `fence` when granted, else `holder_ms`, the
+    /// earliest live holder's remaining time (a hint).
+    ///
+    /// Atomic: one `INSERT … ON CONFLICT DO UPDATE … WHERE`, deciding on the locked row.
+    /// A fresh key is inserted with the request as its only holder. Otherwise the `WHERE`
+    /// lets the update happen only when the owner holds nothing live, no other owner's
+    /// reservation is live, and either the live weights plus the request fit the limit
+    /// (grant: live holders + the request, reservation cleared, token
+    /// `max(fence + 1, now * 1000)`) or the request reserves (live holders, reservation
+    /// taken or renewed for the owner). The returned row tells which: the owner is among
+    /// the new holders only when granted. With no row returned (denied, nothing to write),
+    /// the hint comes from the statement's snapshot.
+    const ACQUIRE: &'static str = "WITH acquired AS (
     INSERT INTO {table} AS p (permit_key, holders, fence)
     VALUES ({key}, jsonb_build_array({entry}), {now} * 1000)
     ON CONFLICT (permit_key) DO UPDATE
@@ -83,11 +75,11 @@ SELECT CASE WHEN a.granted THEN a.fence END AS fence,
             WHEN NOT a.granted THEN a.holder_ms END AS holder_ms
 FROM (SELECT) AS one LEFT JOIN acquired AS a ON true";
 
-/// → affected rows (1 released, 0 not held). Atomic: one `UPDATE` of the key's row,
-/// predicated on the owner's live holding (re-checked on the latest version), which
-/// drops it (and expired holders); `pg_notify` runs for the updated row in the same
-/// statement, so the notification is sent exactly when the release commits.
-pub(crate) const RELEASE: &str = "UPDATE {table} AS p SET holders = (
+    /// → affected rows (1 released, 0 not held). Atomic: one `UPDATE` of the key's row,
+    /// predicated on the owner's live holding (re-checked on the latest version), which
+    /// drops it (and expired holders); `pg_notify` runs for the updated row in the same
+    /// statement, so the notification is sent exactly when the release commits.
+    const RELEASE: &'static str = "UPDATE {table} AS p SET holders = (
         SELECT COALESCE(jsonb_agg(h), '[]') FROM jsonb_array_elements(p.holders) AS h
         WHERE h ->> 'o' <> {owner} AND {alive})
     WHERE p.permit_key = {key}
@@ -95,8 +87,8 @@ pub(crate) const RELEASE: &str = "UPDATE {table} AS p SET holders = (
                   WHERE h ->> 'o' = {owner} AND {alive})
     RETURNING pg_notify({channel}, encode(p.permit_key, 'hex'))";
 
-/// → affected rows (1 extended, 0 not held). Atomic: one `UPDATE`, as [`RELEASE`].
-pub(crate) const EXTEND: &str = "UPDATE {table} AS p SET holders = (
+    /// → affected rows (1 extended, 0 not held). Atomic: one `UPDATE`, as [`Self::RELEASE`].
+    const EXTEND: &'static str = "UPDATE {table} AS p SET holders = (
         SELECT jsonb_agg(CASE WHEN h ->> 'o' = {owner}
                               THEN h || jsonb_build_object('e', {now} + {ms}) ELSE h END)
         FROM jsonb_array_elements(p.holders) AS h WHERE {alive})
@@ -104,88 +96,32 @@ pub(crate) const EXTEND: &str = "UPDATE {table} AS p SET holders = (
       AND EXISTS (SELECT FROM jsonb_array_elements(p.holders) AS h
                   WHERE h ->> 'o' = {owner} AND {alive})";
 
-/// → affected rows. Atomic: one `UPDATE` emptying the row (the fence stays), with its
-/// `pg_notify`, as [`RELEASE`].
-pub(crate) const FORCE_RELEASE: &str = "UPDATE {table}
+    /// → affected rows. Atomic: one `UPDATE` emptying the row (the fence stays), with its
+    /// `pg_notify`, as [`Self::RELEASE`].
+    const FORCE_RELEASE: &'static str = "UPDATE {table}
     SET holders = '[]', reserved_by = NULL, reserved_until = NULL
     WHERE permit_key = {key} AND (holders <> '[]' OR reserved_by IS NOT NULL)
     RETURNING pg_notify({channel}, encode(permit_key, 'hex'))";
+}
 
-/// → `(holders, used)` of the live holders. A single read.
-pub(crate) const USAGE: &str = "SELECT COUNT(*) AS holders,
+impl PermitText for PgPermits {
+    type Locks = crate::sql::postgres::PgSql;
+
+    /// Fragments: a holder `h` that has not expired, and the new holder.
+    const PARTS: &'static [(&'static str, &'static str)] = &[
+        (
+            "{alive}",
+            "((h ->> 'e') IS NULL OR (h ->> 'e')::bigint > {now})",
+        ),
+        (
+            "{entry}",
+            "jsonb_build_object('o', {owner}, 'w', {weight}, 'e', {now} + {ttl})",
+        ),
+    ];
+
+    /// → `(holders, used)` of the live holders. A single read.
+    const USAGE: &'static str = "SELECT COUNT(*) AS holders,
         COALESCE(sum((h ->> 'w')::bigint), 0)::bigint AS used
     FROM {table} AS p CROSS JOIN LATERAL jsonb_array_elements(p.holders) AS h
     WHERE p.permit_key = {key} AND {alive}";
-
-/// Fails when the table is missing or lacks a column, touching no row.
-pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
-    SELECT permit_key, holders, reserved_by, reserved_until, fence FROM {table} WHERE 1 = 0
-) AS probe";
-
-pub(super) const TEMPLATES: PermitTemplates = PermitTemplates {
-    now_ms: <crate::sql::postgres::PgSql as crate::sql::SqlText>::NOW_MS,
-    quote: '"',
-    parts: PARTS,
-    ddl: DDL,
-    probe: PROBE,
-    acquire: ACQUIRE,
-    acquire_followup: None,
-    release: RELEASE,
-    extend: EXTEND,
-    force_release: FORCE_RELEASE,
-    usage: USAGE,
-};
-
-#[cfg(feature = "postgres")]
-mod driver {
-    use std::time::Duration;
-
-    use diesel::QueryResult;
-    use diesel::pg::Pg;
-    use diesel_async::{AsyncPgConnection, RunQueryDsl};
-
-    use crate::listener::PgListener;
-    use crate::permits::render::{Rendered, Values, bind};
-    use crate::permits::{CountRow, GrantRow, PermitConn, PermitStatements, UsageRow};
-    use crate::sql::{BoxFuture, PoolOf};
-
-    impl PermitConn for AsyncPgConnection {
-        fn listener(
-            pool: &PoolOf<Self>,
-            channel: String,
-            timeout: Duration,
-            endpoint: String,
-        ) -> Option<PgListener> {
-            Some(PgListener::new(pool.clone(), channel, timeout, endpoint))
-        }
-
-        fn execute<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            Box::pin(bind::<Pg>(statement, values).execute(self))
-        }
-
-        fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>> {
-            let q = bind::<Pg>(statement, &Values::default());
-            Box::pin(async move { q.get_result::<CountRow>(self).await.map(drop) })
-        }
-
-        fn acquire<'c>(
-            &'c mut self,
-            sql: &PermitStatements,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<GrantRow>> {
-            Box::pin(bind::<Pg>(&sql.acquire, values).get_result::<GrantRow>(self))
-        }
-
-        fn usage<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<UsageRow>> {
-            Box::pin(bind::<Pg>(statement, values).get_result::<UsageRow>(self))
-        }
-    }
 }

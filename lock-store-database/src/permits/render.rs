@@ -112,44 +112,22 @@ pub(crate) struct Values {
 }
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-pub(crate) use bind::bind;
-
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-mod bind {
-    use diesel::backend::Backend as DieselBackend;
-    use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-    use diesel::serialize::ToSql;
-    use diesel::sql_query;
-    use diesel::sql_types::{BigInt, Binary, HasSqlType, Nullable, Text};
-
-    use super::{Param, Rendered, Values};
-
-    /// `statement` with `values` bound in its order.
-    pub(crate) fn bind<DB>(
-        statement: &Rendered,
-        values: &Values,
-    ) -> BoxedSqlQuery<'static, DB, SqlQuery>
-    where
-        DB: DieselBackend + HasSqlType<Binary> + HasSqlType<Text> + HasSqlType<BigInt>,
-        Vec<u8>: ToSql<Binary, DB>,
-        String: ToSql<Text, DB>,
-        i64: ToSql<BigInt, DB>,
-        Option<i64>: ToSql<Nullable<BigInt>, DB>,
-    {
-        let mut query = sql_query(statement.sql.clone()).into_boxed::<DB>();
-        for param in &statement.binds {
-            query = match param {
-                Param::Key => query.bind::<Binary, _>(values.key.clone()),
-                Param::Owner => query.bind::<Text, _>(values.owner.clone()),
-                Param::Weight => query.bind::<BigInt, _>(values.weight),
-                Param::Limit => query.bind::<BigInt, _>(values.limit),
-                Param::Ttl => query.bind::<Nullable<BigInt>, _>(values.ttl),
-                Param::Reserve => query.bind::<Nullable<BigInt>, _>(values.reserve),
-                Param::Ms => query.bind::<BigInt, _>(values.ms),
-                Param::Channel => query.bind::<Text, _>(values.channel.clone()),
-            };
-        }
-        query
+impl Rendered {
+    /// The statement with `values` bound in its order, to run as any other statement
+    /// of the store ([`crate::sql::Run`], prepared once per connection).
+    pub(crate) fn bound(&self, values: &Values) -> crate::sql::Bound {
+        use crate::sql::Param as P;
+        let params = self.binds.iter().map(|param| match param {
+            Param::Key => P::Bytes(values.key.clone()),
+            Param::Owner => P::Text(values.owner.clone()),
+            Param::Weight => P::Int(values.weight),
+            Param::Limit => P::Int(values.limit),
+            Param::Ttl => P::OptInt(values.ttl),
+            Param::Reserve => P::OptInt(values.reserve),
+            Param::Ms => P::Int(values.ms),
+            Param::Channel => P::Text(values.channel.clone()),
+        });
+        crate::sql::Bound::new(&self.sql, params.collect())
     }
 }
 

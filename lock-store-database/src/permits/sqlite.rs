@@ -1,16 +1,21 @@
-//! SQLite permit statements, and (with the `sqlite` feature) how they run. `{table}`
-//! is the quoted permits table, `{now}` the machine's wall clock in Unix ms
-//! ([`crate::sql::sqlite::NOW_MS`]: SQLite has no server, see the crate docs), other
-//! markers are bound parameters ([`super::render`]). JSON through the JSON1 functions
-//! (built into the bundled SQLite).
+//! SQLite permit statements. `{table}` is the quoted permits table, `{now}` the
+//! machine's wall clock in Unix ms (the lock statements' `NOW_MS`: SQLite has no
+//! server, see the crate docs), other markers are bound parameters
+//! ([`super::render`]). JSON through the JSON1 functions (built into the bundled
+//! SQLite).
 //!
 //! Each statement runs alone in autocommit mode under SQLite's database write lock, so
 //! the read-modify-write of one statement cannot interleave with another's.
 
-use super::PermitTemplates;
+use super::PermitText;
+use crate::sql::OperationSql;
 
-/// The table: as on PostgreSQL (see [`super::postgres::DDL`]); `holders` is JSON text.
-pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
+/// The permit statements of this backend.
+pub(crate) struct SqlitePermits;
+
+impl OperationSql for SqlitePermits {
+    /// The table: as on PostgreSQL (see [`super::postgres::PgPermits`]); `holders` is JSON text.
+    const DDL: &'static str = "CREATE TABLE IF NOT EXISTS {table} (
     permit_key     BLOB    NOT NULL PRIMARY KEY,
     holders        TEXT    NOT NULL DEFAULT '[]',
     reserved_by    TEXT    NULL,
@@ -18,29 +23,16 @@ pub(crate) const DDL: &str = "CREATE TABLE IF NOT EXISTS {table} (
     fence          INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID";
 
-/// Fragments: a holder `h` (a `json_each` row) that has not expired, its fields, and
-/// the new holder.
-const PARTS: &[(&str, &str)] = &[
-    (
-        "{alive}",
-        "(json_extract(h.value, '$.e') IS NULL OR json_extract(h.value, '$.e') > {now})",
-    ),
-    (
-        "{entry}",
-        "json_object('o', {owner}, 'w', {weight}, 'e', {now} + {ttl})",
-    ),
-    ("{o}", "json_extract(h.value, '$.o')"),
-    ("{w}", "json_extract(h.value, '$.w')"),
-];
-
-/// → a row `(fence, granted, holder_ms)`, or none when denied with nothing to write.
-///
-/// Atomic: one `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING`, deciding on the
-/// row as the database write lock leaves it; the same decision as on PostgreSQL (see
-/// [`super::postgres::ACQUIRE`]): update only when the owner holds nothing live and no
-/// other owner's reservation is live, then grant if the live weights plus the request
-/// fit the limit, else take or renew the reservation.
-pub(crate) const ACQUIRE: &str = "INSERT INTO {table} AS p (permit_key, holders, fence)
+    /// → a row `(fence, holder_ms)` when it wrote the row: `fence` when granted (the owner
+    /// is among the new holders), else NULL and `holder_ms`, the earliest live holder's
+    /// remaining time (a hint); no row when denied with nothing to write.
+    ///
+    /// Atomic: one `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING`, deciding on the
+    /// row as the database write lock leaves it; the same decision as PostgreSQL's
+    /// acquire ([`super::postgres::PgPermits`]): update only when the owner holds nothing
+    /// live and no other owner's reservation is live, then grant if the live weights plus
+    /// the request fit the limit, else take or renew the reservation.
+    const ACQUIRE: &'static str = "INSERT INTO {table} AS p (permit_key, holders, fence)
 VALUES ({key}, json_array({entry}), {now} * 1000)
 ON CONFLICT (permit_key) DO UPDATE SET
     (holders, reserved_by, reserved_until, fence) = (
@@ -60,141 +52,60 @@ ON CONFLICT (permit_key) DO UPDATE SET
       AND ({reserve} IS NOT NULL OR (
             SELECT coalesce(sum({w}), 0) FROM json_each(p.holders) AS h WHERE {alive}
           ) + {weight} <= {limit})
-RETURNING fence,
-    EXISTS (SELECT 1 FROM json_each(holders) AS h WHERE {o} = {owner}) AS granted,
+RETURNING
+    CASE WHEN EXISTS (SELECT 1 FROM json_each(holders) AS h WHERE {o} = {owner})
+        THEN fence END AS fence,
     (SELECT min(json_extract(h.value, '$.e')) FROM json_each(holders) AS h)
         - {now} AS holder_ms";
 
-/// → the earliest live holder's remaining ms. Only run after an [`ACQUIRE`] that
-/// returned no row, as a hint; the decision was made by [`ACQUIRE`] alone.
-pub(crate) const HOLDER: &str = "SELECT min(json_extract(h.value, '$.e')) - {now} AS holder_ms
-    FROM {table} AS p, json_each(p.holders) AS h WHERE p.permit_key = {key} AND {alive}";
+    /// → the earliest live holder's remaining ms. Only run after an [`Self::ACQUIRE`] that
+    /// returned no row, as a hint; the decision was made by [`Self::ACQUIRE`] alone.
+    const ACQUIRE_FOLLOWUP: Option<&'static str> = Some(
+        "SELECT min(json_extract(h.value, '$.e')) - {now} AS holder_ms
+    FROM {table} AS p, json_each(p.holders) AS h WHERE p.permit_key = {key} AND {alive}",
+    );
 
-/// → affected rows (1 released, 0 not held). Atomic: one `UPDATE`, predicated on the
-/// owner's live holding, which drops it (and expired holders).
-pub(crate) const RELEASE: &str = "UPDATE {table} AS p SET holders = (
+    /// → affected rows (1 released, 0 not held). Atomic: one `UPDATE`, predicated on the
+    /// owner's live holding, which drops it (and expired holders).
+    const RELEASE: &'static str = "UPDATE {table} AS p SET holders = (
         SELECT json_group_array(json(h.value)) FROM json_each(p.holders) AS h
         WHERE {o} <> {owner} AND {alive})
     WHERE p.permit_key = {key}
       AND EXISTS (SELECT 1 FROM json_each(p.holders) AS h WHERE {o} = {owner} AND {alive})";
 
-/// → affected rows (1 extended, 0 not held). Atomic: one `UPDATE`, as [`RELEASE`].
-pub(crate) const EXTEND: &str = "UPDATE {table} AS p SET holders = (
+    /// → affected rows (1 extended, 0 not held). Atomic: one `UPDATE`, as [`Self::RELEASE`].
+    const EXTEND: &'static str = "UPDATE {table} AS p SET holders = (
         SELECT json_group_array(CASE WHEN {o} = {owner}
             THEN json_set(h.value, '$.e', {now} + {ms}) ELSE json(h.value) END)
         FROM json_each(p.holders) AS h WHERE {alive})
     WHERE p.permit_key = {key}
       AND EXISTS (SELECT 1 FROM json_each(p.holders) AS h WHERE {o} = {owner} AND {alive})";
 
-/// → affected rows. Atomic: one `UPDATE` emptying the row (the fence stays).
-pub(crate) const FORCE_RELEASE: &str = "UPDATE {table}
+    /// → affected rows. Atomic: one `UPDATE` emptying the row (the fence stays).
+    const FORCE_RELEASE: &'static str = "UPDATE {table}
     SET holders = '[]', reserved_by = NULL, reserved_until = NULL
     WHERE permit_key = {key}";
+}
 
-/// → `(holders, used)` of the live holders. A single read.
-pub(crate) const USAGE: &str = "SELECT COUNT(*) AS holders, coalesce(sum({w}), 0) AS used
+impl PermitText for SqlitePermits {
+    type Locks = crate::sql::sqlite::SqliteSql;
+
+    /// Fragments: a holder `h` (a `json_each` row) that has not expired, its fields, and
+    /// the new holder.
+    const PARTS: &'static [(&'static str, &'static str)] = &[
+        (
+            "{alive}",
+            "(json_extract(h.value, '$.e') IS NULL OR json_extract(h.value, '$.e') > {now})",
+        ),
+        (
+            "{entry}",
+            "json_object('o', {owner}, 'w', {weight}, 'e', {now} + {ttl})",
+        ),
+        ("{o}", "json_extract(h.value, '$.o')"),
+        ("{w}", "json_extract(h.value, '$.w')"),
+    ];
+
+    /// → `(holders, used)` of the live holders. A single read.
+    const USAGE: &'static str = "SELECT COUNT(*) AS holders, coalesce(sum({w}), 0) AS used
     FROM {table} AS p, json_each(p.holders) AS h WHERE p.permit_key = {key} AND {alive}";
-
-/// Fails when the table is missing or lacks a column, touching no row.
-pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
-    SELECT permit_key, holders, reserved_by, reserved_until, fence FROM {table} WHERE 1 = 0
-) AS probe";
-
-pub(super) const TEMPLATES: PermitTemplates = PermitTemplates {
-    now_ms: <crate::sql::sqlite::SqliteSql as crate::sql::SqlText>::NOW_MS,
-    quote: '"',
-    parts: PARTS,
-    ddl: DDL,
-    probe: PROBE,
-    acquire: ACQUIRE,
-    acquire_followup: Some(HOLDER),
-    release: RELEASE,
-    extend: EXTEND,
-    force_release: FORCE_RELEASE,
-    usage: USAGE,
-};
-
-#[cfg(feature = "sqlite")]
-mod driver {
-    use std::time::Duration;
-
-    use diesel::sql_types::{BigInt, Bool, Nullable};
-    use diesel::sqlite::Sqlite;
-    use diesel::{OptionalExtension, QueryResult, QueryableByName};
-    use diesel_async::RunQueryDsl;
-
-    use crate::AsyncSqliteConnection;
-    use crate::permits::render::{Rendered, Values, bind};
-    use crate::permits::{CountRow, GrantRow, Listener, PermitConn, PermitStatements, UsageRow};
-    use crate::sql::{BoxFuture, PoolOf};
-
-    /// What [`super::ACQUIRE`] returns when it wrote the row.
-    #[derive(QueryableByName)]
-    struct Written {
-        #[diesel(sql_type = BigInt)]
-        fence: i64,
-        #[diesel(sql_type = Bool)]
-        granted: bool,
-        #[diesel(sql_type = Nullable<BigInt>)]
-        holder_ms: Option<i64>,
-    }
-
-    #[derive(QueryableByName)]
-    struct Holder {
-        #[diesel(sql_type = Nullable<BigInt>)]
-        holder_ms: Option<i64>,
-    }
-
-    impl PermitConn for AsyncSqliteConnection {
-        fn listener(_: &PoolOf<Self>, _: String, _: Duration, _: String) -> Option<Listener> {
-            None
-        }
-
-        fn execute<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<usize>> {
-            Box::pin(bind::<Sqlite>(statement, values).execute(self))
-        }
-
-        fn probe<'c>(&'c mut self, statement: &Rendered) -> BoxFuture<'c, QueryResult<()>> {
-            let q = bind::<Sqlite>(statement, &Values::default());
-            Box::pin(async move { q.get_result::<CountRow>(self).await.map(drop) })
-        }
-
-        fn acquire<'c>(
-            &'c mut self,
-            sql: &PermitStatements,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<GrantRow>> {
-            let upsert = bind::<Sqlite>(&sql.acquire, values);
-            let holder = sql
-                .acquire_followup
-                .as_ref()
-                .map(|statement| bind::<Sqlite>(statement, values));
-            Box::pin(async move {
-                let written = upsert.load::<Written>(&mut *self).await?;
-                if let Some(row) = written.into_iter().next() {
-                    return Ok(match row.granted {
-                        true => GrantRow::granted(row.fence),
-                        false => GrantRow::denied(row.holder_ms),
-                    });
-                }
-                let Some(holder) = holder else {
-                    return Ok(GrantRow::denied(None));
-                };
-                let hint = holder.get_result::<Holder>(self).await.optional()?;
-                Ok(GrantRow::denied(hint.and_then(|h| h.holder_ms)))
-            })
-        }
-
-        fn usage<'c>(
-            &'c mut self,
-            statement: &Rendered,
-            values: &Values,
-        ) -> BoxFuture<'c, QueryResult<UsageRow>> {
-            Box::pin(bind::<Sqlite>(statement, values).get_result::<UsageRow>(self))
-        }
-    }
 }

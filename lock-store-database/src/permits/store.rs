@@ -44,10 +44,18 @@ impl DatabaseStore {
     }
 }
 
+/// The values of a call on `key` by `owner`.
 fn values(key: &str, owner: &str) -> Values {
     Values {
-        key: key.as_bytes().to_vec(),
         owner: owner.to_owned(),
+        ..key_values(key)
+    }
+}
+
+/// The values of a call on `key` alone.
+fn key_values(key: &str) -> Values {
+    Values {
+        key: key.as_bytes().to_vec(),
         ..Values::default()
     }
 }
@@ -74,35 +82,14 @@ impl PermitStore for DatabaseStore {
             reserve: request.reserve.map(ttl_ms),
             ..values(key, owner)
         };
-        let row = ops
-            .acquire(self.deadline(), values)
-            .await
-            .map_err(|e| self.context(e))?;
-        Ok(match row.fence {
-            Some(fence) => {
-                Acquisition::acquired_with_token(u64::try_from(fence).map_err(|_| {
-                    self.context(LockError::storage_msg(format!(
-                        "fence column holds a negative value ({fence})"
-                    )))
-                })?)
-            }
-            None => Acquisition::denied(
-                row.holder_ms
-                    .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
-            ),
-        })
+        self.acquisition(ops.acquire(self.deadline(), values).await)
     }
 
     async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
         let ops = self.permit_ops()?;
-        let released = ops
-            .write(self.deadline(), Write::Release, values(key, owner))
-            .await
-            .map_err(|e| self.context(e))?;
-        if released == 0 {
-            return Err(LockError::NotOwned);
-        }
+        let values = values(key, owner);
+        self.owned(ops.write(self.deadline(), Write::Release, values).await)?;
         ops.released_locally(key);
         Ok(())
     }
@@ -119,24 +106,17 @@ impl PermitStore for DatabaseStore {
             ms: hold_ms(duration),
             ..values(key, owner)
         };
-        let extended = ops.write(self.deadline(), Write::Extend, values).await;
-        match extended.map_err(|e| self.context(e))? {
-            0 => Err(LockError::NotOwned),
-            _ => Ok(()),
-        }
+        self.owned(ops.write(self.deadline(), Write::Extend, values).await)
     }
 
     async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
         let ops = self.permit_ops()?;
-        let values = Values {
-            key: key.as_bytes().to_vec(),
-            ..Values::default()
-        };
+        let values = key_values(key);
         let released = ops
             .write(self.deadline(), Write::ForceRelease, values)
             .await;
-        if released.map_err(|e| self.context(e))? > 0 {
+        if self.changed(released)? > 0 {
             ops.released_locally(key);
         }
         Ok(())
@@ -145,14 +125,8 @@ impl PermitStore for DatabaseStore {
     async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
         validate::key(key)?;
         let ops = self.permit_ops()?;
-        let values = Values {
-            key: key.as_bytes().to_vec(),
-            ..Values::default()
-        };
-        let row = ops
-            .usage(self.deadline(), values)
-            .await
-            .map_err(|e| self.context(e))?;
+        let row = ops.usage(self.deadline(), key_values(key)).await;
+        let row = row.map_err(|e| self.context(e))?;
         Ok(PermitUsage::new(count(row.holders), count(row.used)))
     }
 

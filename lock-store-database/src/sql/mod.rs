@@ -1,5 +1,7 @@
-//! One dialect per backend. Each module holds its SQL text (a [`SqlText`] type whose
-//! constants say why each statement is atomic), and, when its cargo feature is on, a
+//! One dialect per backend. Each module holds its SQL text (a type whose
+//! [`OperationSql`] and [`SqlText`] constants say why each statement is atomic; the
+//! permit statements have the same shape, in `crate::permits`), and, when its cargo
+//! feature is on, a
 //! `Dialect` type that orders the parameters of its statements and runs its acquire
 //! (the one operation whose statements and rows differ between backends). A bound
 //! statement runs the same way on every backend's connection (`Run`); the store runs
@@ -35,17 +37,14 @@ pub(crate) mod sqlite;
 use crate::backend::Backend;
 use crate::statements::Statements;
 
-/// The SQL text of one backend, with `{table}` (the quoted table name) and `{now}` (the
-/// clock in Unix milliseconds) still to be filled in. Each statement's comment gives its
+/// The statements of one kind of key (locks, or permits) on one backend, before
+/// rendering: the operations every kind has. Each statement's comment gives its
 /// parameters, in the order they are bound, and why it is atomic.
-pub(crate) trait SqlText {
-    /// The identifier quote.
-    const QUOTE: char;
-    /// The clock in Unix milliseconds, read once per statement.
-    const NOW_MS: &'static str;
+pub(crate) trait OperationSql {
     /// `CREATE TABLE IF NOT EXISTS`.
     const DDL: &'static str;
-    /// Insert, or take over an expired row, minting the fencing token.
+    /// Take the key (insert, or take over an expired row; for permits: grant, or
+    /// reserve), minting the fencing token.
     const ACQUIRE: &'static str;
     /// A second statement of the acquire, on the same connection, if any.
     const ACQUIRE_FOLLOWUP: Option<&'static str> = None;
@@ -55,6 +54,16 @@ pub(crate) trait SqlText {
     const FORCE_RELEASE: &'static str;
     /// Extend by owner.
     const EXTEND: &'static str;
+}
+
+/// The lock statements of one backend, with `{table}` (the quoted table name) and
+/// `{now}` (the clock in Unix milliseconds) still to be filled in; its clock and quote
+/// serve its permit statements too.
+pub(crate) trait SqlText: OperationSql {
+    /// The identifier quote.
+    const QUOTE: char;
+    /// The clock in Unix milliseconds, read once per statement.
+    const NOW_MS: &'static str;
     /// Held and not expired → `n`.
     const EXISTS: &'static str;
 }
@@ -95,258 +104,11 @@ pub(crate) fn statements_of(backend: Backend, table: &str) -> Statements {
 }
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-pub(crate) use driver::*;
+mod dialect;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod run;
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-mod driver {
-    use std::future::Future;
-    use std::pin::Pin;
-
-    use deadpool::managed::{Manager, Pool};
-    use diesel::deserialize::FromSql;
-    use diesel::query_builder::{BoxedSqlQuery, QueryFragment, QueryId, SqlQuery};
-    use diesel::serialize::ToSql;
-    use diesel::sql_types::{BigInt, Binary, Nullable, Text};
-    use diesel::{OptionalExtension, QueryResult, QueryableByName};
-    use diesel_async::pooled_connection::{
-        AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
-    };
-    use diesel_async::{AsyncConnection, RunQueryDsl};
-    use lock_core::{LockError, ReleaseFuture};
-
-    use crate::backend::Backend;
-    use crate::engine::build_pool;
-    use crate::options::DatabaseStoreOptions;
-    use crate::prepared::{Prepared, prepared};
-    use crate::statements::Statements;
-
-    /// A boxed future borrowing a connection.
-    pub(crate) type BoxFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
-
-    /// The deadpool pool of a connection type.
-    pub(crate) type PoolOf<C> = Pool<AsyncDieselConnectionManager<C>>;
-
-    /// Pool size for a server database when none is configured.
-    pub(crate) const DEFAULT_POOL_SIZE: usize = 10;
-
-    /// What an acquire statement reports, before interpretation: the new fencing token
-    /// (`None` = denied) and the holder's remaining milliseconds (a hint).
-    #[derive(Debug, QueryableByName)]
-    pub(crate) struct AcquireRow {
-        #[diesel(sql_type = Nullable<BigInt>)]
-        pub(crate) fence: Option<i64>,
-        #[diesel(sql_type = Nullable<BigInt>)]
-        pub(crate) holder_ms: Option<i64>,
-    }
-
-    /// A one-column `n` result (counts).
-    #[derive(QueryableByName)]
-    pub(crate) struct CountRow {
-        #[diesel(sql_type = BigInt)]
-        pub(crate) n: i64,
-    }
-
-    /// One bound parameter of a statement.
-    pub(crate) enum Param {
-        /// A key or an owner (`BYTEA`, `VARBINARY`, `BLOB`).
-        Bytes(Vec<u8>),
-        /// Milliseconds.
-        Int(i64),
-        /// A TTL in milliseconds; `None` = no expiry.
-        OptInt(Option<i64>),
-        /// A `NOTIFY` channel.
-        #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-        Text(String),
-    }
-
-    /// A statement and its parameters, in the order of its placeholders.
-    pub(crate) struct Bound {
-        sql: String,
-        params: Vec<Param>,
-    }
-
-    impl Bound {
-        pub(crate) fn new(sql: &str, params: Vec<Param>) -> Self {
-            Bound {
-                sql: sql.to_owned(),
-                params,
-            }
-        }
-
-        /// As a diesel query the connection may keep prepared (see `crate::prepared`:
-        /// `sql_query` alone would prepare it again on every call, one more round trip).
-        fn query<DB>(self) -> Prepared<BoxedSqlQuery<'static, DB, SqlQuery>>
-        where
-            DB: diesel::backend::Backend
-                + diesel::sql_types::HasSqlType<Binary>
-                + diesel::sql_types::HasSqlType<BigInt>
-                + diesel::sql_types::HasSqlType<Text>,
-            Vec<u8>: ToSql<Binary, DB>,
-            i64: ToSql<BigInt, DB>,
-            String: ToSql<Text, DB>,
-        {
-            let query = prepared::<DB>(self.sql);
-            self.params.into_iter().fold(query, |q, param| match param {
-                Param::Bytes(v) => q.bind::<Binary, _>(v),
-                Param::Int(v) => q.bind::<BigInt, _>(v),
-                Param::OptInt(v) => q.bind::<Nullable<BigInt>, _>(v),
-                Param::Text(v) => q.bind::<Text, _>(v),
-            })
-        }
-    }
-
-    /// Runs a [`Bound`] statement on a connection. Implemented once, for the connection
-    /// of every backend.
-    ///
-    /// Each method builds its query synchronously and returns a future that borrows only
-    /// the connection, so that the caller can bound it with the operation deadline and
-    /// abandon the connection if it runs out.
-    pub(crate) trait Run: AsyncConnection + 'static {
-        /// → affected (with MySQL's `CLIENT_FOUND_ROWS`: matched) rows.
-        fn execute_with(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<usize>>;
-
-        /// → the first row, if any.
-        fn first_row<U>(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<Option<U>>>
-        where
-            U: QueryableByName<Self::Backend> + Send + 'static;
-
-        /// → the `n` of its one row.
-        fn count(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<i64>>;
-    }
-
-    impl<C> Run for C
-    where
-        C: AsyncConnection + 'static,
-        C::Backend: diesel::sql_types::HasSqlType<Binary>
-            + diesel::sql_types::HasSqlType<BigInt>
-            + diesel::sql_types::HasSqlType<Text>,
-        BoxedSqlQuery<'static, C::Backend, SqlQuery>: QueryFragment<C::Backend> + QueryId,
-        Vec<u8>: ToSql<Binary, C::Backend>,
-        i64: ToSql<BigInt, C::Backend>,
-        String: ToSql<Text, C::Backend>,
-        i64: FromSql<BigInt, C::Backend>,
-    {
-        fn execute_with(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<usize>> {
-            Box::pin(q.query::<C::Backend>().execute(self))
-        }
-
-        fn first_row<U>(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<Option<U>>>
-        where
-            U: QueryableByName<C::Backend> + Send + 'static,
-        {
-            let q = q.query::<C::Backend>();
-            Box::pin(async move { q.get_result::<U>(self).await.optional() })
-        }
-
-        fn count(&mut self, q: Bound) -> BoxFuture<'_, QueryResult<i64>> {
-            let row = self.first_row::<CountRow>(q);
-            Box::pin(async move { one(row.await?).map(|r| r.n) })
-        }
-    }
-
-    /// An acquire: the store's statements and the arguments, as bound.
-    pub(crate) struct Acquire<'s> {
-        pub(crate) sql: &'s Statements,
-        pub(crate) key: Vec<u8>,
-        pub(crate) owner: Vec<u8>,
-        pub(crate) ttl_ms: Option<i64>,
-    }
-
-    impl Acquire<'_> {
-        /// Key, owner, TTL.
-        pub(crate) fn params(&self) -> Vec<Param> {
-            vec![
-                Param::Bytes(self.key.clone()),
-                Param::Bytes(self.owner.clone()),
-                Param::OptInt(self.ttl_ms),
-            ]
-        }
-    }
-
-    /// What a dialect's acquire returns.
-    pub(crate) type Acquired<'c> = BoxFuture<'c, QueryResult<AcquireRow>>;
-
-    /// The one row a statement must return (as diesel's `get_result`).
-    pub(crate) fn one<U>(row: Option<U>) -> QueryResult<U> {
-        row.ok_or(diesel::result::Error::NotFound)
-    }
-
-    /// One backend: its connection type, its statements, the order of their parameters,
-    /// its acquire. The statements every backend runs alike are run by
-    /// [`crate::engine`].
-    pub(crate) trait Dialect: Send + Sync + Sized + 'static {
-        /// The pooled connection (which also runs the permit statements).
-        type Conn: Abandon + Run + crate::permits::PermitConn;
-
-        /// The backend this dialect speaks.
-        const BACKEND: Backend;
-
-        /// Whether the release statements answer with a row `n` (rows released) rather
-        /// than an affected-row count.
-        const RELEASE_READS_COUNT: bool = false;
-
-        /// Open the store's own pool for a parsed URL. By default: recycled without a
-        /// check (`Verified` would add a `SELECT 1` round trip to every checkout),
-        /// [`DEFAULT_POOL_SIZE`] connections unless configured.
-        fn open_pool(
-            target: &str,
-            memory: bool,
-            options: &DatabaseStoreOptions,
-        ) -> Result<PoolOf<Self::Conn>, LockError>
-        where
-            AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>,
-        {
-            let _ = memory;
-            let mut config = ManagerConfig::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
-            build_pool(target, config, size, options.operation_timeout)
-        }
-
-        /// The dialect for `pool`.
-        fn new(pool: &PoolOf<Self::Conn>, options: &DatabaseStoreOptions) -> Self
-        where
-            AsyncDieselConnectionManager<Self::Conn>: Manager<Type = Self::Conn, Error = PoolError>;
-
-        /// Insert, or take over an expired row, minting the fencing token.
-        fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire<'_>) -> Acquired<'c>;
-
-        /// The parameters of [`Statements::release`], in the order of its placeholders.
-        fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
-            vec![Param::Bytes(key), Param::Bytes(owner)]
-        }
-
-        /// The parameters of [`Statements::force_release`].
-        fn force_release_params(&self, key: Vec<u8>) -> Vec<Param> {
-            vec![Param::Bytes(key)]
-        }
-
-        /// The parameters of [`Statements::extend`].
-        fn extend_params(&self, key: Vec<u8>, owner: Vec<u8>, ms: i64) -> Vec<Param> {
-            vec![Param::Bytes(key), Param::Bytes(owner), Param::Int(ms)]
-        }
-
-        /// A listener woken when `key` may have been released, if this backend notifies.
-        fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
-            let _ = key;
-            None
-        }
-
-        /// After one of this process's own releases: wake its local waiters at once.
-        fn released_locally(&self, key: &str) {
-            let _ = key;
-        }
-    }
-
-    /// What becomes of a connection whose statement outlived the operation deadline
-    /// (or whose operation future was dropped).
-    pub(crate) trait Abandon: Sized {
-        /// Return it to the pool (its statement finishes on its own).
-        const REUSE_AFTER_TIMEOUT: bool;
-        /// Otherwise: close it (its protocol state is unknown). `tls`: how the store's
-        /// connections are secured, for a cancel request.
-        fn abandon(self, tls: &crate::tls::CancelTls) {
-            let _ = tls;
-        }
-    }
-}
+pub(crate) use dialect::*;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub(crate) use run::*;

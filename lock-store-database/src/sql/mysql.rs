@@ -6,15 +6,7 @@
 /// The statements of this backend.
 pub(crate) struct MysqlSql;
 
-impl super::SqlText for MysqlSql {
-    const QUOTE: char = '`';
-
-    /// The database clock in Unix milliseconds, independent of the session time zone
-    /// (`UTC_TIMESTAMP`, not `NOW()`, so a DST change cannot move it). MySQL fixes it for
-    /// the whole statement.
-    const NOW_MS: &'static str =
-        "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
-
+impl super::OperationSql for MysqlSql {
     /// The table. Keys and owners are `VARBINARY`: compared byte for byte (a `_ci`
     /// collation would make `A` and `a` the same lock). `expires_at`: Unix ms by the
     /// database clock; `NULL` = held with no expiry; `0` = released. `fence`: the last
@@ -67,6 +59,16 @@ ON DUPLICATE KEY UPDATE
     /// write the same value still counts.
     const EXTEND: &'static str = "UPDATE {table} SET expires_at = {now} + ?
     WHERE lock_key = ? AND owner = ? AND (expires_at IS NULL OR expires_at > {now})";
+}
+
+impl super::SqlText for MysqlSql {
+    const QUOTE: char = '`';
+
+    /// The database clock in Unix milliseconds, independent of the session time zone
+    /// (`UTC_TIMESTAMP`, not `NOW()`, so a DST change cannot move it). MySQL fixes it for
+    /// the whole statement.
+    const NOW_MS: &'static str =
+        "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)";
 
     /// Binds: key → `n` (1 held, 0 not). A single read.
     const EXISTS: &'static str = "SELECT COUNT(*) AS n FROM {table}
@@ -81,15 +83,11 @@ pub use driver::MysqlPool;
 #[cfg(feature = "mysql")]
 mod driver {
     use diesel_async::AsyncMysqlConnection;
-    use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
-    use lock_core::LockError;
 
     use crate::backend::Backend;
-    use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
-    use crate::sql::DEFAULT_POOL_SIZE;
     use crate::sql::{
-        Abandon, Acquire, AcquireRow, Acquired, Bound, Dialect, Param, PoolOf, Run, one,
+        Abandon, Acquire, AcquireRow, Acquired, Dialect, Param, PoolOf, ReadRow, Run,
     };
     use crate::tls::MysqlTls;
 
@@ -103,44 +101,37 @@ mod driver {
 
     impl Dialect for Mysql {
         type Conn = AsyncMysqlConnection;
+        /// Connections use the URL's TLS settings (the driver gets the URL without
+        /// them).
+        type Connect = MysqlTls;
         const BACKEND: Backend = Backend::Mysql;
-
-        fn open_pool(
-            target: &str,
-            _memory: bool,
-            options: &DatabaseStoreOptions,
-        ) -> Result<MysqlPool, LockError> {
-            let mut config = ManagerConfig::default();
-            config.recycling_method = RecyclingMethod::Fast;
-            // Connections use the URL's `ssl-mode` and `ssl-ca`; mysql_async gets the
-            // URL without them.
-            let (target, tls) = MysqlTls::from_url(target)?;
-            config.custom_setup = Box::new(move |url| {
-                let tls = tls.clone();
-                Box::pin(async move { tls.connect(url).await })
-            });
-            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
-            build_pool(&target, config, size, options.operation_timeout)
-        }
 
         fn new(_pool: &MysqlPool, _options: &DatabaseStoreOptions) -> Self {
             Mysql
         }
 
-        fn acquire<'c>(&self, c: &'c mut AsyncMysqlConnection, a: Acquire<'_>) -> Acquired<'c> {
-            let mut params = a.params();
-            params.extend([Param::Bytes(a.owner), Param::OptInt(a.ttl_ms)]);
-            let insert = Bound::new(&a.sql.acquire, params);
-            // The read of the outcome (`SqlText::ACQUIRE_FOLLOWUP`).
-            let followup = a.sql.acquire_followup.as_deref().unwrap_or_default();
-            let result = Bound::new(followup, vec![Param::Bytes(a.key)]);
+        /// The upsert decides and leaves the token (or 0) in `LAST_INSERT_ID()`; the
+        /// follow-up (`OperationSql::ACQUIRE_FOLLOWUP`, of locks or permits) reads it.
+        fn acquire<'c>(&self, c: &'c mut AsyncMysqlConnection, mut a: Acquire) -> Acquired<'c> {
             Box::pin(async move {
-                c.execute_with(insert).await?;
-                let mut row: AcquireRow = one(c.first_row(result).await?)?;
+                let outcome = a.followup()?;
+                c.execute_with(a.decide).await?;
+                let mut row: AcquireRow = c.read_row(outcome).await?;
                 // LAST_INSERT_ID() is 0 when denied.
                 row.fence = row.fence.filter(|&fence| fence > 0);
                 Ok(row)
             })
+        }
+
+        /// The owner and the TTL again: the update clause assigns them conditionally.
+        fn acquire_params(&self, key: Vec<u8>, owner: Vec<u8>, ttl: Option<i64>) -> Vec<Param> {
+            vec![
+                Param::Bytes(key),
+                Param::Bytes(owner.clone()),
+                Param::OptInt(ttl),
+                Param::Bytes(owner),
+                Param::OptInt(ttl),
+            ]
         }
 
         /// The duration comes first: it is in the `SET` clause.

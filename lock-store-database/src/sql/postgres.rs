@@ -5,14 +5,7 @@
 /// The statements of this backend.
 pub(crate) struct PgSql;
 
-impl super::SqlText for PgSql {
-    const QUOTE: char = '"';
-
-    /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
-    /// statement, so the expiry check and the new expiry of one statement agree (and,
-    /// unlike `now()`, it is not frozen at the start of a longer transaction).
-    const NOW_MS: &'static str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
-
+impl super::OperationSql for PgSql {
     /// The table. `expires_at`: Unix ms by the database clock; `NULL` = held with no
     /// expiry; `0` = released. `fence`: the last fencing token. The row outlives releases.
     const DDL: &'static str = "CREATE TABLE IF NOT EXISTS {table} (
@@ -68,6 +61,15 @@ CROSS JOIN LATERAL pg_notify($2, encode(released.lock_key, 'hex')) AS notified";
     /// Atomic: one `UPDATE` predicated on owner and not-expired.
     const EXTEND: &'static str = "UPDATE {table} SET expires_at = {now} + $3
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})";
+}
+
+impl super::SqlText for PgSql {
+    const QUOTE: char = '"';
+
+    /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
+    /// statement, so the expiry check and the new expiry of one statement agree (and,
+    /// unlike `now()`, it is not frozen at the start of a longer transaction).
+    const NOW_MS: &'static str = "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
 
     /// `$1` key → `n` (1 held, 0 not). A single read.
     const EXISTS: &'static str = "SELECT COUNT(*) AS n FROM {table}
@@ -82,16 +84,12 @@ pub(crate) use driver::Postgres;
 #[cfg(feature = "postgres")]
 mod driver {
     use diesel_async::AsyncPgConnection;
-    use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
-    use lock_core::{LockError, ReleaseFuture};
-
-    use crate::engine::build_pool;
-    use crate::sql::DEFAULT_POOL_SIZE;
+    use lock_core::ReleaseFuture;
 
     use crate::backend::Backend;
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
-    use crate::sql::{Abandon, Acquire, Acquired, Bound, Dialect, Param, PoolOf, Run, one};
+    use crate::sql::{Abandon, Acquire, Acquired, Dialect, Param, PoolOf, ReadRow};
     use crate::tls::{CancelTls, PgTls};
 
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
@@ -105,43 +103,31 @@ mod driver {
 
     impl Dialect for Postgres {
         type Conn = AsyncPgConnection;
+        /// Connections use the URL's TLS settings (the driver gets the URL without
+        /// them).
+        type Connect = PgTls;
         const BACKEND: Backend = Backend::Postgres;
         /// The releases `pg_notify` in the same statement, which then counts the rows.
         const RELEASE_READS_COUNT: bool = true;
 
-        fn open_pool(
-            target: &str,
-            _memory: bool,
-            options: &DatabaseStoreOptions,
-        ) -> Result<PgPool, LockError> {
-            let mut config = ManagerConfig::default();
-            // `Verified` would add a `SELECT 1` round trip to every checkout.
-            config.recycling_method = RecyclingMethod::Fast;
-            // Connections (the listener's too, taken from this pool) use the URL's TLS
-            // settings; tokio-postgres gets the URL without the parameters it lacks.
-            let (target, tls) = PgTls::from_url(target)?;
-            config.custom_setup = Box::new(move |url| {
-                let tls = tls.clone();
-                Box::pin(async move { tls.connect(url).await })
-            });
-            let size = options.max_connections.unwrap_or(DEFAULT_POOL_SIZE);
-            build_pool(&target, config, size, options.operation_timeout)
-        }
-
         fn new(pool: &PgPool, options: &DatabaseStoreOptions) -> Self {
             let channel = notify_channel(&options.table_name);
-            let listener = PgListener::new(
-                pool.clone(),
-                channel,
-                options.operation_timeout,
-                options.endpoint(),
-            );
-            Postgres { listener }
+            Postgres {
+                listener: listen(pool, channel, options),
+            }
         }
 
-        fn acquire<'c>(&self, c: &'c mut AsyncPgConnection, a: Acquire<'_>) -> Acquired<'c> {
-            let row = c.first_row(Bound::new(&a.sql.acquire, a.params()));
-            Box::pin(async move { one(row.await?) })
+        fn listener(
+            pool: &PgPool,
+            channel: String,
+            options: &DatabaseStoreOptions,
+        ) -> Option<PgListener> {
+            Some(listen(pool, channel, options))
+        }
+
+        /// One statement decides and reports.
+        fn acquire<'c>(&self, c: &'c mut AsyncPgConnection, a: Acquire) -> Acquired<'c> {
+            c.read_row(a.decide)
         }
 
         fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
@@ -166,6 +152,16 @@ mod driver {
         fn channel(&self) -> Param {
             Param::Text(self.listener.channel().to_owned())
         }
+    }
+
+    /// The `LISTEN` connection of a store on `channel`.
+    fn listen(pool: &PgPool, channel: String, options: &DatabaseStoreOptions) -> PgListener {
+        PgListener::new(
+            pool.clone(),
+            channel,
+            options.operation_timeout,
+            options.endpoint(),
+        )
     }
 
     impl Abandon for AsyncPgConnection {

@@ -10,14 +10,7 @@
 /// The statements of this backend.
 pub(crate) struct SqliteSql;
 
-impl super::SqlText for SqliteSql {
-    const QUOTE: char = '"';
-
-    /// "Now" in Unix milliseconds. SQLite has no server: `julianday('now')` is computed
-    /// inside the calling process, from the machine's wall clock (shared by every process
-    /// on the machine, so they agree). SQLite fixes `'now'` for one statement.
-    const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
-
+impl super::OperationSql for SqliteSql {
     /// The table. `expires_at`: Unix ms by the machine's wall clock; `NULL` = held with no
     /// expiry; `0` = released. `fence`: the last fencing token. BLOB keys compare byte for
     /// byte.
@@ -28,8 +21,8 @@ impl super::SqlText for SqliteSql {
     fence      INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID";
 
-    /// `?1` key, `?2` owner, `?3` ttl ms (NULL = no expiry) → the new fence, or no row
-    /// when denied.
+    /// `?1` key, `?2` owner, `?3` ttl ms (NULL = no expiry) → one row `(fence, holder_ms)`
+    /// when acquired (`holder_ms` NULL), no row when denied.
     ///
     /// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired … RETURNING`,
     /// executed under SQLite's database write lock. The token: `now * 1000` on insert,
@@ -40,7 +33,7 @@ ON CONFLICT (lock_key) DO UPDATE
     SET owner = excluded.owner, expires_at = excluded.expires_at,
         fence = max(fence + 1, excluded.fence)
     WHERE expires_at <= {now}
-RETURNING fence";
+RETURNING fence, NULL AS holder_ms";
 
     /// `?1` key → the holder's remaining ms. Only run after a denied [`Self::ACQUIRE`], as a
     /// hint for the waiter; the decision was made by [`Self::ACQUIRE`] alone.
@@ -60,6 +53,15 @@ RETURNING fence";
     /// Atomic: one `UPDATE` predicated on owner and not-expired.
     const EXTEND: &'static str = "UPDATE {table} SET expires_at = {now} + ?3
     WHERE lock_key = ?1 AND owner = ?2 AND (expires_at IS NULL OR expires_at > {now})";
+}
+
+impl super::SqlText for SqliteSql {
+    const QUOTE: char = '"';
+
+    /// "Now" in Unix milliseconds. SQLite has no server: `julianday('now')` is computed
+    /// inside the calling process, from the machine's wall clock (shared by every process
+    /// on the machine, so they agree). SQLite fixes `'now'` for one statement.
+    const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
     /// `?1` key → `n` (1 held, 0 not). A single read.
     const EXISTS: &'static str = "SELECT COUNT(*) AS n FROM {table}
@@ -74,15 +76,15 @@ pub use driver::{AsyncSqliteConnection, SqlitePool};
 #[cfg(feature = "sqlite")]
 mod driver {
     use diesel::sql_types::{BigInt, Nullable};
-    use diesel::{ConnectionError, QueryableByName};
-    use diesel_async::pooled_connection::{ManagerConfig, RecyclingMethod};
+    use diesel::{ConnectionError, ConnectionResult, QueryableByName};
     use diesel_async::{AsyncConnection, SimpleAsyncConnection};
     use lock_core::LockError;
 
     use crate::backend::Backend;
-    use crate::engine::build_pool;
     use crate::options::DatabaseStoreOptions;
-    use crate::sql::{Abandon, Acquire, AcquireRow, Acquired, Bound, Dialect, Param, PoolOf, Run};
+    use crate::sql::{
+        Abandon, Acquire, AcquireRow, Acquired, BoxFuture, Connect, Dialect, PoolOf, Run,
+    };
 
     /// The async SQLite connection of diesel-async: diesel's synchronous connection run
     /// on tokio's blocking pool.
@@ -101,12 +103,39 @@ mod driver {
     /// after a denied acquire.
     pub(crate) struct Sqlite;
 
-    #[derive(QueryableByName)]
-    struct FenceRow {
-        #[diesel(sql_type = BigInt)]
-        fence: i64,
+    /// How every connection is set up: it waits up to the operation timeout for another
+    /// connection's (or process's) write lock, and uses WAL so that readers never block
+    /// the writer.
+    #[derive(Clone)]
+    pub(crate) struct Pragmas {
+        busy_ms: u128,
     }
 
+    impl Connect for Pragmas {
+        type Conn = AsyncSqliteConnection;
+
+        fn for_url(url: &str, options: &DatabaseStoreOptions) -> Result<(String, Self), LockError> {
+            let busy_ms = options.operation_timeout.as_millis().min(i32::MAX as u128);
+            Ok((url.to_owned(), Pragmas { busy_ms }))
+        }
+
+        /// The busy timeout is set first: switching a shared file to WAL needs a lock.
+        fn connect<'a>(&'a self, url: &'a str) -> BoxFuture<'a, ConnectionResult<Self::Conn>> {
+            Box::pin(async move {
+                let mut conn = AsyncSqliteConnection::establish(url).await?;
+                let pragmas = format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
+                    self.busy_ms
+                );
+                conn.batch_execute(&pragmas)
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
+        }
+    }
+
+    /// The follow-up read of a denied acquire.
     #[derive(QueryableByName)]
     struct HolderRow {
         #[diesel(sql_type = Nullable<BigInt>)]
@@ -115,57 +144,30 @@ mod driver {
 
     impl Dialect for Sqlite {
         type Conn = AsyncSqliteConnection;
+        type Connect = Pragmas;
         const BACKEND: Backend = Backend::Sqlite;
 
-        /// Every connection waits up to the operation timeout for another connection's
-        /// (or process's) write lock, and uses WAL so that readers never block the
-        /// writer. The busy timeout is set first: switching a shared file to WAL needs
-        /// a lock.
-        fn open_pool(
-            target: &str,
-            memory: bool,
-            options: &DatabaseStoreOptions,
-        ) -> Result<SqlitePool, LockError> {
-            let busy_ms = options.operation_timeout.as_millis().min(i32::MAX as u128);
-            let mut config = ManagerConfig::<AsyncSqliteConnection>::default();
-            // A local database: checking a connection is cheap, but not needed either.
-            config.recycling_method = RecyclingMethod::Fast;
-            config.custom_setup = Box::new(move |url| {
-                let url = url.to_owned();
-                Box::pin(async move {
-                    let mut conn = AsyncSqliteConnection::establish(&url).await?;
-                    conn.batch_execute(&format!(
-                        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL;"
-                    ))
-                    .await
-                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                    Ok(conn)
-                })
-            });
-            // Each `:memory:` connection is a database of its own: one connection only.
-            let size = if memory {
+        /// Each `:memory:` connection is a database of its own: one connection only.
+        fn pool_size(memory: bool, options: &DatabaseStoreOptions) -> usize {
+            if memory {
                 1
             } else {
                 options.max_connections.unwrap_or(DEFAULT_SQLITE_POOL_SIZE)
-            };
-            build_pool(target, config, size, options.operation_timeout)
+            }
         }
 
         fn new(_pool: &SqlitePool, _options: &DatabaseStoreOptions) -> Self {
             Sqlite
         }
 
-        fn acquire<'c>(&self, c: &'c mut AsyncSqliteConnection, a: Acquire<'_>) -> Acquired<'c> {
-            let insert = Bound::new(&a.sql.acquire, a.params());
-            // The holder's remaining time (`SqlText::ACQUIRE_FOLLOWUP`), read when denied.
-            let followup = a.sql.acquire_followup.as_deref().unwrap_or_default();
-            let holder = Bound::new(followup, vec![Param::Bytes(a.key)]);
+        /// The statement returns a row when it wrote one; otherwise (denied) the
+        /// follow-up (`OperationSql::ACQUIRE_FOLLOWUP`, of locks or permits) reads the
+        /// holder's remaining time, as a hint.
+        fn acquire<'c>(&self, c: &'c mut AsyncSqliteConnection, mut a: Acquire) -> Acquired<'c> {
             Box::pin(async move {
-                if let Some(row) = c.first_row::<FenceRow>(insert).await? {
-                    return Ok(AcquireRow {
-                        fence: Some(row.fence),
-                        holder_ms: None,
-                    });
+                let holder = a.followup()?;
+                if let Some(row) = c.first_row::<AcquireRow>(a.decide).await? {
+                    return Ok(row);
                 }
                 let holder = c.first_row::<HolderRow>(holder).await?;
                 Ok(AcquireRow {

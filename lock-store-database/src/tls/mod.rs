@@ -29,6 +29,8 @@ use crate::backend::Backend;
 use crate::options::DatabaseStoreOptions;
 #[cfg(feature = "postgres")]
 use crate::options::Source;
+#[cfg(feature = "postgres")]
+use crate::sql::Connect;
 
 /// What an abandoned connection needs to cancel its statement: on PostgreSQL, the
 /// TLS settings of the store's connections (the cancel request is a connection of its
@@ -53,7 +55,9 @@ impl CancelTls {
         Ok(CancelTls {
             #[cfg(feature = "postgres")]
             postgres: match &options.source {
-                Source::Url(url) if backend == Backend::Postgres => PgTls::from_url(url.trim())?.1,
+                Source::Url(url) if backend == Backend::Postgres => {
+                    PgTls::for_url(url.trim(), options)?.1
+                }
                 _ => PgTls::for_given_pool(),
             },
         })
@@ -117,11 +121,10 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "postgres", feature = "mysql")))]
 mod tests {
     use super::*;
 
-    #[cfg(any(feature = "postgres", feature = "mysql"))]
     #[test]
     fn pem_blocks_are_the_certificates_of_a_file() {
         let pem = b"junk\n-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\

@@ -4,10 +4,13 @@
 use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::AsyncPgConnection;
 use lock_core::LockError;
+
+use crate::options::DatabaseStoreOptions;
 use tokio_postgres::tls::{MakeTlsConnect, TlsStream};
 use tokio_postgres::{CancelToken, NoTls, Socket};
 
 use super::params::{self, PgSslMode, Roots};
+use crate::sql::{BoxFuture, Connect};
 
 /// How connections to one PostgreSQL server are secured.
 #[derive(Clone)]
@@ -23,17 +26,6 @@ pub(crate) enum PgTls {
 }
 
 impl PgTls {
-    /// The URL for tokio-postgres and the connector its `sslmode` and `sslrootcert` ask
-    /// for (reading the root file). Errors are `InvalidArgument`.
-    pub(crate) fn from_url(url: &str) -> Result<(String, PgTls), LockError> {
-        let params = params::postgres(url)?;
-        let tls = match params.mode {
-            PgSslMode::Disable => PgTls::Plain,
-            mode => Self::connector(mode, &params.roots)?,
-        };
-        Ok((params.driver_url, tls))
-    }
-
     /// For the cancel requests of a pool the application built, whose TLS settings are
     /// not known here: TLS without checking the server when the connection's `sslmode`
     /// asks for TLS (plain TLS-less cancel requests would fail with `require`).
@@ -112,21 +104,6 @@ impl PgTls {
         )))
     }
 
-    /// Open a connection to `url` (the driver's URL from [`from_url`](Self::from_url)),
-    /// as diesel-async's own `establish` does, but keeping the cause of a failure:
-    /// tokio-postgres's `Display` of a failed connect is only "error connecting to
-    /// server" (the cause, such as "connection refused" or the certificate's fault, is
-    /// its `source`), and diesel-async keeps only that text.
-    pub(crate) async fn connect(&self, url: &str) -> ConnectionResult<AsyncPgConnection> {
-        match self {
-            PgTls::Plain => establish(url, NoTls).await,
-            #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
-            PgTls::Rustls(tls) => establish(url, tls.clone()).await,
-            #[cfg(feature = "native-tls")]
-            PgTls::Native(tls) => establish(url, tls.clone()).await,
-        }
-    }
-
     /// Ask the server to cancel the statement running on `token`'s connection, over
     /// TLS as that connection was.
     pub(crate) async fn cancel(&self, token: CancelToken) {
@@ -137,6 +114,38 @@ impl PgTls {
             #[cfg(feature = "native-tls")]
             PgTls::Native(tls) => token.cancel_query(tls.clone()).await,
         };
+    }
+}
+
+impl Connect for PgTls {
+    type Conn = AsyncPgConnection;
+
+    /// The URL for tokio-postgres and the connector its `sslmode` and `sslrootcert` ask
+    /// for (reading the root file). Errors are `InvalidArgument`.
+    fn for_url(url: &str, _options: &DatabaseStoreOptions) -> Result<(String, PgTls), LockError> {
+        let params = params::postgres(url)?;
+        let tls = match params.mode {
+            PgSslMode::Disable => PgTls::Plain,
+            mode => Self::connector(mode, &params.roots)?,
+        };
+        Ok((params.driver_url, tls))
+    }
+
+    /// Open a connection to `url` (the driver's URL from [`for_url`](Self::for_url)),
+    /// as diesel-async's own `establish` does, but keeping the cause of a failure:
+    /// tokio-postgres's `Display` of a failed connect is only "error connecting to
+    /// server" (the cause, such as "connection refused" or the certificate's fault, is
+    /// its `source`), and diesel-async keeps only that text.
+    fn connect<'a>(&'a self, url: &'a str) -> BoxFuture<'a, ConnectionResult<AsyncPgConnection>> {
+        Box::pin(async move {
+            match self {
+                PgTls::Plain => establish(url, NoTls).await,
+                #[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+                PgTls::Rustls(tls) => establish(url, tls.clone()).await,
+                #[cfg(feature = "native-tls")]
+                PgTls::Native(tls) => establish(url, tls.clone()).await,
+            }
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lock_core::LockError;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
@@ -40,10 +40,9 @@ pub(crate) fn client_config(
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| LockError::invalid(format!("cannot set up TLS (rustls): {e}")))?;
-    let config = match check {
-        Check::Nothing => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoCheck(provider))),
+    let algorithms = provider.signature_verification_algorithms;
+    let chain = match check {
+        Check::Nothing => None,
         Check::Chain | Check::ChainAndName => {
             let store = root_store(roots, param)?;
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
@@ -51,14 +50,14 @@ pub(crate) fn client_config(
                 .map_err(|e| {
                     LockError::invalid(format!("cannot verify server certificates: {e}"))
                 })?;
-            if check == Check::Chain {
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly(webpki)))
-            } else {
-                builder.with_webpki_verifier(webpki)
-            }
+            Some(webpki)
         }
+    };
+    let config = match (check, chain) {
+        (Check::ChainAndName, Some(webpki)) => builder.with_webpki_verifier(webpki),
+        (_, chain) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Lenient { chain, algorithms })),
     };
     Ok(config.with_no_client_auth())
 }
@@ -115,62 +114,19 @@ fn pem_certificates(path: &Path, param: &str) -> Result<Vec<CertificateDer<'stat
     Ok(certs)
 }
 
-/// Accepts any certificate; the handshake signatures are still checked (with the
-/// certificate's own key), so the session is encrypted to whoever holds that key.
+/// The checks of the modes short of the full one: no certificate check at all
+/// (`chain: None`), or webpki's full check less the host name (webpki checks the
+/// chain first and the name last, so a name mismatch means the chain was good). The
+/// handshake signatures are always checked, with the certificate's own key and the
+/// provider's algorithms (as webpki's verifier does), so the session is encrypted to
+/// whoever holds that key.
 #[derive(Debug)]
-struct NoCheck(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoCheck {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// The full check, less the host name: webpki checks the chain first and the name
-/// last, so a name mismatch means the chain was good.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -179,9 +135,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let Some(webpki) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
         {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
@@ -196,7 +153,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -205,10 +162,10 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
