@@ -8,31 +8,82 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///
 /// Match on the variant, or compare [`LockError::code`] with the stable codes
 /// Verrou users know (`E_LOCK_NOT_OWNED`, …).
-#[derive(Debug, thiserror::Error)]
+///
+/// # Messages and causes
+///
+/// An error's message (`Display`) is complete on its own — `lock store failed: cannot
+/// connect to the redis lock store at redis://127.0.0.1:6379: Connection refused` — so a
+/// log line with `%error` says everything. Its [`source`](StdError::source) chain holds
+/// only the causes the message does *not* already show, so a report that prints the chain
+/// (anyhow's `{:?}`, eyre) shows no cause twice. The driver's error itself stays at hand:
+/// the field of [`Storage`](LockError::Storage), or [`StoreError::cause`] through
+/// [`store_error`](LockError::store_error).
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum LockError {
     /// Release or extend of a lock that this owner does not hold (held by another
     /// owner, expired, or not held at all).
-    #[error("Looks like you are trying to release a lock that is not acquired by you")]
     NotOwned,
 
-    /// The store failed: connection, query, timeout. The driver's error is kept as the source.
-    #[error("lock store failed: {0}")]
-    Storage(#[source] BoxError),
+    /// The store failed: connection, query, timeout. The message shows the driver's
+    /// error, which this field keeps.
+    Storage(BoxError),
 
     /// A caller passed something the API cannot accept (empty key, zero TTL,
     /// `attempts: 0`, a malformed serialized lock, …).
-    #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
     /// A store name that the configuration does not define.
-    #[error("unknown lock store {name:?}; configured stores: {}", configured.join(", "))]
     UnknownStore {
         /// The name that was asked for.
         name: String,
         /// The names that are configured.
         configured: Vec<String>,
     },
+}
+
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::NotOwned => f.write_str(
+                "Looks like you are trying to release a lock that is not acquired by you",
+            ),
+            LockError::Storage(source) => write!(f, "lock store failed: {source}"),
+            LockError::InvalidArgument(message) => write!(f, "invalid argument: {message}"),
+            LockError::UnknownStore { name, configured } => write!(
+                f,
+                "unknown lock store {name:?}; configured stores: {}",
+                configured.join(", ")
+            ),
+        }
+    }
+}
+
+impl StdError for LockError {
+    /// The first cause the message does not already show (see the type's docs).
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            LockError::Storage(source) => {
+                let source: &(dyn StdError + 'static) = &**source;
+                unshown(&source.to_string(), Some(source))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The first error of the chain from `next` whose message is not part of `shown`.
+fn unshown<'a>(
+    shown: &str,
+    mut next: Option<&'a (dyn StdError + 'static)>,
+) -> Option<&'a (dyn StdError + 'static)> {
+    while let Some(error) = next {
+        if !shown.contains(&error.to_string()) {
+            return Some(error);
+        }
+        next = error.source();
+    }
+    None
 }
 
 impl LockError {
@@ -58,8 +109,8 @@ impl LockError {
 
     /// A failure of the store `store` (`"redis"`, `"postgres"`, …) talking to `endpoint`,
     /// which must already be redacted (see [`redact_url`](crate::redact_url)). The
-    /// message names both; the cause stays reachable through
-    /// [`source`](std::error::Error::source).
+    /// message names both and shows the cause, which stays at hand through
+    /// [`store_error`](Self::store_error).
     ///
     /// ```
     /// use std::error::Error;
@@ -71,8 +122,12 @@ impl LockError {
     ///     err.to_string(),
     ///     "lock store failed: redis lock store at redis://127.0.0.1:6379: connection refused"
     /// );
-    /// let context = err.source().unwrap();
-    /// assert_eq!(context.source().unwrap().to_string(), "connection refused");
+    /// // The message shows every cause, so the `source` chain has nothing more to add…
+    /// assert!(err.source().is_none());
+    /// // …and the driver's error is still there.
+    /// let cause = err.store_error().unwrap().cause();
+    /// let io = cause.downcast_ref::<std::io::Error>().unwrap();
+    /// assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
     /// ```
     pub fn store_failed(
         store: impl Into<String>,
@@ -143,7 +198,8 @@ impl LockError {
 
 /// The context of a store failure, kept as the source of [`LockError::Storage`]: which
 /// store, which endpoint (without its password), and whether it happened while
-/// connecting. The driver's error is its [`source`](std::error::Error::source).
+/// connecting. Its message shows the driver's error ([`cause`](Self::cause)); its
+/// [`source`](std::error::Error::source) is the first cause the message does not show.
 ///
 /// Made by [`LockError::store_failed`] and [`LockError::connect_failed`].
 #[derive(Debug)]
@@ -170,6 +226,11 @@ impl StoreError {
     pub fn is_connect(&self) -> bool {
         self.connect
     }
+
+    /// The driver's error (its own causes through its `source`).
+    pub fn cause(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.source
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -187,7 +248,8 @@ impl fmt::Display for StoreError {
 
 impl StdError for StoreError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&*self.source)
+        let cause: &(dyn StdError + 'static) = &*self.source;
+        unshown(&self.to_string(), Some(cause))
     }
 }
 
@@ -211,12 +273,54 @@ mod tests {
         );
     }
 
+    /// An error whose message does not show its cause.
+    #[derive(Debug)]
+    struct Query(std::io::Error);
+
+    impl fmt::Display for Query {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("query failed")
+        }
+    }
+
+    impl StdError for Query {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    fn chain(err: &LockError) -> Vec<String> {
+        std::iter::successors(StdError::source(err), |e| (*e).source())
+            .map(|e| e.to_string())
+            .collect()
+    }
+
     #[test]
-    fn storage_keeps_its_source() {
+    fn storage_keeps_its_cause_and_the_chain_shows_no_cause_twice() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         let err = LockError::storage(io);
-        let source = StdError::source(&err).expect("source kept");
-        assert_eq!(source.to_string(), "refused");
+        assert_eq!(err.to_string(), "lock store failed: refused");
+        assert!(chain(&err).is_empty(), "{:?}", chain(&err));
+        let LockError::Storage(cause) = &err else {
+            unreachable!()
+        };
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
+
+        // A cause the message does not show is the source.
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = LockError::storage(Query(io));
+        assert_eq!(err.to_string(), "lock store failed: query failed");
+        assert_eq!(chain(&err), ["refused"]);
+        let err = LockError::store_failed(
+            "postgres",
+            "postgres://db/app",
+            Query(std::io::Error::other("refused")),
+        );
+        assert_eq!(
+            err.to_string(),
+            "lock store failed: postgres lock store at postgres://db/app: query failed"
+        );
+        assert_eq!(chain(&err), ["refused"]);
     }
 
     #[test]
@@ -234,11 +338,8 @@ mod tests {
             (context.store(), context.endpoint(), context.is_connect()),
             ("postgres", "postgres://u:***@db:5432/app", true)
         );
-        let chain: Vec<String> = std::iter::successors(StdError::source(&err), |e| (*e).source())
-            .map(|e| e.to_string())
-            .collect();
-        assert_eq!(chain.len(), 2, "{chain:?}");
-        assert_eq!(chain[1], "refused");
+        assert_eq!(context.cause().to_string(), "refused");
+        assert!(chain(&err).is_empty(), "{:?}", chain(&err));
         assert!(LockError::storage_msg("x").store_error().is_none());
     }
 }

@@ -10,13 +10,7 @@ pub fn redact_url(url: &str) -> String {
     match url.find("://") {
         Some(scheme_end) => {
             let start = scheme_end + 3;
-            let rest = &url[start..];
-            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-            // user:password@ (the last `@` ends the user info; a password may hold `@`).
-            let userinfo = authority
-                .rfind('@')
-                .map(|at| (at, authority[..at].find(':')));
-            if let Some((at, Some(colon))) = userinfo {
+            if let Some((colon, at)) = password_span(&url[start..]) {
                 out.replace_range(start + colon + 1..start + at, "***");
             }
         }
@@ -34,6 +28,29 @@ pub fn redact_url(url: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Where the password of `rest` (a URL after its `://`) lies: the `:` before it and the
+/// `@` after it. The user info ends at the last `@` of the authority (a password may
+/// hold `@`). A password that holds an unencoded `/`, `?` or `#` cuts the authority
+/// short; drivers still accept some such URLs, so when the authority has no `@` but a
+/// later `@` is followed by what reads as a host (no `=` or `&` after it: not a query
+/// value), everything from the first `:` up to that `@` counts as the password. That
+/// hides a little too much in a rare URL with `@` in its path, never too little.
+fn password_span(rest: &str) -> Option<(usize, usize)> {
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = match rest[..authority_end].rfind('@') {
+        Some(at) => at,
+        None => {
+            let at = rest.rfind('@')?;
+            if rest[at + 1..].contains(['=', '&']) {
+                return None;
+            }
+            at
+        }
+    };
+    let colon = rest[..at].find(':')?;
+    Some((colon, at))
 }
 
 #[cfg(test)]
@@ -67,6 +84,16 @@ mod tests {
                 "host=db password=*** user=a",
             ),
             ("secret", "<unparsable url>"),
+            // Unencoded `/`, `?`, `#` in a password: still hidden.
+            ("postgres://u:sec/ret@h/db", "postgres://u:***@h/db"),
+            ("redis://:a#b@h:6379", "redis://:***@h:6379"),
+            ("mysql://u:p?w@h/db", "mysql://u:***@h/db"),
+            ("postgres://u:a/b@c@h:5432/db", "postgres://u:***@h:5432/db"),
+            // `@` in a query value is not user info.
+            (
+                "postgres://h:5432/db?user=a@b.example&sslmode=disable",
+                "postgres://h:5432/db?user=a@b.example&sslmode=disable",
+            ),
             (
                 "redis-sentinel://u:pw@h:26379/0?sentinelServiceName=m",
                 "redis-sentinel://u:***@h:26379/0?sentinelServiceName=m",

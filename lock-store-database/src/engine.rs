@@ -111,6 +111,10 @@ where
                     "waiting for a connection",
                 )));
             }
+            // The backend's own error, without deadpool's "while creating a new object".
+            Ok(Err(deadpool::managed::PoolError::Backend(e))) => {
+                return Err(LockError::storage(e));
+            }
             Ok(Err(e)) => return Err(LockError::storage(e)),
         };
         let Some(conn) = checkout.0.as_mut() else {

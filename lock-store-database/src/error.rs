@@ -44,3 +44,42 @@ impl std::error::Error for TableError {
         Some(&*self.source)
     }
 }
+
+/// `source`, unless its message says its first part twice (`Input/output error:
+/// Input/output error: Connection refused`, as a MySQL connect failure reads) and it
+/// has no cause of its own to keep: then the message once, in words.
+pub(crate) fn tidy(source: BoxError) -> BoxError {
+    if source.source().is_some() {
+        return source;
+    }
+    let text = source.to_string();
+    match text.split_once(": ") {
+        Some((first, rest))
+            if rest
+                .strip_prefix(first)
+                .is_some_and(|after| after.starts_with(": ")) =>
+        {
+            rest.to_owned().into()
+        }
+        _ => source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_said_twice_is_said_once() {
+        let doubled: BoxError = "Input/output error: Input/output error: Connection refused".into();
+        assert_eq!(
+            tidy(doubled).to_string(),
+            "Input/output error: Connection refused"
+        );
+        let plain: BoxError = "db error: FATAL: database \"x\" does not exist".into();
+        assert_eq!(
+            tidy(plain).to_string(),
+            "db error: FATAL: database \"x\" does not exist"
+        );
+    }
+}

@@ -127,7 +127,7 @@ impl DatabaseStore {
             Err(LockError::Storage(source)) => Err(LockError::connect_failed(
                 store.backend().name(),
                 store.inner.endpoint.as_str(),
-                source,
+                crate::error::tidy(source),
             )),
             Err(other) => Err(other),
         }

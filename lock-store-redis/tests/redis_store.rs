@@ -853,13 +853,16 @@ async fn scan(raw: &Client, pattern: &str) -> Vec<String> {
     }
 }
 
-/// Every cause in the `source` chain of `err`, outermost first.
+/// The driver's error of `err` and every cause in its `source` chain, outermost first.
 fn causes(err: &LockError) -> Vec<&(dyn std::error::Error + 'static)> {
-    std::iter::successors(std::error::Error::source(err), |e| (*e).source()).collect()
+    let cause = err
+        .store_error()
+        .map(|context| context.cause() as &(dyn std::error::Error + 'static));
+    std::iter::successors(cause, |e| (*e).source()).collect()
 }
 
 /// A refused connection says which store, which endpoint (without its password) and
-/// why, in words rather than `Debug` text, and keeps the `io::Error` in the source chain.
+/// why, in words rather than `Debug` text, and keeps the `io::Error` as its cause.
 #[tokio::test]
 async fn a_refused_connection_names_the_store_the_endpoint_and_the_cause() {
     let port = common::free_port();

@@ -134,7 +134,16 @@ pub use lock_core::redact_url;
 /// assert_eq!(lock_testkit::services::root_cause(&err), "connection refused");
 /// ```
 pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut innermost = error;
+    // A lock error's message shows its causes, so its `source` chain may be empty: start
+    // from the driver's error it keeps.
+    let mut innermost: &(dyn std::error::Error + 'static) =
+        match error.downcast_ref::<lock_core::LockError>() {
+            Some(lock @ lock_core::LockError::Storage(cause)) => match lock.store_error() {
+                Some(context) => context.cause(),
+                None => &**cause,
+            },
+            _ => error,
+        };
     while let Some(source) = innermost.source() {
         innermost = source;
     }
