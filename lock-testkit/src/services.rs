@@ -93,7 +93,10 @@ pub fn skip_unreachable(service: &str, url: &str, cause: impl Display) {
 /// `<test>` is the name of the current thread, which is the test's path under the
 /// standard test harness. The line is written whole, with one write, straight to the
 /// process's standard error: past the test harness's output capture (so that
-/// `cargo test` shows which tests did not run), and never interleaved with other output.
+/// `cargo test` shows which tests did not run), so no other output splits it. (The
+/// harness writes `test <name> ... ` to standard output before a test's result; where
+/// both streams meet on one terminal, a skip line of another test can follow that on the
+/// same line — the skip line itself stays whole.)
 pub fn skip_or_fail(reason: impl Display) {
     let test = current_test_name();
     if services_required() {
