@@ -32,6 +32,7 @@ const BOUND: Duration = Duration::from_secs(10);
 
 /// One store call of the table.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Call {
     /// `save(key, owner, ttl)`.
     Save {
@@ -68,6 +69,7 @@ pub enum Call {
 
 /// A key of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Key {
     /// `prefix + suffix`.
     Prefixed(&'static str),

@@ -216,6 +216,7 @@ pub async fn within<T>(
 
 /// How a case ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The store behaved.
     Passed,

@@ -111,6 +111,7 @@ use lock_core::Capabilities;
 
 /// A capability a case needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Needs {
     /// Nothing beyond the five required methods.
     Nothing,

@@ -37,6 +37,7 @@ pub use ops::{KEYS, OWNERS, Op, Rng, sequence, ttl_units};
 
 /// How time passes in a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Clock {
     /// tokio's paused clock: exact.
     Paused,

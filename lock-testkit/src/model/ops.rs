@@ -13,6 +13,7 @@ pub fn ttl_units(owner: usize) -> Option<u32> {
 
 /// One step of a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Op {
     /// `acquire_immediately` by `owner` on `key`.
     Acquire {
