@@ -114,14 +114,14 @@ impl PermitReport {
         );
         let _ = writeln!(
             t,
-            "{:<50} {:>12} {:>12} {:>22}",
+            "{:<56} {:>12} {:>12} {:>22}",
             "row", "project", "baseline", "ratio (min–max)"
         );
         for u in &self.uncontended {
             let c = &u.cycle;
             let _ = writeln!(
                 t,
-                "{:<50} {:>12} {:>12} {:>22}",
+                "{:<56} {:>12} {:>12} {:>22}",
                 format!("{} cycle, median", u.what),
                 fmt_duration(c.store.median),
                 fmt_duration(c.baseline.median),
@@ -132,7 +132,7 @@ impl PermitReport {
             let c = &p.contended;
             let _ = writeln!(
                 t,
-                "{:<50} {:>12} {:>12} {:>22}",
+                "{:<56} {:>12} {:>12} {:>22}",
                 format!("{}, handoff (vs RTT)", p.what),
                 fmt_duration(c.handoff.median),
                 fmt_duration(c.round_trip.median),
@@ -140,7 +140,7 @@ impl PermitReport {
             );
             let _ = writeln!(
                 t,
-                "{:<50} {:>12} {:>12}",
+                "{:<56} {:>12} {:>12}",
                 "  sections/s (over limit)",
                 fmt_rate(c.sections_per_sec),
                 format!("({})", c.overlaps)

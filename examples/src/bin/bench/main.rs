@@ -52,7 +52,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lock_core::LockStore;
-use lock_testkit::bench::{Baseline, BenchConfig, BenchReport, run_bench, run_contended};
+use lock_testkit::bench::{
+    Baseline, BenchConfig, BenchReport, PermitBaseline, run_bench, run_contended, run_permit_bench,
+};
 
 use args::Args;
 use lines::{Line, Out};
@@ -156,6 +158,11 @@ async fn bench_store(out: &Out, args: &Args, name: &str) -> bool {
             prepared.baseline.clone(),
         )
     });
+    let prepared_permits: PermitSubjects = (
+        prepared.store.clone(),
+        prepared.baseline.clone(),
+        prepared.permit_baseline,
+    );
     let report = match run_bench(prepared.store, prepared.baseline, &config).await {
         Ok(report) => report,
         Err(error) => {
@@ -176,11 +183,59 @@ async fn bench_store(out: &Out, args: &Args, name: &str) -> bool {
         out.line(&target.line(name));
     }
     let mut ok = report.overlaps() == 0;
+    ok &= bench_permits(out, name, &prepared_permits, &config).await;
     if let Some((polling, baseline)) = polling_view {
         ok &= compare_polling(out, name, &report, polling, baseline, &config).await;
     }
     ok
 }
+
+/// The semaphore and read-lock rows, beside the mutex's; `false` when they failed or a
+/// run went over a limit.
+async fn bench_permits(
+    out: &Out,
+    name: &str,
+    (store, baseline, permit_baseline): &PermitSubjects,
+    config: &BenchConfig,
+) -> bool {
+    let run = run_permit_bench(
+        store.clone(),
+        baseline.clone(),
+        permit_baseline.clone(),
+        config,
+    );
+    match run.await {
+        Ok(report) => {
+            out.text(&report.table());
+            for line in report.json_lines() {
+                out.json(&line);
+            }
+            let over = report.over_limit();
+            if over > 0 {
+                out.text(&format!(
+                    "{name}: {over} entries went over a semaphore's or lock's limit"
+                ));
+            }
+            over == 0
+        }
+        Err(error) => {
+            out.text(&format!("{name}: permit bench failed: {error}"));
+            out.line(&Line::Error {
+                store: name,
+                error: error.to_string(),
+            });
+            false
+        }
+    }
+}
+
+/// What the permit rows run on: the store, its mutex baseline (for the round trip)
+/// and its permit baseline.
+type PermitSubjects = (
+    Arc<dyn LockStore>,
+    Arc<dyn Baseline>,
+    Arc<dyn PermitBaseline>,
+);
 
 /// The contended handoff again with notification hidden (Verrou-style polling), beside
 /// the event-driven figures of the same run. Returns whether it succeeded.

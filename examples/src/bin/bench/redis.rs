@@ -152,9 +152,9 @@ pub async fn prepare() -> Result<Prepared, Prep> {
         .find_map(|l| l.strip_prefix("redis_version:"))
         .map(|v| format!("Redis {}", v.trim()))
         .unwrap_or_else(|| "Redis (unknown version)".to_owned());
-    Ok(Prepared {
-        baseline: Arc::new(RawCycle(baseline)),
-        store: Arc::new(store),
+    Ok(Prepared::new(
+        Arc::new(store),
+        Arc::new(RawCycle(baseline)),
         version,
-    })
+    ))
 }
