@@ -28,7 +28,7 @@ use lock_testkit::bench::{
 
 use crate::lines::Out;
 use crate::peers::ShardedMap;
-use crate::redis::{FredRaw, RawCycle};
+use crate::redis::{FredRaw, RawCycle, host_port};
 
 /// Name of the project's contender in every case.
 const PROJECT: &str = "project (lock-core + store)";
@@ -452,15 +452,4 @@ fn pgbench_script() -> Option<String> {
     )
     .ok()?;
     Some(path.display().to_string())
-}
-
-/// Host and port of a `scheme://[user@]host[:port][/…]` URL.
-fn host_port(url: &str, default_port: u16) -> (String, u16) {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    match authority.rsplit_once(':') {
-        Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(default_port)),
-        None => (authority.to_owned(), default_port),
-    }
 }

@@ -45,6 +45,7 @@ mod lines;
 mod peers;
 mod prepare;
 mod redis;
+mod redis_permits;
 mod sql;
 mod targets;
 

@@ -15,6 +15,7 @@ use lock_testkit::bench::Baseline;
 use lock_testkit::services::redis_url;
 
 use crate::prepare::{Prep, Prepared, storage};
+use crate::redis_permits::RedisPermitScripts;
 
 /// The classic owner-checked delete, as rslock and most Redlock clients send it (the
 /// store's release also `PUBLISH`es).
@@ -152,9 +153,22 @@ pub async fn prepare() -> Result<Prepared, Prep> {
         .find_map(|l| l.strip_prefix("redis_version:"))
         .map(|v| format!("Redis {}", v.trim()))
         .unwrap_or_else(|| "Redis (unknown version)".to_owned());
-    Ok(Prepared::new(
-        Arc::new(store),
+    let mut prepared = Prepared::new(
+        Arc::new(store.clone()),
         Arc::new(RawCycle(baseline)),
         version,
-    ))
+    );
+    prepared.permit_baseline = Arc::new(RedisPermitScripts::new(store, url));
+    Ok(prepared)
+}
+
+/// Host and port of a `scheme://[user@]host[:port][/…]` URL.
+pub fn host_port(url: &str, default_port: u16) -> (String, u16) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match authority.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(default_port)),
+        None => (authority.to_owned(), default_port),
+    }
 }
