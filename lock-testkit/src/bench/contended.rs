@@ -27,7 +27,7 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// One contending task: its lock (a mutex, a semaphore, one side of a reader-writer
 /// lock) and the weight it holds, as the store counts it (1, or a writer's
-/// [`RW_LIMIT`](lock_core::RW_LIMIT)).
+/// [`RW_LIMIT`](lock_core::permits::RW_LIMIT)).
 pub(super) type Contestant = (Lock, u64);
 
 /// Shared by the tasks of one contended run.
@@ -199,13 +199,11 @@ pub(super) async fn contended_runs(
     for run in 0..config.runs {
         let key = format!("{}{tag}:{run}", config.key_prefix);
         let all = contestants(&key)?;
-        let Some((first, _)) = all.first() else {
-            return Err(LockError::invalid(
-                "a contended run needs at least one task",
-            ));
-        };
-        let clean = first.clone();
-        clean.force_release().await?;
+        // Any task's lock frees the key of every holder (none with no task).
+        let clean = all.first().map(|(lock, _)| lock.clone());
+        if let Some(lock) = &clean {
+            lock.force_release().await?;
+        }
         let round_trip = time_round_trips(&**baseline, &rt_key, config.phase / 4).await?;
 
         tasks = all.len();
@@ -227,7 +225,9 @@ pub(super) async fn contended_runs(
         let done = arena.sections.load(Ordering::SeqCst);
         let wall = start.elapsed();
         let samples = stop_contenders(set, stop_tx, cancel_tx).await?;
-        clean.force_release().await?;
+        if let Some(lock) = &clean {
+            lock.force_release().await?;
+        }
 
         let stats = Stats::from_samples(samples, wall);
         overlaps += arena.overlaps.load(Ordering::SeqCst);

@@ -30,6 +30,16 @@
 //! * SQL: the store's own acquire and release statements
 //!   (`lock_store_database::statements`), on the pool the store was given.
 //!
+//! Beside the mutex rows, each store gets semaphore and reader-writer lock rows
+//! (`lock_testkit::bench::run_permit_bench`): the uncontended cycle of a semaphore and
+//! of a read lock against a permit baseline, and contended handoffs where the holders
+//! inside must never pass the limit (a run over it fails the bench). Permit baselines:
+//! * memory: lock-core's `PermitTable` called directly;
+//! * Redis: the store's own permit acquire and release scripts as raw `EVALSHA` on the
+//!   store's fred client (read off `MONITOR` once, see `redis_permits.rs`);
+//! * SQL: the store alone through its `PermitStore` (its own statements on its pool,
+//!   no lock-core): the permit statements are not public API.
+//!
 //! The "raw round trip" of the handoff ratio is one baseline command: for memory a
 //! mutex lock + unlock; for Redis the delete script on an absent key; for SQL one
 //! committed single-row upsert (a no-op statement would skip the commit's WAL flush,
