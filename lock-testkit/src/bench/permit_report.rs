@@ -106,45 +106,38 @@ impl PermitReport {
     /// The rows as a text table: what, the project's figure, the baseline's (or the
     /// raw round trip's), and the ratio, median (min–max over the runs).
     pub fn table(&self) -> String {
-        let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "semaphores and reader-writer locks: {}  (median of {} run(s); baseline: {})",
-            self.store, self.runs, self.baseline
-        );
-        let _ = writeln!(
-            t,
-            "{:<56} {:>12} {:>12} {:>22}",
-            "row", "project", "baseline", "ratio (min–max)"
-        );
+        let mut rows = vec![["row", "project", "baseline", "ratio (min–max)"].map(str::to_owned)];
         for u in &self.uncontended {
             let c = &u.cycle;
-            let _ = writeln!(
-                t,
-                "{:<56} {:>12} {:>12} {:>22}",
+            rows.push([
                 format!("{} cycle, median", u.what),
                 fmt_duration(c.store.median),
                 fmt_duration(c.baseline.median),
-                spread(u.ratio.median, u.ratio.min, u.ratio.max)
-            );
+                spread(u.ratio.median, u.ratio.min, u.ratio.max),
+            ]);
         }
         for p in &self.contended {
             let c = &p.contended;
-            let _ = writeln!(
-                t,
-                "{:<56} {:>12} {:>12} {:>22}",
+            rows.push([
                 format!("{}, handoff (vs RTT)", p.what),
                 fmt_duration(c.handoff.median),
                 fmt_duration(c.round_trip.median),
-                spread(c.ratio, c.ratio_min, c.ratio_max)
-            );
-            let _ = writeln!(
-                t,
-                "{:<56} {:>12} {:>12}",
-                "  sections/s (over limit)",
+                spread(c.ratio, c.ratio_min, c.ratio_max),
+            ]);
+            rows.push([
+                "  sections/s (over limit)".to_owned(),
                 fmt_rate(c.sections_per_sec),
-                format!("({})", c.overlaps)
-            );
+                format!("({})", c.overlaps),
+                String::new(),
+            ]);
+        }
+        let mut t = format!(
+            "semaphores and reader-writer locks: {}  (median of {} run(s); baseline: {})\n",
+            self.store, self.runs, self.baseline
+        );
+        for [name, project, baseline, ratio] in rows {
+            let line = format!("{name:<56} {project:>12} {baseline:>12} {ratio:>22}");
+            let _ = writeln!(t, "{}", line.trim_end());
         }
         t
     }
