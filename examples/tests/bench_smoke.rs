@@ -1,5 +1,6 @@
-//! The benchmark harness in `--quick` mode, for every store: it runs, reports every row,
-//! and sees no overlap. No timing is asserted (machines are noisy).
+//! The benchmark harness in `--quick` mode, for every store: it runs, reports every row
+//! (the mutex's, the semaphore's and the reader-writer lock's), and sees no overlap and
+//! no holders over a limit. No timing is asserted (machines are noisy).
 
 use std::process::Command;
 
@@ -60,6 +61,30 @@ fn smoke(store: &str) {
     let many = kind("many_keys");
     assert_eq!(many.len(), 1, "many-keys row missing:\n{stdout}");
     assert!(many[0]["store_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
+
+    let permit_cycles = kind("permit_uncontended");
+    assert_eq!(
+        permit_cycles.len(),
+        2,
+        "one semaphore and one read-lock cycle row:\n{stdout}"
+    );
+    for u in &permit_cycles {
+        assert!(u["store_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{u}");
+        assert!(u["baseline_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{u}");
+    }
+    let permit_runs = kind("permit_contended");
+    assert_eq!(
+        permit_runs.len(),
+        9,
+        "1 permit, k permits and readers/writers for 1, 8, 64 tasks:\n{stdout}"
+    );
+    for c in &permit_runs {
+        assert_eq!(c["over_limit"], 0, "more holders than the limit: {c}");
+        assert!(
+            c["sections_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+            "no section ran: {c}"
+        );
+    }
 
     if store == "memory" {
         let memory = kind("memory");

@@ -1,8 +1,15 @@
 //! The contended-handoff scenario: N tasks on one key, each doing a short critical
 //! section; timed from a holder calling `release` to the next holder's `acquire`.
+//!
+//! One runner serves the mutex and the permit keys: every task holds a weight (1, or a
+//! writer's whole limit) and a counter of the weight inside must never pass the limit
+//! (1 for a mutex, `k` for a semaphore of `k` permits). A release that leaves room
+//! for the heaviest request is queued; the next entry into such room is timed from the
+//! oldest queued release (with one holder at a time: from the release just before).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lock_core::{Lock, LockError, LockStore};
@@ -18,34 +25,84 @@ use super::stats::{Stats, median_f64, nanos, rate, ratio};
 /// How long stopping contenders may take before their waits are cancelled.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 
+/// One contending task: its lock (a mutex, a semaphore, one side of a reader-writer
+/// lock) and the weight it holds, as the store counts it (1, or a writer's
+/// [`RW_LIMIT`](lock_core::permits::RW_LIMIT)).
+pub(super) type Contestant = (Lock, u64);
+
 /// Shared by the tasks of one contended run.
 struct Arena {
     epoch: Instant,
-    inside: AtomicUsize,
+    /// The weight held inside the critical section now (a counter of holders).
+    used: AtomicU64,
+    /// The most `used` may be: 1 for a mutex, the permits of a semaphore.
+    limit: u64,
+    /// The heaviest weight a task asks for.
+    heaviest: u64,
+    /// Entries that took `used` over `limit`: must be 0.
     overlaps: AtomicU64,
     sections: AtomicU64,
-    /// Nanoseconds since `epoch` (+1) at which the last holder called `release`; 0 = none.
-    last_release: AtomicU64,
+    /// Nanoseconds since `epoch` (+1) of the releases not yet followed by an entry,
+    /// oldest first: each entry is timed from the oldest one.
+    releases: Mutex<VecDeque<u64>>,
 }
 
 impl Arena {
-    fn new() -> Arena {
+    fn new(limit: u64, heaviest: u64) -> Arena {
         Arena {
             epoch: Instant::now(),
-            inside: AtomicUsize::new(0),
+            used: AtomicU64::new(0),
+            limit,
+            heaviest,
             overlaps: AtomicU64::new(0),
             sections: AtomicU64::new(0),
-            last_release: AtomicU64::new(0),
+            releases: Mutex::new(VecDeque::new()),
         }
     }
 
     fn now(&self) -> u64 {
         nanos(self.epoch.elapsed()) + 1
     }
+
+    fn releases(&self) -> std::sync::MutexGuard<'_, VecDeque<u64>> {
+        self.releases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `used` leaves room for the heaviest request: then a release is what
+    /// the next entry waited for, and an entry is one a release let in (a reader
+    /// joining readers already inside was let in by none).
+    fn open(&self, used: u64) -> bool {
+        used + self.heaviest <= self.limit
+    }
+
+    /// Enter with `weight`; the handoff time, if a release let this entry in.
+    fn enter(&self, weight: u64) -> Option<u64> {
+        let now = self.now();
+        let before = self.used.fetch_add(weight, Ordering::SeqCst);
+        if before + weight > self.limit {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        let released = if self.open(before) {
+            self.releases().pop_front()
+        } else {
+            None
+        };
+        released.map(|r| now.saturating_sub(r))
+    }
+
+    /// Leave with `weight`, just before calling `release`.
+    fn leave(&self, weight: u64) {
+        let before = self.used.fetch_sub(weight, Ordering::SeqCst);
+        self.sections.fetch_add(1, Ordering::SeqCst);
+        if self.open(before - weight) {
+            let now = self.now();
+            self.releases().push_back(now);
+        }
+    }
 }
 
 async fn contend(
-    lock: Lock,
+    (lock, weight): Contestant,
     arena: Arc<Arena>,
     stop: watch::Receiver<bool>,
     mut cancel: watch::Receiver<bool>,
@@ -60,19 +117,13 @@ async fn contend(
         if !acquired {
             continue;
         }
-        let now = arena.now();
-        let released = arena.last_release.load(Ordering::SeqCst);
-        if released != 0 && handoffs.len() < MAX_SAMPLES {
-            handoffs.push(now.saturating_sub(released));
-        }
-        if arena.inside.fetch_add(1, Ordering::SeqCst) != 0 {
-            arena.overlaps.fetch_add(1, Ordering::SeqCst);
+        let handoff = arena.enter(weight);
+        if let Some(h) = handoff.filter(|_| handoffs.len() < MAX_SAMPLES) {
+            handoffs.push(h);
         }
         // The critical section: short, but it gives other tasks a chance to run.
         tokio::task::yield_now().await;
-        arena.inside.fetch_sub(1, Ordering::SeqCst);
-        arena.sections.fetch_add(1, Ordering::SeqCst);
-        arena.last_release.store(arena.now(), Ordering::SeqCst);
+        arena.leave(weight);
         lock.release().await?;
     }
     Ok(handoffs)
@@ -114,31 +165,56 @@ async fn stop_contenders(
     }
 }
 
-/// The contended scenario with `tasks` tasks, [`BenchConfig::runs`] times.
+/// The contended scenario with `tasks` tasks on one mutex key, [`BenchConfig::runs`]
+/// times.
 pub(super) async fn bench_contended(
     store: &Arc<dyn LockStore>,
     baseline: &Arc<dyn Baseline>,
     config: &BenchConfig,
     tasks: usize,
 ) -> Result<Contended, LockError> {
+    let locks = factory(store);
+    let mutexes = |key: &str| {
+        (0..tasks)
+            .map(|_| Ok((locks.create_lock_with_ttl(key, Some(config.ttl))?, 1)))
+            .collect()
+    };
+    contended_runs(baseline, config, &format!("contended:{tasks}"), 1, mutexes).await
+}
+
+/// [`BenchConfig::runs`] contended runs of the tasks `contestants(key)` makes, each
+/// run on a key of its own (`{prefix}{tag}:{run}`); `limit` is the most weight that
+/// may be held at once.
+pub(super) async fn contended_runs(
+    baseline: &Arc<dyn Baseline>,
+    config: &BenchConfig,
+    tag: &str,
+    limit: u64,
+    contestants: impl Fn(&str) -> Result<Vec<Contestant>, LockError>,
+) -> Result<Contended, LockError> {
     let rt_key = format!("{}base:round-trip", config.key_prefix);
     let (mut handoff, mut rtt, mut sections, mut ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut overlaps = 0;
+    let (mut overlaps, mut tasks) = (0, 0);
     for run in 0..config.runs {
-        let key = format!("{}contended:{tasks}:{run}", config.key_prefix);
-        store.force_delete(&key).await?;
+        let key = format!("{}{tag}:{run}", config.key_prefix);
+        let all = contestants(&key)?;
+        // Any task's lock frees the key of every holder (none with no task).
+        let clean = all.first().map(|(lock, _)| lock.clone());
+        if let Some(lock) = &clean {
+            lock.force_release().await?;
+        }
         let round_trip = time_round_trips(&**baseline, &rt_key, config.phase / 4).await?;
 
-        let locks = factory(store);
-        let arena = Arc::new(Arena::new());
+        tasks = all.len();
+        let heaviest = all.iter().map(|(_, w)| *w).max().unwrap_or(1);
+        let arena = Arc::new(Arena::new(limit, heaviest));
         let (stop_tx, stop_rx) = watch::channel(false);
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut set = JoinSet::new();
-        for _ in 0..tasks {
-            let lock = locks.create_lock_with_ttl(key.clone(), Some(config.ttl))?;
+        for contestant in all {
             set.spawn(contend(
-                lock,
+                contestant,
                 arena.clone(),
                 stop_rx.clone(),
                 cancel_rx.clone(),
@@ -149,7 +225,9 @@ pub(super) async fn bench_contended(
         let done = arena.sections.load(Ordering::SeqCst);
         let wall = start.elapsed();
         let samples = stop_contenders(set, stop_tx, cancel_tx).await?;
-        store.force_delete(&key).await?;
+        if let Some(lock) = &clean {
+            lock.force_release().await?;
+        }
 
         let stats = Stats::from_samples(samples, wall);
         overlaps += arena.overlaps.load(Ordering::SeqCst);

@@ -4,13 +4,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lock_core::{FactoryOptions, Lock, LockError, LockFactory, LockStore};
+use lock_core::{FactoryOptions, LockError, LockFactory, LockStore};
 
 use super::BenchConfig;
 use super::baseline::Baseline;
 use super::contended::bench_contended;
+use super::contender::lock_cycle;
 use super::many::{bench_many_keys, bench_memory};
 use super::report::{BenchReport, Contended, Uncontended};
+use super::rounds::Spread;
 use super::stats::{Stats, median_f64, nanos, ratio};
 
 /// Cap on the samples kept per phase (about 40 MB).
@@ -52,7 +54,7 @@ pub async fn run_contended(
     .await
 }
 
-async fn on_worker<T: Send + 'static>(
+pub(super) async fn on_worker<T: Send + 'static>(
     work: impl Future<Output = Result<T, LockError>> + Send + 'static,
 ) -> Result<T, LockError> {
     tokio::spawn(work)
@@ -117,32 +119,22 @@ pub(super) async fn in_turn<S, B>(
     }
 }
 
-async fn time_store_cycles(lock: &Lock, phase: Duration) -> Result<Stats, LockError> {
-    let mut samples = Vec::with_capacity(4096);
-    let start = Instant::now();
-    while start.elapsed() < phase && samples.len() < MAX_SAMPLES {
-        let t = Instant::now();
-        if !lock.acquire_immediately().await? {
-            return Err(held_elsewhere(lock.key()));
-        }
-        lock.release().await?;
-        samples.push(nanos(t.elapsed()));
-    }
-    Ok(Stats::from_samples(samples, start.elapsed()))
-}
-
-async fn time_baseline_cycles(
-    baseline: &dyn Baseline,
+/// `cycle` back to back for `phase`; a cycle that finds the key held (`false`) is an
+/// error naming `key`.
+pub(super) async fn time_cycles<F, Fut>(
     key: &str,
-    owner: &str,
-    ttl: Duration,
     phase: Duration,
-) -> Result<Stats, LockError> {
+    mut cycle: F,
+) -> Result<Stats, LockError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, LockError>>,
+{
     let mut samples = Vec::with_capacity(4096);
     let start = Instant::now();
     while start.elapsed() < phase && samples.len() < MAX_SAMPLES {
         let t = Instant::now();
-        if !baseline.cycle(key, owner, ttl).await? {
+        if !cycle().await? {
             return Err(held_elsewhere(key));
         }
         samples.push(nanos(t.elapsed()));
@@ -176,30 +168,56 @@ async fn bench_uncontended(
     let base_owner = "bench-baseline-owner";
     store.force_delete(&key).await?;
     let lock = factory(store).create_lock_with_ttl(key, Some(config.ttl))?;
-    let base_cycles =
-        |phase| time_baseline_cycles(&**baseline, &base_key, base_owner, config.ttl, phase);
+    let base = &**baseline;
+    let (uncontended, _) = uncontended_runs(
+        config,
+        |phase| time_cycles(lock.key(), phase, || lock_cycle(&lock)),
+        |phase| {
+            time_cycles(&base_key, phase, || {
+                base.cycle(&base_key, base_owner, config.ttl)
+            })
+        },
+    )
+    .await?;
+    Ok(uncontended)
+}
+
+/// The uncontended scenario: a warm-up of each side, then [`BenchConfig::runs`] runs
+/// of `store` and `baseline` back to back ([`in_turn`]); also the spread of the
+/// per-run ratios.
+pub(super) async fn uncontended_runs<S, SF, B, BF>(
+    config: &BenchConfig,
+    store: S,
+    baseline: B,
+) -> Result<(Uncontended, Spread), LockError>
+where
+    S: Fn(Duration) -> SF,
+    SF: Future<Output = Result<Stats, LockError>>,
+    B: Fn(Duration) -> BF,
+    BF: Future<Output = Result<Stats, LockError>>,
+{
     // Warm up connections, caches and the allocator.
     let warmup = config.phase / 5;
-    time_store_cycles(&lock, warmup).await?;
-    base_cycles(warmup).await?;
+    store(warmup).await?;
+    baseline(warmup).await?;
 
     let (mut s, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..config.runs {
-        let (store_stats, base_stats) = in_turn(
-            run,
-            time_store_cycles(&lock, config.phase),
-            base_cycles(config.phase),
-        )
-        .await?;
+        let (store_stats, base_stats) =
+            in_turn(run, store(config.phase), baseline(config.phase)).await?;
         r.push(ratio(store_stats.median, base_stats.median));
         s.push(store_stats);
         b.push(base_stats);
     }
-    Ok(Uncontended {
-        store: Stats::median_of(&s),
-        baseline: Stats::median_of(&b),
-        ratio: median_f64(r),
-    })
+    let spread = Spread::of(r.iter().copied());
+    Ok((
+        Uncontended {
+            store: Stats::median_of(&s),
+            baseline: Stats::median_of(&b),
+            ratio: median_f64(r),
+        },
+        spread,
+    ))
 }
 
 #[cfg(test)]

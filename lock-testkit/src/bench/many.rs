@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::BenchConfig;
 use super::baseline::Baseline;
+use super::contender::lock_cycle;
 use super::harness::{factory, held_elsewhere, in_turn};
 use super::report::{ManyKeys, Memory};
 use super::stats::{median_f64, rate};
@@ -104,13 +105,7 @@ pub(super) async fn bench_many_keys(
             if mine.is_empty() {
                 return Ok(false);
             }
-            let lock = &mine[round % mine.len()];
-            if lock.acquire_immediately().await? {
-                lock.release().await?;
-                Ok(true)
-            } else {
-                Ok(false)
-            }
+            lock_cycle(&mine[round % mine.len()]).await
         }
     });
     let base = baseline.clone();

@@ -12,6 +12,8 @@
 //! | uncontended cycle | one task: `acquire_immediately` + `release` of one key, back to back | [`Baseline::cycle`] on another key |
 //! | contended handoff | N tasks on one key with default options (retry delay 250 ms, woken by release notification where the store has it), each doing a short critical section: time from a holder calling `release` to the next holder's `acquire` returning | [`Baseline::round_trip`] (one raw command) |
 //! | many keys | 64 tasks over 10 000 keys, `acquire_immediately` + `release`, cycles/s | the same with [`Baseline::cycle`] |
+//! | semaphore / read-lock cycle ([`run_permit_bench`]) | one task: `acquire_immediately` + `release` of a semaphore of `k` permits, and of a read lock | a [`PermitBaseline`]: the same store work without `lock-core` |
+//! | semaphore / reader-writer handoff ([`run_permit_bench`]) | a semaphore of 1 permit with N tasks, of `k` permits with `k + N` tasks, a reader-writer lock with N readers and `max(1, N / 4)` writers: from a release to the acquire it let in; a counter of the holders inside must never pass the limit | [`Baseline::round_trip`] |
 //! | memory | bytes the process holds after 1 000 000 distinct keys were acquired and released (needs an allocation counter, see [`BenchConfig::allocated_bytes`]) | — |
 //!
 //! Each figure is the median of its values over [`BenchConfig::runs`] runs; a ratio is
@@ -39,10 +41,14 @@
 mod baseline;
 mod compare;
 mod contended;
+mod contender;
 mod harness;
 mod json;
 mod many;
+mod permit_report;
+mod permits;
 mod report;
+mod rounds;
 mod stats;
 
 use std::time::Duration;
@@ -50,12 +56,15 @@ use std::time::Duration;
 use lock_core::DEFAULT_TTL;
 
 pub use baseline::{Baseline, MutexBaseline};
-pub use compare::{
-    BaselineCycles, CaseRounds, Contender, LockCycles, RoundFigure, Spread, StoreOnly,
-    compare_cycles,
+pub use compare::compare_cycles;
+pub use contender::{
+    BaselineCycles, BaselineKey, Contender, KeyCycle, KeyedCycles, LockCycles, StoreOnly,
 };
 pub use harness::{run_bench, run_contended};
+pub use permit_report::{PermitContended, PermitReport, PermitUncontended};
+pub use permits::{PermitBaseline, PermitTableBaseline, StorePermitsOnly, run_permit_bench};
 pub use report::{BenchReport, Contended, ManyKeys, Memory, Uncontended, fmt_duration, fmt_rate};
+pub use rounds::{CaseRounds, RoundFigure, Spread};
 pub use stats::Stats;
 
 /// What to run and for how long.
@@ -71,6 +80,9 @@ pub struct BenchConfig {
     pub contended_phase: Duration,
     /// Task counts of the contended scenario.
     pub contended_tasks: Vec<usize>,
+    /// Permits `k` of the semaphore rows of [`run_permit_bench`] (its uncontended
+    /// cycle, and its contended runs with `k + N` tasks). At least 1.
+    pub semaphore_permits: u32,
     /// Tasks of the many-keys scenario.
     pub many_tasks: usize,
     /// Keys of the many-keys scenario.
@@ -100,6 +112,7 @@ impl BenchConfig {
             phase: Duration::from_secs(1),
             contended_phase: Duration::from_secs(2),
             contended_tasks: vec![1, 8, 64],
+            semaphore_permits: 4,
             many_tasks: 64,
             many_keys: 10_000,
             memory_keys: None,

@@ -27,7 +27,8 @@ use lock_testkit::bench::{
 };
 
 use crate::lines::Out;
-use crate::peers::{FredRaw, ShardedMap};
+use crate::peers::ShardedMap;
+use crate::redis::{FredRaw, RawCycle, host_port};
 
 /// Name of the project's contender in every case.
 const PROJECT: &str = "project (lock-core + store)";
@@ -83,11 +84,11 @@ async fn redis_field() -> Result<Field, String> {
     )
     .await
     .map_err(|e| format!("redis store: {e}"))?;
-    let fred: Arc<dyn Baseline> = Arc::new(
+    let fred: Arc<dyn Baseline> = Arc::new(RawCycle(
         FredRaw::connect(&url)
             .await
             .map_err(|e| format!("raw fred: {e}"))?,
-    );
+    ));
     // Without the bench feature, only fred is compared.
     #[cfg_attr(not(feature = "bench"), allow(unused_mut))]
     let mut others: Vec<(String, Arc<dyn Baseline>)> = vec![(
@@ -111,7 +112,7 @@ async fn redis_field() -> Result<Field, String> {
                 ),
                 (
                     "raw redis-rs multiplexed: SET NX PX + EVALSHA".to_owned(),
-                    Arc::new(raw),
+                    Arc::new(RawCycle(raw)),
                 ),
             ],
         );
@@ -247,14 +248,15 @@ async fn run_cases(
                 ttl,
             )?));
         }
-        // The store alone (no lock-core): what lock-core adds, in the same round.
-        contenders.push(Arc::new(BaselineCycles::new(
-            "store alone (save + delete, no lock-core)",
+        // The store alone (no lock-core) first: what lock-core adds, in the same round.
+        let store_alone: (String, Arc<dyn Baseline>) = (
+            "store alone (save + delete, no lock-core)".to_owned(),
             Arc::new(StoreOnly(field.store.clone())),
-            &keys(&prefix, &format!("{tag}:store"), n),
-            ttl,
-        )));
-        for (i, (other, baseline)) in field.others.iter().enumerate() {
+        );
+        for (i, (other, baseline)) in std::iter::once(&store_alone)
+            .chain(&field.others)
+            .enumerate()
+        {
             contenders.push(Arc::new(BaselineCycles::new(
                 other.clone(),
                 baseline.clone(),
@@ -450,15 +452,4 @@ fn pgbench_script() -> Option<String> {
     )
     .ok()?;
     Some(path.display().to_string())
-}
-
-/// Host and port of a `scheme://[user@]host[:port][/…]` URL.
-fn host_port(url: &str, default_port: u16) -> (String, u16) {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    match authority.rsplit_once(':') {
-        Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(default_port)),
-        None => (authority.to_owned(), default_port),
-    }
 }

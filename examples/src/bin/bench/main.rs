@@ -30,6 +30,16 @@
 //! * SQL: the store's own acquire and release statements
 //!   (`lock_store_database::statements`), on the pool the store was given.
 //!
+//! Beside the mutex rows, each store gets semaphore and reader-writer lock rows
+//! (`lock_testkit::bench::run_permit_bench`): the uncontended cycle of a semaphore and
+//! of a read lock against a permit baseline, and contended handoffs where the holders
+//! inside must never pass the limit (a run over it fails the bench). Permit baselines:
+//! * memory: lock-core's `PermitTable` called directly;
+//! * Redis: the store's own permit acquire and release scripts as raw `EVALSHA` on the
+//!   store's fred client (read off `MONITOR` once, see `redis_permits.rs`);
+//! * SQL: the store alone through its `PermitStore` (its own statements on its pool,
+//!   no lock-core): the permit statements are not public API.
+//!
 //! The "raw round trip" of the handoff ratio is one baseline command: for memory a
 //! mutex lock + unlock; for Redis the delete script on an absent key; for SQL one
 //! committed single-row upsert (a no-op statement would skip the commit's WAL flush,
@@ -45,6 +55,7 @@ mod lines;
 mod peers;
 mod prepare;
 mod redis;
+mod redis_permits;
 mod sql;
 mod targets;
 
@@ -52,7 +63,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lock_core::LockStore;
-use lock_testkit::bench::{Baseline, BenchConfig, BenchReport, run_bench, run_contended};
+use lock_testkit::bench::{
+    Baseline, BenchConfig, BenchReport, PermitBaseline, run_bench, run_contended, run_permit_bench,
+};
 
 use args::Args;
 use lines::{Line, Out};
@@ -156,6 +169,11 @@ async fn bench_store(out: &Out, args: &Args, name: &str) -> bool {
             prepared.baseline.clone(),
         )
     });
+    let prepared_permits: PermitSubjects = (
+        prepared.store.clone(),
+        prepared.baseline.clone(),
+        prepared.permit_baseline,
+    );
     let report = match run_bench(prepared.store, prepared.baseline, &config).await {
         Ok(report) => report,
         Err(error) => {
@@ -176,11 +194,59 @@ async fn bench_store(out: &Out, args: &Args, name: &str) -> bool {
         out.line(&target.line(name));
     }
     let mut ok = report.overlaps() == 0;
+    ok &= bench_permits(out, name, &prepared_permits, &config).await;
     if let Some((polling, baseline)) = polling_view {
         ok &= compare_polling(out, name, &report, polling, baseline, &config).await;
     }
     ok
 }
+
+/// The semaphore and read-lock rows, beside the mutex's; `false` when they failed or a
+/// run went over a limit.
+async fn bench_permits(
+    out: &Out,
+    name: &str,
+    (store, baseline, permit_baseline): &PermitSubjects,
+    config: &BenchConfig,
+) -> bool {
+    let run = run_permit_bench(
+        store.clone(),
+        baseline.clone(),
+        permit_baseline.clone(),
+        config,
+    );
+    match run.await {
+        Ok(report) => {
+            out.text(&report.table());
+            for line in report.json_lines() {
+                out.json(&line);
+            }
+            let over = report.over_limit();
+            if over > 0 {
+                out.text(&format!(
+                    "{name}: {over} entries went over a semaphore's or lock's limit"
+                ));
+            }
+            over == 0
+        }
+        Err(error) => {
+            out.text(&format!("{name}: permit bench failed: {error}"));
+            out.line(&Line::Error {
+                store: name,
+                error: error.to_string(),
+            });
+            false
+        }
+    }
+}
+
+/// What the permit rows run on: the store, its mutex baseline (for the round trip)
+/// and its permit baseline.
+type PermitSubjects = (
+    Arc<dyn LockStore>,
+    Arc<dyn Baseline>,
+    Arc<dyn PermitBaseline>,
+);
 
 /// The contended handoff again with notification hidden (Verrou-style polling), beside
 /// the event-driven figures of the same run. Returns whether it succeeded.

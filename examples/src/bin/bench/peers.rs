@@ -1,8 +1,8 @@
 //! What the project is compared with in `--compare`: peer libraries and raw clients,
 //! each on a connection of its own, and the in-process sharded map.
 //!
-//! * `FredRaw`: `SET key owner NX PX ttl` + `EVALSHA` of the owner-checked delete, on a
-//!   fred client of its own with fred's defaults (no per-command options).
+//! * `FredRaw` (in `redis.rs`): `SET key owner NX PX ttl` + `EVALSHA` of the
+//!   owner-checked delete, on a fred client of its own with fred's defaults.
 //! * `RedisRsRaw` (`bench` feature): the same two commands on one redis-rs multiplexed
 //!   connection.
 //! * `Rslock` (`bench` feature): `rslock` 0.10 (Redlock on redis-rs) with one server:
@@ -20,74 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lock_core::{LockError, async_trait};
-use lock_store_redis::fred::interfaces::{ClientLike, KeysInterface, LuaInterface};
-use lock_store_redis::fred::prelude::{Client, Config};
-use lock_store_redis::fred::types::scripts::Script;
-use lock_store_redis::fred::types::{Expiration, SetOptions};
 use lock_testkit::bench::Baseline;
-
-use crate::prepare::storage;
-
-/// The classic owner-checked delete, as rslock and most Redlock clients send it.
-pub const REDIS_DELETE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"#;
-
-/// `SET NX PX` + `EVALSHA` delete on a fred client of its own.
-pub struct FredRaw {
-    client: Client,
-    delete: Script,
-}
-
-impl FredRaw {
-    pub async fn connect(url: &str) -> Result<FredRaw, LockError> {
-        let config = Config::from_url(url).map_err(storage)?;
-        let client = Client::new(config, None, None, None);
-        client.init().await.map_err(storage)?;
-        let delete = Script::from_lua(REDIS_DELETE);
-        delete.load(&client).await.map_err(storage)?;
-        Ok(FredRaw { client, delete })
-    }
-
-    async fn delete(&self, key: &str, owner: &str) -> Result<i64, LockError> {
-        self.client
-            .evalsha(self.delete.sha1().clone(), key, vec![owner])
-            .await
-            .map_err(storage)
-    }
-}
-
-#[async_trait]
-impl Baseline for FredRaw {
-    fn describe(&self) -> String {
-        "raw fred (own client): SET NX PX + EVALSHA delete".to_owned()
-    }
-
-    async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
-        let set: Option<String> = self
-            .client
-            .set(
-                key,
-                owner,
-                Some(Expiration::PX(ttl.as_millis() as i64)),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await
-            .map_err(storage)?;
-        if set.is_none() {
-            return Ok(false);
-        }
-        Ok(self.delete(key, owner).await? == 1)
-    }
-
-    async fn round_trip(&self, key: &str) -> Result<(), LockError> {
-        self.delete(key, "nobody").await.map(drop)
-    }
-}
 
 /// Key → (owner, expiry).
 type Shard = HashMap<String, (Box<str>, Instant)>;
@@ -184,6 +117,9 @@ mod with_feature {
 
     use lock_store_database::{Backend, statements};
 
+    use crate::prepare::storage;
+    use crate::redis::{REDIS_DELETE, RawRedisLock};
+
     /// `SET NX PX` + `EVALSHA` delete on one redis-rs multiplexed connection.
     pub struct RedisRsRaw {
         conn: redis::aio::MultiplexedConnection,
@@ -205,25 +141,20 @@ mod with_feature {
                 .map_err(storage)?;
             Ok(RedisRsRaw { conn, delete })
         }
-
-        async fn delete(&self, key: &str, owner: &str) -> Result<i64, LockError> {
-            let mut conn = self.conn.clone();
-            self.delete
-                .key(key)
-                .arg(owner)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(storage)
-        }
     }
 
     #[async_trait]
-    impl Baseline for RedisRsRaw {
+    impl RawRedisLock for RedisRsRaw {
         fn describe(&self) -> String {
             "raw redis-rs (multiplexed): SET NX PX + EVALSHA delete".to_owned()
         }
 
-        async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
+        async fn set_nx_px(
+            &self,
+            key: &str,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<bool, LockError> {
             let mut conn = self.conn.clone();
             let set: Option<String> = redis::cmd("SET")
                 .arg(key)
@@ -234,14 +165,17 @@ mod with_feature {
                 .query_async(&mut conn)
                 .await
                 .map_err(storage)?;
-            if set.is_none() {
-                return Ok(false);
-            }
-            Ok(self.delete(key, owner).await? == 1)
+            Ok(set.is_some())
         }
 
-        async fn round_trip(&self, key: &str) -> Result<(), LockError> {
-            self.delete(key, "nobody").await.map(drop)
+        async fn delete(&self, key: &str, owner: &str) -> Result<i64, LockError> {
+            let mut conn = self.conn.clone();
+            self.delete
+                .key(key)
+                .arg(owner)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(storage)
         }
     }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use lock_core::{LockError, LockStore};
 use lock_store_memory::MemoryStore;
-use lock_testkit::bench::{Baseline, BenchConfig, MutexBaseline};
+use lock_testkit::bench::{
+    Baseline, BenchConfig, MutexBaseline, PermitBaseline, PermitTableBaseline, StorePermitsOnly,
+};
 use lock_testkit::services::Skip;
 
 use crate::alloc::CountingAllocator;
@@ -13,7 +15,22 @@ use crate::alloc::CountingAllocator;
 pub struct Prepared {
     pub store: Arc<dyn LockStore>,
     pub baseline: Arc<dyn Baseline>,
+    /// What the semaphore and read-lock cycles are measured against.
+    pub permit_baseline: Arc<dyn PermitBaseline>,
     pub version: String,
+}
+
+impl Prepared {
+    /// `store` with its mutex `baseline`; its permit cycles against the store alone
+    /// (its own permit scripts or statements through its `PermitStore`, no lock-core).
+    pub fn new(store: Arc<dyn LockStore>, baseline: Arc<dyn Baseline>, version: String) -> Self {
+        Prepared {
+            permit_baseline: Arc::new(StorePermitsOnly(store.clone())),
+            store,
+            baseline,
+            version,
+        }
+    }
 }
 
 pub enum Prep {
@@ -38,6 +55,7 @@ pub async fn prepare(name: &str, config: &mut BenchConfig, quick: bool) -> Resul
             Ok(Prepared {
                 store: Arc::new(MemoryStore::new()),
                 baseline: Arc::new(MutexBaseline::new()),
+                permit_baseline: Arc::new(PermitTableBaseline::default()),
                 version: "in process".to_owned(),
             })
         }

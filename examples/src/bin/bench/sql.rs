@@ -238,11 +238,11 @@ macro_rules! prepared {
         let sql = lock_store_database::statements(server.backend, TABLE)
             .map_err(|e| Prep::Fail(e.to_string()))?;
         let what = server.what;
-        Ok(Prepared {
-            baseline: Arc::new(SqlBaseline { pool, sql, what }),
-            store: Arc::new(store),
-            version: (server.label)(version, &url),
-        })
+        Ok(Prepared::new(
+            Arc::new(store),
+            Arc::new(SqlBaseline { pool, sql, what }),
+            (server.label)(version, &url),
+        ))
     }};
 }
 
