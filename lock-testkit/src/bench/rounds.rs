@@ -8,6 +8,7 @@ use super::stats::Stats;
 
 /// What one contender did in one round.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RoundFigure {
     /// Median and p99 time of one cycle; `per_sec` = cycles per second, all tasks.
     pub stats: Stats,
@@ -20,6 +21,7 @@ pub struct RoundFigure {
 
 /// Every round of one case: `rounds[r][c]` is contender `c` in round `r`.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CaseRounds {
     /// What was measured (e.g. `"uncontended cycle, 1 task, 1 key"`).
     pub case: String,
@@ -33,6 +35,7 @@ pub struct CaseRounds {
 
 /// The median, least and greatest of a series.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Spread {
     /// The median.
     pub median: f64,
