@@ -6,7 +6,7 @@
 //! # Layout
 //!
 //! For each key, in the store's directory:
-//! * `<name>.lock`: the lock, three lines: owner, expiry (milliseconds since the Unix
+//! * `<name>.lock`: the lock, three lines: owner, expiry (microseconds since the Unix
 //!   epoch, or `never`), and the key in hex. Absent when the key is free. Always replaced
 //!   whole (written to a temporary file, then renamed over), so a reader never sees half
 //!   a lock.
@@ -84,7 +84,7 @@ impl LockFile {
         let owner = lines.next()?.to_owned();
         let expires_at = match lines.next()? {
             "never" => None,
-            ms => Some(ms.parse().ok()?),
+            us => Some(us.parse().ok()?),
         };
         let key_hex = lines.next()?.to_owned();
         Some(LockFile {
@@ -206,6 +206,30 @@ fn read_lock(path: &Path, key_hex: &str) -> Result<Option<LockFile>, LockError> 
 }
 
 impl FsStore {
+    /// The one acquire attempt behind `save` and `try_acquire` (neither calls the other).
+    async fn acquire_once(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
+        validate::save_input(key, owner, ttl)?;
+        let (key, owner) = (key.to_owned(), owner.to_owned());
+        self.blocking(move |s| {
+            let mut held = s.hold(&key)?;
+            let now = now_us()?;
+            if let Some(lock) = held.read()?.filter(|l| l.live(now)) {
+                let left = lock
+                    .expires_at
+                    .map(|at| Duration::from_micros((at - now).min(u64::MAX as u128) as u64));
+                return Ok(Acquisition::denied(left));
+            }
+            let token = held.next_token()?;
+            held.write(&LockFile {
+                owner,
+                expires_at: expiry(now, ttl),
+                key_hex: held.key_hex.clone(),
+            })?;
+            Ok(Acquisition::acquired_with_token(token))
+        })
+        .await
+    }
+
     /// A store in `dir` (created if missing).
     pub fn open(dir: impl Into<PathBuf>) -> Result<FsStore, LockError> {
         let dir = dir.into();
@@ -331,30 +355,11 @@ impl LockStore for FsStore {
     }
 
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.try_acquire(key, owner, ttl).await?.acquired)
+        Ok(self.acquire_once(key, owner, ttl).await?.acquired)
     }
 
     async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
-        validate::save_input(key, owner, ttl)?;
-        let (key, owner) = (key.to_owned(), owner.to_owned());
-        self.blocking(move |s| {
-            let mut held = s.hold(&key)?;
-            let now = now_us()?;
-            if let Some(lock) = held.read()?.filter(|l| l.live(now)) {
-                let left = lock
-                    .expires_at
-                    .map(|at| Duration::from_micros((at - now).min(u64::MAX as u128) as u64));
-                return Ok(Acquisition::denied(left));
-            }
-            let token = held.next_token()?;
-            held.write(&LockFile {
-                owner,
-                expires_at: expiry(now, ttl),
-                key_hex: held.key_hex.clone(),
-            })?;
-            Ok(Acquisition::acquired_with_token(token))
-        })
-        .await
+        self.acquire_once(key, owner, ttl).await
     }
 
     fn name(&self) -> &str {

@@ -16,27 +16,36 @@ use crate::{AcquireResult, Capabilities, LockError, LockStore, PermitStore, Rele
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::time::Duration;
-/// use lock_core::{async_trait, DelegatingStore, LockError, LockStore};
+/// use lock_core::{async_trait, AcquireResult, DelegatingStore, LockFactory, LockStore};
 ///
-/// /// Counts acquire attempts, forwards everything else.
-/// struct CountingSaves {
+/// /// Counts acquire attempts, forwards everything else. (A `Lock` acquires through
+/// /// `try_acquire`; `save` is the seed's form of it, for direct callers.)
+/// struct CountingAttempts {
 ///     inner: Arc<dyn LockStore>,
-///     saves: AtomicU64,
+///     attempts: AtomicU64,
 /// }
 ///
 /// #[async_trait]
-/// impl DelegatingStore for CountingSaves {
+/// impl DelegatingStore for CountingAttempts {
 ///     fn inner(&self) -> &dyn LockStore {
 ///         &*self.inner
 ///     }
-///     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-///         self.saves.fetch_add(1, Ordering::Relaxed);
-///         self.inner.save(key, owner, ttl).await
+///     async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
+///         self.attempts.fetch_add(1, Ordering::Relaxed);
+///         self.inner.try_acquire(key, owner, ttl).await
 ///     }
 /// }
 ///
-/// fn assert_store<S: LockStore>() {}
-/// assert_store::<CountingSaves>();
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), lock_core::LockError> {
+/// let counting = Arc::new(CountingAttempts {
+///     inner: Arc::new(lock_core::testing::TestStore::default()),
+///     attempts: AtomicU64::new(0),
+/// });
+/// let locks = LockFactory::from_shared(counting.clone(), Default::default());
+/// let lock = locks.create_lock("k")?;
+/// assert!(lock.acquire_immediately().await?);
+/// assert_eq!(counting.attempts.load(Ordering::Relaxed), 1);
+/// # Ok(()) }
 /// ```
 #[async_trait]
 pub trait DelegatingStore: Send + Sync + 'static {
@@ -89,31 +98,14 @@ pub trait DelegatingStore: Send + Sync + 'static {
     }
 }
 
-#[async_trait]
+/// Hands on each future of the [`DelegatingStore`] method as it is (no second box).
 impl<W: DelegatingStore> LockStore for W {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        DelegatingStore::save(self, key, owner, ttl).await
-    }
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        DelegatingStore::delete(self, key, owner).await
-    }
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        DelegatingStore::force_delete(self, key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        DelegatingStore::exists(self, key).await
-    }
-    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
-        DelegatingStore::extend(self, key, owner, duration).await
-    }
+    crate::store::forward_store_futures!(DelegatingStore, |this| this);
     fn name(&self) -> &str {
         DelegatingStore::name(self)
     }
     fn capabilities(&self) -> Capabilities {
         DelegatingStore::capabilities(self)
-    }
-    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
-        DelegatingStore::try_acquire(self, key, owner, ttl).await
     }
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         DelegatingStore::release_listener(self, key)

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use tokio::sync::Notify;
 use tokio::sync::futures::OwnedNotified;
 
-use crate::store::ReleaseFuture;
+use crate::outcome::ReleaseFuture;
 
 /// Per-key release notification for one process, for store authors.
 ///

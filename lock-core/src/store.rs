@@ -5,22 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::LockError;
+pub(crate) use crate::outcome::{AcquireResult, Acquisition, ReleaseFuture};
 use crate::permits::PermitStore;
-
-/// A future that completes when a lock key *may* have been released.
-///
-/// Returned by [`LockStore::release_listener`]. It must be registered when it is
-/// created (not when first polled), so that a release between the listener's
-/// creation and the waiter's next `save` is not missed.
-///
-/// The rule a store keeps: a listener registered before a denied `save` completes on the
-/// next `delete` or `force_delete` of the key, on every instance, for every listener of
-/// the key, and only once the key is removed (a wake-up sent before the removal is
-/// consumed by a waiter that then finds the key still held, registers again, and is
-/// never woken). Extra, spurious completions are harmless: the waiter simply tries again
-/// (`delete_wakes_release_listeners`, `force_delete_wakes_release_listeners`,
-/// `release_listener_is_registered_at_creation`).
-pub type ReleaseFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// What a store can do beyond the five required methods.
 ///
@@ -69,53 +55,6 @@ impl Capabilities {
     pub const fn with_holder_ttl(mut self, on: bool) -> Self {
         self.holder_ttl = on;
         self
-    }
-}
-
-/// What [`LockStore::try_acquire`] returns: the outcome of one acquire attempt, or the
-/// store's error.
-pub type AcquireResult = Result<Acquisition, LockError>;
-
-/// The outcome of one acquire attempt ([`LockStore::try_acquire`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Acquisition {
-    /// The lock was saved for this owner.
-    pub acquired: bool,
-    /// When acquired on a store with fencing tokens: a number strictly greater than
-    /// every token this store issued before for the same key.
-    pub fencing_token: Option<u64>,
-    /// When denied on a store that can tell: how long the current holder's lock has
-    /// left. `None` when unknown or when the holder's lock never expires.
-    pub holder_expires_in: Option<Duration>,
-}
-
-impl Acquisition {
-    /// Acquired, without a fencing token.
-    pub const fn acquired() -> Self {
-        Acquisition {
-            acquired: true,
-            fencing_token: None,
-            holder_expires_in: None,
-        }
-    }
-
-    /// Acquired, with a fencing token.
-    pub const fn acquired_with_token(token: u64) -> Self {
-        Acquisition {
-            acquired: true,
-            fencing_token: Some(token),
-            holder_expires_in: None,
-        }
-    }
-
-    /// Denied; `holder_expires_in` is what the store knows of the holder's remaining time.
-    pub const fn denied(holder_expires_in: Option<Duration>) -> Self {
-        Acquisition {
-            acquired: false,
-            fencing_token: None,
-            holder_expires_in,
-        }
     }
 }
 
@@ -309,31 +248,107 @@ pub trait LockStore: Send + Sync + 'static {
     }
 }
 
-#[async_trait]
+/// A store's future, boxed once (the shape `#[async_trait]` gives trait methods).
+pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The six async methods of [`LockStore`], each handing on the future of `$target`'s
+/// method as it is: a forwarding store boxes no second future around the first.
+macro_rules! forward_store_futures {
+    ($trait:path, |$this:ident| $target:expr) => {
+        fn save<'a, 'k, 'o, 'f>(
+            &'a self,
+            key: &'k str,
+            owner: &'o str,
+            ttl: Option<Duration>,
+        ) -> $crate::store::StoreFuture<'f, Result<bool, LockError>>
+        where
+            'a: 'f,
+            'k: 'f,
+            'o: 'f,
+            Self: 'f,
+        {
+            let $this = self;
+            <_ as $trait>::save($target, key, owner, ttl)
+        }
+        fn delete<'a, 'k, 'o, 'f>(
+            &'a self,
+            key: &'k str,
+            owner: &'o str,
+        ) -> $crate::store::StoreFuture<'f, Result<(), LockError>>
+        where
+            'a: 'f,
+            'k: 'f,
+            'o: 'f,
+            Self: 'f,
+        {
+            let $this = self;
+            <_ as $trait>::delete($target, key, owner)
+        }
+        fn force_delete<'a, 'k, 'f>(
+            &'a self,
+            key: &'k str,
+        ) -> $crate::store::StoreFuture<'f, Result<(), LockError>>
+        where
+            'a: 'f,
+            'k: 'f,
+            Self: 'f,
+        {
+            let $this = self;
+            <_ as $trait>::force_delete($target, key)
+        }
+        fn exists<'a, 'k, 'f>(
+            &'a self,
+            key: &'k str,
+        ) -> $crate::store::StoreFuture<'f, Result<bool, LockError>>
+        where
+            'a: 'f,
+            'k: 'f,
+            Self: 'f,
+        {
+            let $this = self;
+            <_ as $trait>::exists($target, key)
+        }
+        fn extend<'a, 'k, 'o, 'f>(
+            &'a self,
+            key: &'k str,
+            owner: &'o str,
+            duration: Duration,
+        ) -> $crate::store::StoreFuture<'f, Result<(), LockError>>
+        where
+            'a: 'f,
+            'k: 'f,
+            'o: 'f,
+            Self: 'f,
+        {
+            let $this = self;
+            <_ as $trait>::extend($target, key, owner, duration)
+        }
+        fn try_acquire<'a, 'k, 'o, 'f>(
+            &'a self,
+            key: &'k str,
+            owner: &'o str,
+            ttl: Option<Duration>,
+        ) -> $crate::store::StoreFuture<'f, AcquireResult>
+        where
+            'a: 'f,
+            'k: 'f,
+            'o: 'f,
+            Self: 'f,
+        {
+            let $this = self;
+            <_ as $trait>::try_acquire($target, key, owner, ttl)
+        }
+    };
+}
+pub(crate) use forward_store_futures;
+
 impl<S: LockStore + ?Sized> LockStore for std::sync::Arc<S> {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        (**self).save(key, owner, ttl).await
-    }
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        (**self).delete(key, owner).await
-    }
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        (**self).force_delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        (**self).exists(key).await
-    }
-    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
-        (**self).extend(key, owner, duration).await
-    }
+    forward_store_futures!(LockStore, |this| &**this);
     fn name(&self) -> &str {
         (**self).name()
     }
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
-    }
-    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
-        (**self).try_acquire(key, owner, ttl).await
     }
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
         (**self).release_listener(key)

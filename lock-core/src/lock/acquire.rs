@@ -376,10 +376,6 @@ impl PendingSave {
     }
 }
 
-/// After this many release wakes in a row that each led to a denial (another process
-/// won, or a store's listener fires spuriously), waiting backs off: 1 ms more per extra
-/// wake, up to the retry delay, so a listener that is always ready cannot make a waiter
-/// spin against the store.
 /// How long a denied writer of a reader-writer lock reserves the key: three retry
 /// delays plus a second, so that it renews the reservation before it lapses even when
 /// it waits a whole delay between tries (a writer that gave up stops blocking readers
@@ -392,6 +388,10 @@ fn reservation(retry: &RetryConfig) -> Duration {
         .min(crate::MAX_TTL)
 }
 
+/// After this many release wakes in a row that each led to a denial (another process
+/// won, or a store's listener fires spuriously), waiting backs off: 1 ms more per extra
+/// wake, up to the retry delay, so a listener that is always ready cannot make a waiter
+/// spin against the store.
 const FRUITLESS_WAKES_BEFORE_BACKOFF: u32 = 32;
 
 /// Sleep until the retry delay, the holder's expiry or the caller's deadline, whichever

@@ -27,7 +27,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::{Acquisition, LockError, ReleaseFuture, validate};
+use crate::outcome::{Acquisition, ReleaseFuture};
+use crate::{LockError, validate};
 
 mod table;
 pub use table::PermitTable;

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{PermitRequest, PermitSet, PermitStore, PermitUsage};
-use crate::{Acquisition, FenceCounter, LockError, ReleaseFuture, ReleaseHub, validate};
+use crate::notify::ReleaseHub;
+use crate::outcome::{Acquisition, ReleaseFuture};
+use crate::{FenceCounter, LockError, validate};
 
 const SHARDS: usize = 32;
 

@@ -2,6 +2,7 @@
 //! contention, odd keys, cancellation, auto-extension, fairness.
 
 use super::*;
+use lock_core::{AcquireResult, DelegatingStore};
 
 /// After an expiry takeover, the new holder releases; the old one gets `NotOwned`.
 pub async fn release_after_expiry_takeover_belongs_to_new_holder(ctx: &Ctx) -> CaseResult {
@@ -166,30 +167,26 @@ pub async fn long_and_non_ascii_keys(ctx: &Ctx) -> CaseResult {
     Ok(())
 }
 
-/// A store that performs `save` and answers late, to cancel acquires mid-flight.
+/// A store that performs an acquire and answers late, to cancel acquires mid-flight.
 struct SlowAnswer {
     inner: Arc<dyn LockStore>,
     delay: Duration,
 }
 
 #[async_trait]
-impl LockStore for SlowAnswer {
+impl DelegatingStore for SlowAnswer {
+    fn inner(&self) -> &dyn LockStore {
+        &*self.inner
+    }
     async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
         let saved = self.inner.save(key, owner, ttl).await;
         tokio::time::sleep(self.delay).await;
         saved
     }
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        self.inner.delete(key, owner).await
-    }
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        self.inner.force_delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        self.inner.exists(key).await
-    }
-    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
-        self.inner.extend(key, owner, duration).await
+    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
+        let acquired = self.inner.try_acquire(key, owner, ttl).await;
+        tokio::time::sleep(self.delay).await;
+        acquired
     }
 }
 
