@@ -37,7 +37,7 @@ impl RedisStore {
             Connection::Client(client) => {
                 let endpoint = endpoint_of(&client.client_config());
                 if client.state() == ClientState::Disconnected {
-                    connect_within(timeout, client.init())
+                    connect_within(timeout, client.client_config().uses_tls(), client.init())
                         .await
                         .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
@@ -55,7 +55,8 @@ impl RedisStore {
                     .iter()
                     .all(|c| c.state() == ClientState::Disconnected)
                 {
-                    connect_within(timeout, pool.init())
+                    let tls = pool.next().client_config().uses_tls();
+                    connect_within(timeout, tls, pool.init())
                         .await
                         .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
@@ -110,13 +111,14 @@ impl RedisStore {
             max_command_attempts: 1,
             ..Default::default()
         };
+        let tls = config.uses_tls();
         let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
-        if let Err(cause) = connect_within(timeout, client.init()).await {
+        if let Err(cause) = connect_within(timeout, tls, client.init()).await {
             // A connection still pending after the timeout is closed in the background:
             // `quit` waits up to its own timeout for an answer the server may never give,
             // and the caller's time is already spent. (If the pending connection succeeds
             // after all, the queued QUIT closes it.) A failed one has stopped already.
-            if cause.is::<ConnectTimedOut>() {
+            if cause.is::<ConnectTimedOut>() && client.state() != ClientState::Disconnected {
                 tokio::spawn(async move {
                     let _ = client.quit().await;
                 });
@@ -199,28 +201,48 @@ fn endpoint_of(config: &Config) -> String {
 
 /// A first connection that did not complete within the operation timeout.
 #[derive(Debug)]
-struct ConnectTimedOut(Duration);
+struct ConnectTimedOut {
+    timeout: Duration,
+    /// Whether the connection uses TLS: a TLS client talking to a plain server waits for
+    /// a handshake answer that never comes, and nothing else tells why.
+    tls: bool,
+}
 
 impl fmt::Display for ConnectTimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "no connection within the operation timeout of {:?}",
-            self.0
-        )
+            self.timeout
+        )?;
+        if self.tls {
+            f.write_str(" (is the server speaking TLS?)")?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for ConnectTimedOut {}
 
-/// Bound a first connection by the operation timeout.
+/// Bound a first connection by the operation timeout. fred's own connect timeout is the
+/// same, so its timeout error (or, behind Sentinel, "failed to connect to all sentinel
+/// nodes") can arrive first: a failure that took the whole timeout is a timeout too.
 async fn connect_within<T>(
     timeout: Duration,
+    tls: bool,
     future: impl Future<Output = Result<T, FredError>>,
 ) -> Result<T, BoxError> {
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(timeout, future).await {
-        Ok(result) => result.map_err(cause),
-        Err(_) => Err(Box::new(ConnectTimedOut(timeout))),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error))
+            if *error.kind() == fred::error::ErrorKind::Timeout
+                || (tls && started.elapsed() >= timeout) =>
+        {
+            Err(Box::new(ConnectTimedOut { timeout, tls }))
+        }
+        Ok(Err(error)) => Err(cause(error)),
+        Err(_) => Err(Box::new(ConnectTimedOut { timeout, tls })),
     }
 }
 
@@ -266,6 +288,24 @@ fn parse_url(url: &str) -> Result<Config, LockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connect_timeout_asks_about_tls_only_for_a_tls_connection() {
+        let timeout = Duration::from_secs(3);
+        let plain = ConnectTimedOut {
+            timeout,
+            tls: false,
+        };
+        assert_eq!(
+            plain.to_string(),
+            "no connection within the operation timeout of 3s"
+        );
+        let tls = ConnectTimedOut { timeout, tls: true };
+        assert_eq!(
+            tls.to_string(),
+            "no connection within the operation timeout of 3s (is the server speaking TLS?)"
+        );
+    }
 
     #[test]
     fn valkey_urls_parse_as_redis_urls() {
