@@ -342,6 +342,14 @@ pub(crate) fn check_query(url: &str, scheme: &str) -> Result<(), LockError> {
     let Some((base, query)) = url.split_once('?') else {
         return Ok(());
     };
+    // A `?` in an unencoded password starts no query (`redis://:p?w@host`): an `@`
+    // followed by what reads as a host is user info; fred's parse reports such a URL.
+    if query
+        .rfind('@')
+        .is_some_and(|at| !query[at + 1..].contains(['=', '&']))
+    {
+        return Ok(());
+    }
     let query = query.split('#').next().unwrap_or_default();
     let accepted = Topology::of(scheme).parameters();
     let Some(name) = query

@@ -395,6 +395,9 @@ mod tests {
             !text.contains("hunter2") && !text.contains(":pw@"),
             "{text}"
         );
+        // A `?` in an unencoded password is no query: nothing of it is named.
+        let text = invalid_text(parse_url("redis://:hun?ter2@127.0.0.1:6379"));
+        assert!(!text.contains("ter2") && !text.contains("query"), "{text}");
         // A parameter of another topology is ignored by fred too.
         let text = invalid_text(parse_url("redis://127.0.0.1:6379?node=127.0.0.1:6380"));
         assert!(
