@@ -86,8 +86,18 @@ impl RedisStoreOptions {
     /// * each also with `valkey` for `redis` (`valkey://`, `valkeys://`,
     ///   `valkey-cluster://`, `valkey-sentinel://`, `valkey+unix://`).
     ///
+    /// A query parameter fred would not read for the scheme (anything but `node` on a
+    /// cluster URL; `sentinelServiceName`, `node`, `sentinelUsername`, `sentinelPassword` on
+    /// a sentinel URL) is refused rather than ignored. The last two take effect only with
+    /// fred's `sentinel-auth` feature.
+    ///
     /// A malformed URL is reported as [`LockError::InvalidArgument`] by
     /// [`RedisStore::connect`](crate::RedisStore::connect).
+    ///
+    /// With a single sentinel, fred logs the warning "Failed to read any known sentinel
+    /// nodes." on every connect (the sentinel knows no other sentinel): harmless, and gone
+    /// with two or more sentinels. fred has no setting for it; filter its log target
+    /// `fred::router::sentinel` if it is noise.
     pub fn from_url(url: impl Into<String>) -> Self {
         Self::with_connection(Connection::Url(url.into()))
     }
@@ -181,17 +191,7 @@ impl RedisStoreOptions {
         }
         lock_core::validate::duration("redis fence margin", self.fence_margin)?;
         if let Connection::Url(url) = &self.connection {
-            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-            if !scheme
-                .as_deref()
-                .is_some_and(|s| REDIS_SCHEMES.contains(&s))
-            {
-                return Err(LockError::invalid(format!(
-                    "invalid redis URL {}: the scheme must be one of {}",
-                    redact_url(url),
-                    REDIS_SCHEMES.map(|s| format!("{s}://")).join(", ")
-                )));
-            }
+            check_scheme(url)?;
         }
         Ok(())
     }
@@ -244,6 +244,139 @@ const REDIS_SCHEMES: [&str; 15] = [
     "unix",
 ];
 
+/// A URL's scheme must be one of [`REDIS_SCHEMES`], followed by `://`.
+fn check_scheme(url: &str) -> Result<(), LockError> {
+    if let Some((scheme, _)) = url.split_once("://") {
+        if REDIS_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+            return Ok(());
+        }
+        return Err(LockError::invalid(format!(
+            "invalid redis URL {}: the scheme must be one of {}",
+            redact_url(url),
+            REDIS_SCHEMES.map(|s| format!("{s}://")).join(", ")
+        )));
+    }
+    // Not a URL: shown only when it cannot hold a password (a known scheme, no user
+    // info); anything else may be a secret pasted in the wrong place.
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase())
+        .filter(|scheme| REDIS_SCHEMES.contains(&scheme.as_str()) && !url.contains('@'));
+    Err(LockError::invalid(match scheme {
+        Some(scheme) => {
+            let shown = match redact_url(url) {
+                redacted if redacted == "<unparsable url>" => url.to_owned(),
+                redacted => redacted,
+            };
+            format!(
+                "invalid redis URL {shown}: the scheme must be followed by \"://\" \
+                 (expected {})",
+                expected_form(&scheme)
+            )
+        }
+        None => format!(
+            "invalid redis URL: not a URL (expected {})",
+            expected_form("redis")
+        ),
+    }))
+}
+
+/// The kinds of server a URL scheme names.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Topology {
+    Standalone,
+    Cluster,
+    Sentinel,
+    Unix,
+}
+
+impl Topology {
+    /// The topology of a (lowercase) scheme.
+    fn of(scheme: &str) -> Self {
+        if scheme.ends_with("-cluster") {
+            Topology::Cluster
+        } else if scheme.ends_with("-sentinel") {
+            Topology::Sentinel
+        } else if scheme == "unix" || scheme.ends_with("+unix") {
+            Topology::Unix
+        } else {
+            Topology::Standalone
+        }
+    }
+
+    /// The query parameters fred reads for this topology (`sentinelUsername` and
+    /// `sentinelPassword` only when fred's `sentinel-auth` feature is on).
+    fn parameters(self) -> &'static [&'static str] {
+        match self {
+            Topology::Standalone | Topology::Unix => &[],
+            Topology::Cluster => &["node"],
+            Topology::Sentinel => &[
+                "sentinelServiceName",
+                "node",
+                "sentinelUsername",
+                "sentinelPassword",
+            ],
+        }
+    }
+}
+
+/// The form of a URL with this (lowercase) scheme, for messages.
+pub(crate) fn expected_form(scheme: &str) -> String {
+    match Topology::of(scheme) {
+        Topology::Standalone => format!("{scheme}://[[user]:password@]host[:port][/db]"),
+        Topology::Cluster => {
+            format!("{scheme}://[[user]:password@]host:port[?node=host:port&node=…]")
+        }
+        Topology::Sentinel => format!(
+            "{scheme}://[[user]:password@]host[:port][/db]?sentinelServiceName=name\
+             [&node=host:port…], e.g. {scheme}://127.0.0.1:26379/0?sentinelServiceName=mymaster"
+        ),
+        Topology::Unix => format!("{scheme}:///path/to/redis.sock"),
+    }
+}
+
+/// Every query parameter of a URL must be one fred reads for its scheme: fred ignores the
+/// others silently (a misspelt `sentinelServiceName`, a `node` on a standalone URL).
+/// The message shows the URL without its query, whose values may be secrets.
+pub(crate) fn check_query(url: &str, scheme: &str) -> Result<(), LockError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    // A `?` in an unencoded password starts no query (`redis://:p?w@host`): an `@`
+    // followed by what reads as a host is user info; fred's parse reports such a URL.
+    if query
+        .rfind('@')
+        .is_some_and(|at| !query[at + 1..].contains(['=', '&']))
+    {
+        return Ok(());
+    }
+    let query = query.split('#').next().unwrap_or_default();
+    let accepted = Topology::of(scheme).parameters();
+    let Some(name) = query
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or_default())
+        .find(|name| !name.is_empty() && !accepted.contains(name))
+    else {
+        return Ok(());
+    };
+    let takes = if accepted.is_empty() {
+        format!("{scheme}:// URLs take no query parameters")
+    } else {
+        format!("{scheme}:// URLs take {}", accepted.join(", "))
+    };
+    let problem = match name {
+        "node" => format!("query parameter {name:?} is for cluster and sentinel URLs only"),
+        "sentinelServiceName" | "sentinelUsername" | "sentinelPassword" => {
+            format!("query parameter {name:?} is for sentinel URLs only")
+        }
+        _ => format!("unknown query parameter {name:?}"),
+    };
+    Err(LockError::invalid(format!(
+        "invalid redis URL {}?…: {problem} ({takes})",
+        redact_url(base)
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +405,31 @@ mod tests {
                 .validate()
                 .is_ok()
         );
+    }
+
+    fn scheme_error(url: &str) -> String {
+        match RedisStoreOptions::from_url(url).validate() {
+            Err(LockError::InvalidArgument(text)) => text,
+            other => panic!("{url}: expected an InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_url_without_slashes_is_shown_unless_it_may_hold_a_secret() {
+        assert_eq!(
+            scheme_error("redis:/127.0.0.1"),
+            "invalid redis URL redis:/127.0.0.1: the scheme must be followed by \"://\" \
+             (expected redis://[[user]:password@]host[:port][/db])"
+        );
+        assert!(scheme_error("redis:/127.0.0.1?password=x").contains("password=***"));
+        for secret in ["hunter2", "redis:/:hunter2@127.0.0.1", "localhost:6379"] {
+            let text = scheme_error(secret);
+            assert_eq!(
+                text,
+                "invalid redis URL: not a URL (expected redis://[[user]:password@]host[:port][/db])"
+            );
+        }
+        assert!(scheme_error("http://h").contains("the scheme must be one of redis://"));
     }
 
     #[test]

@@ -17,31 +17,226 @@ fn storage(error: FredError) -> LockError {
     LockError::Storage(cause(error))
 }
 
-/// A fred error as the cause of a storage error. fred words an I/O failure as the
-/// `Debug` of the `io::Error` (`IO Error: Os { code: 111, kind: ConnectionRefused, … }`)
-/// and keeps nothing else of it: that becomes the `io::Error` again (`Connection refused
-/// (os error 111)`, its kind checkable), any other error stays fred's.
+/// A fred error as the cause of a storage error. fred keeps only the `Debug` text of an
+/// I/O or TLS failure (`IO Error: Os { code: 111, kind: ConnectionRefused, … }`,
+/// `IO Error: Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }`,
+/// `TLS Error: Ssl(Error { … }, X509VerifyResult { … })`): such a text becomes an
+/// `io::Error` again (`Connection refused (os error 111)`, its kind checkable) or a
+/// [`TlsError`] in words (`TLS handshake failed: invalid peer certificate: UnknownIssuer`);
+/// any other error stays fred's.
 pub(crate) fn cause(error: FredError) -> lock_core::BoxError {
     if *error.kind() == fred::error::ErrorKind::IO {
         if let Some(io) = io_error(error.details()) {
             return Box::new(io);
         }
     }
+    // `ErrorKind::Tls` exists only when fred is built with TLS (perhaps by another crate).
+    if error.kind().to_str() == "TLS Error" {
+        if let Some(tls) = native_tls_error(error.details()) {
+            return Box::new(tls);
+        }
+    }
     Box::new(error)
 }
 
-/// The `io::Error` whose `Debug` is `details`, when it names an OS error code or a
-/// message.
+/// The `io::Error` whose `Debug` is `details`: an OS error code, a kind alone, a kind with
+/// a message, or a kind with an inner error (rustls' errors are read into words).
 fn io_error(details: &str) -> Option<std::io::Error> {
+    use std::io::Error;
     if let Some((_, rest)) = details.split_once("Os { code: ") {
         let code = rest.split(|c: char| !c.is_ascii_digit()).next()?;
-        return code.parse().ok().map(std::io::Error::from_raw_os_error);
+        return code.parse().ok().map(Error::from_raw_os_error);
     }
-    let (_, rest) = details
+    if let Some(kind) = details
+        .strip_prefix("Kind(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        return Some(Error::from(io_kind(kind)));
+    }
+    let kind = details
+        .split_once("kind: ")
+        .map(|(_, rest)| io_kind(rest.split([',', ' ', '}']).next().unwrap_or("")))
+        .unwrap_or(std::io::ErrorKind::Other);
+    if let Some((_, rest)) = details
         .split_once("error: \"")
-        .or_else(|| details.split_once("message: \""))?;
-    let (message, _) = rest.split_once('"')?;
-    Some(std::io::Error::other(message.to_owned()))
+        .or_else(|| details.split_once("message: \""))
+    {
+        let (message, _) = rest.split_once('"')?;
+        return Some(Error::new(kind, message.to_owned()));
+    }
+    // `Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }`: the inner
+    // error is rustls' (the one other inner error fred's connections produce).
+    let inner = details
+        .strip_prefix("Custom {")?
+        .split_once("error: ")?
+        .1
+        .trim_end()
+        .strip_suffix('}')?
+        .trim_end();
+    let tls = rustls_error(inner).unwrap_or_else(|| TlsError {
+        words: format!("{kind}: {}", leading_name(inner)),
+        handshake: false,
+    });
+    Some(Error::new(kind, tls))
+}
+
+/// An `io::ErrorKind` from its `Debug` name (`Other` for a name not listed).
+fn io_kind(name: &str) -> std::io::ErrorKind {
+    use std::io::ErrorKind::*;
+    match name {
+        "NotFound" => NotFound,
+        "PermissionDenied" => PermissionDenied,
+        "ConnectionRefused" => ConnectionRefused,
+        "ConnectionReset" => ConnectionReset,
+        "ConnectionAborted" => ConnectionAborted,
+        "HostUnreachable" => HostUnreachable,
+        "NetworkUnreachable" => NetworkUnreachable,
+        "NotConnected" => NotConnected,
+        "AddrInUse" => AddrInUse,
+        "AddrNotAvailable" => AddrNotAvailable,
+        "NetworkDown" => NetworkDown,
+        "BrokenPipe" => BrokenPipe,
+        "AlreadyExists" => AlreadyExists,
+        "WouldBlock" => WouldBlock,
+        "InvalidInput" => InvalidInput,
+        "InvalidData" => InvalidData,
+        "TimedOut" => TimedOut,
+        "WriteZero" => WriteZero,
+        "Interrupted" => Interrupted,
+        "Unsupported" => Unsupported,
+        "UnexpectedEof" => UnexpectedEof,
+        "OutOfMemory" => OutOfMemory,
+        _ => Other,
+    }
+}
+
+/// A TLS failure in words, read from the `Debug` text fred kept of it.
+#[derive(Debug)]
+pub(crate) struct TlsError {
+    words: String,
+    /// Whether the failure can only happen in a handshake.
+    handshake: bool,
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.handshake {
+            write!(f, "TLS handshake failed: {}", self.words)
+        } else {
+            write!(f, "TLS error: {}", self.words)
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// rustls' error whose `Debug` is `debug`, in the words of its `Display`
+/// (`InvalidCertificate(UnknownIssuer)` is `invalid peer certificate: UnknownIssuer`).
+fn rustls_error(debug: &str) -> Option<TlsError> {
+    let (variant, arg) = match debug.split_once(['(', ' ']) {
+        Some((variant, rest)) => (variant, parenthesized(rest).unwrap_or(rest)),
+        None => (debug, ""),
+    };
+    let arg = leading_name(arg);
+    let (words, handshake) = match variant {
+        "InvalidCertificate" => (format!("invalid peer certificate: {arg}"), true),
+        "AlertReceived" => (format!("received fatal alert: {arg}"), true),
+        "PeerIncompatible" => (format!("peer is incompatible: {arg}"), true),
+        "PeerMisbehaved" => (format!("peer misbehaved: {arg}"), true),
+        "NoCertificatesPresented" => ("peer sent no certificates".to_owned(), true),
+        "UnsupportedNameType" => (
+            "presented server name type wasn't supported".to_owned(),
+            true,
+        ),
+        "InappropriateHandshakeMessage" => {
+            ("received unexpected handshake message".to_owned(), true)
+        }
+        "InappropriateMessage" => ("received unexpected message".to_owned(), false),
+        "InvalidMessage" => (format!("received corrupt message of type {arg}"), false),
+        "DecryptError" => ("cannot decrypt peer's message".to_owned(), false),
+        "PeerSentOversizedRecord" => ("peer sent excess record size".to_owned(), false),
+        "HandshakeNotComplete" => ("handshake not complete".to_owned(), false),
+        "General" => (format!("unexpected error: {arg}"), false),
+        "Other" => (format!("other error: {arg}"), false),
+        _ => return None,
+    };
+    Some(TlsError { words, handshake })
+}
+
+/// The name that says what a `Debug` text is: a quoted string unquoted, wrappers such as
+/// `Other(OtherError(…))` removed, a struct's name without its fields and without
+/// rustls' `Context` suffix (`NotValidForNameContext { … }` is `NotValidForName`).
+fn leading_name(debug: &str) -> &str {
+    let mut text = debug.trim();
+    while let Some((wrapper, rest)) = text.split_once('(') {
+        if wrapper.contains([' ', '{', '"']) {
+            break;
+        }
+        text = parenthesized(rest).unwrap_or(rest).trim();
+    }
+    if let Some(quoted) = text.strip_prefix('"') {
+        return quoted.split('"').next().unwrap_or(quoted);
+    }
+    let name = text.split([' ', '{', ',', ')']).next().unwrap_or(text);
+    if name.len() > "Context".len() {
+        name.strip_suffix("Context").unwrap_or(name)
+    } else {
+        name
+    }
+}
+
+/// The text before the `)` that closes a parenthesis opened just before `text`
+/// (parentheses and braces nest; quoted strings are skipped).
+fn parenthesized(text: &str) -> Option<&str> {
+    let mut depth = 0usize;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '(' | '{' | '[' => depth += 1,
+            ')' | '}' | ']' if depth > 0 => depth -= 1,
+            ')' => return Some(&text[..at]),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// native-tls' error whose `Debug` is `debug`, in words: OpenSSL's reasons and the
+/// certificate verification result (`certificate verify failed (self-signed certificate)`).
+fn native_tls_error(debug: &str) -> Option<TlsError> {
+    let quoted_after = |text: &str, marker: &str| -> Vec<String> {
+        text.split(marker)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut reasons = quoted_after(debug, "reason: \"");
+    reasons.dedup();
+    let verify = debug
+        .split_once("X509VerifyResult { code: ")
+        .filter(|(_, rest)| !rest.starts_with("0,"))
+        .and_then(|(_, rest)| quoted_after(rest, "error: \"").into_iter().next());
+    let handshake = debug.starts_with("Ssl(");
+    let mut words = if !reasons.is_empty() {
+        reasons.join("; ")
+    } else if let Some((_, io)) = debug.split_once("Io(") {
+        io_error(parenthesized(io)?)?.to_string()
+    } else if debug.contains("ErrorCode(5)") || debug.contains("ErrorCode(6)") {
+        "the server closed the connection".to_owned()
+    } else {
+        verify.clone()?
+    };
+    if let Some(verify) = verify.filter(|v| *v != words) {
+        words = format!("{words} ({verify})");
+    }
+    Some(TlsError { words, handshake })
 }
 
 /// Whole milliseconds, rounded up (a validated duration: 1 ms to `MAX_TTL`, so it fits).
@@ -196,6 +391,91 @@ mod tests {
         let auth = FredError::new(fred::error::ErrorKind::Auth, "WRONGPASS invalid password");
         let auth = cause(auth);
         assert!(auth.is::<FredError>(), "{auth}");
+    }
+
+    #[test]
+    fn rustls_certificate_faults_are_told_in_words() {
+        for (details, words) in [
+            (
+                "Custom { kind: InvalidData, error: InvalidCertificate(UnknownIssuer) }",
+                "TLS handshake failed: invalid peer certificate: UnknownIssuer",
+            ),
+            (
+                "Custom { kind: InvalidData, error: \
+                 InvalidCertificate(Other(OtherError(CaUsedAsEndEntity))) }",
+                "TLS handshake failed: invalid peer certificate: CaUsedAsEndEntity",
+            ),
+            (
+                "Custom { kind: InvalidData, error: InvalidCertificate(NotValidForNameContext \
+                 { expected: IpAddress(V4(Ipv4Addr([127, 0, 0, 1]))), presented: \
+                 [\"DnsName(\\\"localhost\\\")\"] }) }",
+                "TLS handshake failed: invalid peer certificate: NotValidForName",
+            ),
+            (
+                "Custom { kind: InvalidData, error: AlertReceived(HandshakeFailure) }",
+                "TLS handshake failed: received fatal alert: HandshakeFailure",
+            ),
+            (
+                "Custom { kind: InvalidData, error: InvalidMessage(InvalidContentType) }",
+                "TLS error: received corrupt message of type InvalidContentType",
+            ),
+            (
+                "Custom { kind: InvalidData, error: SomethingNew { field: 1 } }",
+                "TLS error: invalid data: SomethingNew",
+            ),
+        ] {
+            let error = cause(FredError::new(fred::error::ErrorKind::IO, details));
+            assert_eq!(error.to_string(), words, "{details}");
+            let io = error
+                .downcast_ref::<std::io::Error>()
+                .expect("an io::Error");
+            assert_eq!(io.kind(), std::io::ErrorKind::InvalidData);
+            assert!(
+                io.get_ref().is_some_and(|e| e.is::<TlsError>()),
+                "{details}"
+            );
+        }
+    }
+
+    #[test]
+    fn native_tls_certificate_faults_are_told_in_words() {
+        let details = r#"Ssl(Error { code: ErrorCode(1), cause: Some(Ssl(ErrorStack([Error { code: 167772294, library: "SSL routines", function: "tls_post_process_server_certificate", reason: "certificate verify failed", file: "../ssl/statem/statem_clnt.c", line: 1889 }]))) }, X509VerifyResult { code: 19, error: "self-signed certificate in certificate chain" })"#;
+        let error = native_tls_error(details).expect("words");
+        assert_eq!(
+            error.to_string(),
+            "TLS handshake failed: certificate verify failed \
+             (self-signed certificate in certificate chain)"
+        );
+        #[cfg(any(feature = "rustls", feature = "native-tls"))]
+        assert!(cause(FredError::new(fred::error::ErrorKind::Tls, details)).is::<TlsError>());
+        let eof = r#"Ssl(Error { code: ErrorCode(5), cause: Some(Io(Kind(UnexpectedEof))) }, X509VerifyResult { code: 0, error: "ok" })"#;
+        let error = native_tls_error(eof).expect("words");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "TLS handshake failed: {}",
+                std::io::Error::from(std::io::ErrorKind::UnexpectedEof)
+            )
+        );
+    }
+
+    #[test]
+    fn io_errors_keep_their_kind() {
+        let eof = cause(FredError::new(
+            fred::error::ErrorKind::IO,
+            "Kind(UnexpectedEof)",
+        ));
+        let io = eof.downcast_ref::<std::io::Error>().expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::UnexpectedEof);
+        let message = cause(FredError::new(
+            fred::error::ErrorKind::IO,
+            r#"Custom { kind: ConnectionReset, error: "peer closed" }"#,
+        ));
+        let io = message
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionReset);
+        assert_eq!(io.to_string(), "peer closed");
     }
 
     fn cause_text(error: FredError) -> String {

@@ -5,6 +5,8 @@ use super::*;
 use fred::types::config::ServerConfig;
 use lock_core::BoxError;
 
+use crate::options::{check_query, expected_form};
+
 impl RedisStore {
     /// Connect (or adopt the application's connection) and build the store.
     ///
@@ -16,7 +18,8 @@ impl RedisStore {
     ///
     /// # Errors
     ///
-    /// [`LockError::InvalidArgument`] for a malformed URL, a `rediss://` URL without a TLS
+    /// [`LockError::InvalidArgument`] for a malformed URL (or one with a query parameter
+    /// fred would ignore, or a Unix socket URL without a path), a `rediss://` URL without a TLS
     /// feature, a prefix with braces, a zero timeout or a fence margin out of range;
     /// [`LockError::Storage`] (naming the store and the endpoint, without its password) when
     /// Redis cannot be reached within the operation timeout. The whole call takes at most the
@@ -37,7 +40,7 @@ impl RedisStore {
             Connection::Client(client) => {
                 let endpoint = endpoint_of(&client.client_config());
                 if client.state() == ClientState::Disconnected {
-                    connect_within(timeout, client.init())
+                    connect_within(timeout, client.client_config().uses_tls(), client.init())
                         .await
                         .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
@@ -55,7 +58,8 @@ impl RedisStore {
                     .iter()
                     .all(|c| c.state() == ClientState::Disconnected)
                 {
-                    connect_within(timeout, pool.init())
+                    let tls = pool.next().client_config().uses_tls();
+                    connect_within(timeout, tls, pool.init())
                         .await
                         .map_err(|cause| unreachable(&endpoint, cause))?;
                 }
@@ -110,13 +114,14 @@ impl RedisStore {
             max_command_attempts: 1,
             ..Default::default()
         };
+        let tls = config.uses_tls();
         let client = Client::new(config, Some(perf), Some(connection), Some(default_policy()));
-        if let Err(cause) = connect_within(timeout, client.init()).await {
+        if let Err(cause) = connect_within(timeout, tls, client.init()).await {
             // A connection still pending after the timeout is closed in the background:
             // `quit` waits up to its own timeout for an answer the server may never give,
             // and the caller's time is already spent. (If the pending connection succeeds
             // after all, the queued QUIT closes it.) A failed one has stopped already.
-            if cause.is::<ConnectTimedOut>() {
+            if cause.is::<ConnectTimedOut>() && client.state() != ClientState::Disconnected {
                 tokio::spawn(async move {
                     let _ = client.quit().await;
                 });
@@ -199,28 +204,48 @@ fn endpoint_of(config: &Config) -> String {
 
 /// A first connection that did not complete within the operation timeout.
 #[derive(Debug)]
-struct ConnectTimedOut(Duration);
+struct ConnectTimedOut {
+    timeout: Duration,
+    /// Whether the connection uses TLS: a TLS client talking to a plain server waits for
+    /// a handshake answer that never comes, and nothing else tells why.
+    tls: bool,
+}
 
 impl fmt::Display for ConnectTimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "no connection within the operation timeout of {:?}",
-            self.0
-        )
+            self.timeout
+        )?;
+        if self.tls {
+            f.write_str(" (is the server speaking TLS?)")?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for ConnectTimedOut {}
 
-/// Bound a first connection by the operation timeout.
+/// Bound a first connection by the operation timeout. fred's own connect timeout is the
+/// same, so its timeout error (or, behind Sentinel, "failed to connect to all sentinel
+/// nodes") can arrive first: a failure that took the whole timeout is a timeout too.
 async fn connect_within<T>(
     timeout: Duration,
+    tls: bool,
     future: impl Future<Output = Result<T, FredError>>,
 ) -> Result<T, BoxError> {
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(timeout, future).await {
-        Ok(result) => result.map_err(cause),
-        Err(_) => Err(Box::new(ConnectTimedOut(timeout))),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error))
+            if *error.kind() == fred::error::ErrorKind::Timeout
+                || (tls && started.elapsed() >= timeout) =>
+        {
+            Err(Box::new(ConnectTimedOut { timeout, tls }))
+        }
+        Ok(Err(error)) => Err(cause(error)),
+        Err(_) => Err(Box::new(ConnectTimedOut { timeout, tls })),
     }
 }
 
@@ -248,24 +273,168 @@ fn parse_url(url: &str) -> Result<Config, LockError> {
             redact_url(url)
         )));
     }
+    check_query(url, &scheme)?;
     // fred knows `redis+unix://` and `valkey+unix://`; `unix://` is the same thing.
-    let url = if scheme == "unix" {
+    let fred_url = if scheme == "unix" {
         format!("redis+unix://{rest}")
     } else {
         url.to_owned()
     };
-    Config::from_url(&url).map_err(|error| {
+    let invalid = |problem: &str| {
         LockError::invalid(format!(
-            "invalid redis URL {}: {} (expected redis://[[user]:password@]host[:port][/db])",
-            redact_url(&url),
-            error.details()
+            "invalid redis URL {}: {problem} (expected {})",
+            redact_url(url),
+            expected_form(&scheme)
         ))
-    })
+    };
+    let config = Config::from_url(&fred_url).map_err(|error| {
+        invalid(if *error.kind() == fred::error::ErrorKind::Url {
+            url_problem(error.details())
+        } else {
+            error.details()
+        })
+    })?;
+    #[cfg(all(unix, feature = "unix-sockets"))]
+    if let ServerConfig::Unix { path } = &config.server {
+        if path.as_os_str().is_empty() || path.as_os_str() == "/" {
+            return Err(invalid("no socket path"));
+        }
+    }
+    Ok(config)
+}
+
+/// The words of the `url` crate's parse error whose `Debug` fred kept.
+fn url_problem(debug: &str) -> &str {
+    match debug {
+        "EmptyHost" => "empty host",
+        "IdnaError" => "invalid international domain name",
+        "InvalidPort" => "invalid port number",
+        "InvalidIpv4Address" => "invalid IPv4 address",
+        "InvalidIpv6Address" => "invalid IPv6 address",
+        "InvalidDomainCharacter" => "invalid domain character",
+        "RelativeUrlWithoutBase" => "relative URL without a base",
+        "Overflow" => "URLs more than 4 GB are not supported",
+        other => other,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connect_timeout_asks_about_tls_only_for_a_tls_connection() {
+        let timeout = Duration::from_secs(3);
+        let plain = ConnectTimedOut {
+            timeout,
+            tls: false,
+        };
+        assert_eq!(
+            plain.to_string(),
+            "no connection within the operation timeout of 3s"
+        );
+        let tls = ConnectTimedOut { timeout, tls: true };
+        assert_eq!(
+            tls.to_string(),
+            "no connection within the operation timeout of 3s (is the server speaking TLS?)"
+        );
+    }
+
+    fn invalid_text(result: Result<Config, LockError>) -> String {
+        match result {
+            Err(LockError::InvalidArgument(text)) => text,
+            other => panic!("expected an InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_sentinel_url_without_a_service_name_shows_the_sentinel_form() {
+        for (url, form) in [
+            ("redis-sentinel://127.0.0.1:6379", "redis-sentinel://"),
+            ("valkey-sentinel://127.0.0.1:6379/0", "valkey-sentinel://"),
+        ] {
+            let text = invalid_text(parse_url(url));
+            assert!(text.contains("sentinel service name"), "{text}");
+            assert!(
+                text.contains(&format!("(expected {form}"))
+                    && text.contains("?sentinelServiceName="),
+                "{text}"
+            );
+        }
+        let text = invalid_text(parse_url("redis-cluster://127.0.0.1?node=a"));
+        assert!(text.contains("(expected redis-cluster://"), "{text}");
+    }
+
+    #[test]
+    fn url_parse_errors_are_told_in_words() {
+        let text = invalid_text(parse_url("redis://:6379"));
+        assert!(text.contains(": empty host (expected redis://"), "{text}");
+        let text = invalid_text(parse_url("redis://127.0.0.1:99999"));
+        assert!(text.contains(": invalid port number (expected"), "{text}");
+    }
+
+    #[test]
+    fn query_parameters_fred_would_ignore_are_refused() {
+        let text = invalid_text(parse_url("redis://127.0.0.1:6379?foo=bar"));
+        assert!(
+            text.contains("unknown query parameter \"foo\"")
+                && text.contains("redis:// URLs take no query parameters"),
+            "{text}"
+        );
+        // A misspelt service name, and a password-like value that must not be shown.
+        let text = invalid_text(parse_url(
+            "redis-sentinel://127.0.0.1:26379?sentinelservicename=m&pasword=hunter2",
+        ));
+        assert!(
+            text.contains("\"sentinelservicename\"")
+                && text.contains("take sentinelServiceName, node, sentinelUsername"),
+            "{text}"
+        );
+        let text = invalid_text(parse_url("redis://:pw@h:6379?pasword=hunter2"));
+        assert!(
+            !text.contains("hunter2") && !text.contains(":pw@"),
+            "{text}"
+        );
+        // A `?` in an unencoded password is no query: nothing of it is named.
+        let text = invalid_text(parse_url("redis://:hun?ter2@127.0.0.1:6379"));
+        assert!(!text.contains("ter2") && !text.contains("query"), "{text}");
+        // A parameter of another topology is ignored by fred too.
+        let text = invalid_text(parse_url("redis://127.0.0.1:6379?node=127.0.0.1:6380"));
+        assert!(
+            text.contains("\"node\" is for cluster and sentinel URLs"),
+            "{text}"
+        );
+        let text = invalid_text(parse_url(
+            "redis-cluster://127.0.0.1:30001?sentinelServiceName=m",
+        ));
+        assert!(text.contains("is for sentinel URLs only"), "{text}");
+        // What fred reads is accepted.
+        for url in [
+            "redis://127.0.0.1:6379/2",
+            "redis://127.0.0.1:6379?",
+            "redis-cluster://127.0.0.1:30001?node=127.0.0.1:30002&node=127.0.0.1:30003",
+            "redis-sentinel://u:p@127.0.0.1:26379/0?sentinelServiceName=m&node=127.0.0.1:26380\
+             &sentinelUsername=s&sentinelPassword=t",
+        ] {
+            assert!(parse_url(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_unix_socket_url_needs_a_path() {
+        for url in ["redis+unix://", "unix://", "valkey+unix:///"] {
+            let text = invalid_text(parse_url(url));
+            if cfg!(all(unix, feature = "unix-sockets")) {
+                assert!(
+                    text.starts_with(&format!("invalid redis URL {url}: no socket path"))
+                        && text.contains(":///path/to/redis.sock"),
+                    "{text}"
+                );
+            } else {
+                assert!(text.contains("`unix-sockets`"), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn valkey_urls_parse_as_redis_urls() {
