@@ -15,8 +15,10 @@
 //! commands as their guarantees allow, and what is the same for every call of a store (the
 //! release channel, the fence margin, how long a waiting marker lives) is written into the
 //! script text when the store is built, instead of being sent and parsed as an argument
-//! with every call. Each store therefore has its own scripts (their SHA1 differs with the
-//! prefix and the margin).
+//! with every call. Each store therefore has its own lock scripts (their SHA1 differs
+//! with the prefix and the margin). The permit scripts (`store/permits.rs`) are one set
+//! for every store and take the margin and the channel as arguments: they run less
+//! often, and one set keeps their text in one place.
 
 use std::fmt::Write as _;
 

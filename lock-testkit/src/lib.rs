@@ -8,7 +8,7 @@
 //! ```ignore
 //! // An in-process store: build it once, hand out clones (see "Wiring").
 //! lock_testkit::store_tests!(memory,
-//!     capabilities: [release_notification, fencing_tokens, holder_ttl],
+//!     capabilities: [release_notification, fencing_tokens, holder_ttl, permits],
 //!     lock_testkit::clones(lock_store_memory::MemoryStore::new()));
 //!
 //! // A store behind a server: every instance connects to the same server. Return
@@ -16,7 +16,7 @@
 //! // `skipped: <test> — redis unreachable at <url>: <cause>` (or fails when
 //! // LOCK_REQUIRE_SERVICES=1).
 //! lock_testkit::store_tests!(redis,
-//!     capabilities: [release_notification, fencing_tokens, holder_ttl],
+//!     capabilities: [release_notification, fencing_tokens, holder_ttl, permits],
 //!     service: || async {
 //!         let url = lock_testkit::services::redis_url();
 //!         connect_redis(&url).await.map_err(|e| {
@@ -57,8 +57,8 @@
 //!
 //! Some cases only apply to stores with an optional capability
 //! ([`lock_core::Capabilities`]). List the store's capabilities in the macro
-//! (`capabilities: [release_notification, fencing_tokens, holder_ttl]`, any subset, in
-//! that order or another): the cases of a capability that is not listed are emitted as
+//! (`capabilities: [release_notification, fencing_tokens, holder_ttl, permits]`, any
+//! subset, in that order or another): the cases of a capability that is not listed are emitted as
 //! `#[ignore = "store lacks …"]`, so `cargo test` reports them as *ignored*, with the
 //! reason, not as passed. A generated test `capabilities_match_store_tests_list` fails
 //! when the list and the store's [`LockStore::capabilities`](lock_core::LockStore::capabilities)
@@ -384,7 +384,9 @@ macro_rules! __listed_case {
 ///   returns `Ok(store)` or `Err(`[`Skip`]`)`, which prints `skipped: …` and passes, or
 ///   fails when `LOCK_REQUIRE_SERVICES=1`;
 /// * either form after `capabilities: [..]` (a subset of `release_notification`,
-///   `fencing_tokens`, `holder_ttl`): the cases of unlisted capabilities are reported as
+///   `fencing_tokens`, `holder_ttl`, `permits` — semaphores and reader-writer locks through
+///   [`LockStore::permits`](lock_core::LockStore::permits)): the cases of unlisted
+///   capabilities are reported as
 ///   ignored (see the crate docs, "Capabilities").
 ///
 /// The constructor is called for every case, and again where a case needs a second

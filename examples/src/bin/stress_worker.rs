@@ -409,14 +409,17 @@ async fn main() -> ExitCode {
             }
         }
     }
+    let count = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::SeqCst);
     println!(
-        "{{\"sections\":{},\"overlaps\":{},\"lost\":{},\"storage_errors\":{},\"max_holders\":{},\"writes\":{}}}",
-        tally.sections.load(Ordering::SeqCst),
-        tally.overlaps.load(Ordering::SeqCst),
-        tally.lost.load(Ordering::SeqCst),
-        tally.storage_errors.load(Ordering::SeqCst),
-        tally.max_holders.load(Ordering::SeqCst),
-        tally.writes.load(Ordering::SeqCst)
+        "{}",
+        serde_json::json!({
+            "sections": count(&tally.sections),
+            "overlaps": count(&tally.overlaps),
+            "lost": count(&tally.lost),
+            "storage_errors": count(&tally.storage_errors),
+            "max_holders": count(&tally.max_holders),
+            "writes": count(&tally.writes),
+        })
     );
     if failed {
         ExitCode::FAILURE

@@ -188,13 +188,18 @@ impl RedisStore {
         format!("{}:permits", self.redis_key(key))
     }
 
-    /// Run a permit script on `key`'s hash.
-    async fn eval_on<R>(&self, script: &Script, key: &str, args: Vec<Value>) -> Result<R, LockError>
+    /// Run a permit script on `key`'s hash. `args` builds the arguments, once on the
+    /// common path (again only for a reload after `NOSCRIPT`).
+    async fn eval_on<R>(
+        &self,
+        script: &Script,
+        key: &str,
+        args: impl Fn() -> Vec<Value>,
+    ) -> Result<R, LockError>
     where
         R: fred::types::FromValue,
     {
-        let hash = self.permits_key(key);
-        self.eval(script, || (vec![hash.clone()], args.clone()))
+        self.eval(script, || (vec![self.permits_key(key)], args()))
             .await
     }
 
@@ -213,21 +218,23 @@ impl PermitStore for RedisStore {
     ) -> Result<Acquisition, LockError> {
         validate::save_input(key, owner, request.ttl)?;
         request.validate()?;
-        let args = vec![
-            owner.into(),
-            request.limit.to_string().into(),
-            request.weight.to_string().into(),
-            request.ttl.map_or(0, millis).to_string().into(),
-            request.reserve.map_or(0, millis).to_string().into(),
-            self.margin(),
-        ];
+        let args = || {
+            vec![
+                owner.into(),
+                request.limit.to_string().into(),
+                request.weight.to_string().into(),
+                request.ttl.map_or(0, millis).to_string().into(),
+                request.reserve.map_or(0, millis).to_string().into(),
+                self.margin(),
+            ]
+        };
         let reply: i64 = self.eval_on(&SCRIPTS.acquire, key, args).await?;
         self.acquisition(reply, "permit acquire")
     }
 
     async fn release_permit(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
-        let args = vec![owner.into(), self.release_channel().into(), self.margin()];
+        let args = || vec![owner.into(), self.release_channel().into(), self.margin()];
         let released: i64 = self.eval_on(&SCRIPTS.release, key, args).await?;
         owned(released)
     }
@@ -239,25 +246,27 @@ impl PermitStore for RedisStore {
         duration: Duration,
     ) -> Result<(), LockError> {
         validate::extend_input(key, owner, duration)?;
-        let args = vec![
-            owner.into(),
-            millis(duration).to_string().into(),
-            self.margin(),
-        ];
+        let args = || {
+            vec![
+                owner.into(),
+                millis(duration).to_string().into(),
+                self.margin(),
+            ]
+        };
         let extended: i64 = self.eval_on(&SCRIPTS.extend, key, args).await?;
         owned(extended)
     }
 
     async fn force_release_permits(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
-        let args = vec![self.release_channel().into(), self.margin()];
+        let args = || vec![self.release_channel().into(), self.margin()];
         let _: i64 = self.eval_on(&SCRIPTS.force_release, key, args).await?;
         Ok(())
     }
 
     async fn permit_usage(&self, key: &str) -> Result<PermitUsage, LockError> {
         validate::key(key)?;
-        let (holders, used): (i64, i64) = self.eval_on(&SCRIPTS.usage, key, vec![]).await?;
+        let (holders, used): (i64, i64) = self.eval_on(&SCRIPTS.usage, key, Vec::new).await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(PermitUsage::new(count(holders), count(used)))
     }

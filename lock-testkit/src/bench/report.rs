@@ -244,6 +244,71 @@ fn fmt_bytes(b: i64) -> String {
     }
 }
 
+/// The rendering of a case's rounds (the figures themselves are in `rounds`).
+impl super::rounds::CaseRounds {
+    /// The case as a text table: each contender's median cycle time and cycles/s
+    /// (median and min–max over rounds), then `subject`'s ratio to every other
+    /// contender, per round (min–max): by cycle time with one task, by cycles/s with
+    /// more. No ratios when `subject` is out of range.
+    pub fn table(&self, subject: usize) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "{} — {} task(s), {} interleaved round(s)",
+            self.case,
+            self.tasks,
+            self.rounds.len()
+        );
+        let _ = writeln!(
+            t,
+            "  {:<44} {:>26} {:>30} {:>22}",
+            "contender",
+            "cycle time, median (min–max)",
+            "cycles/s, median (min–max)",
+            "client CPU per cycle"
+        );
+        for (c, name) in self.contenders.iter().enumerate() {
+            let time = self.median_time(c);
+            let rate = self.rate(c);
+            let cpu = self.cpu_per_cycle(c);
+            let secs = |s: f64| fmt_duration(Duration::from_secs_f64(s.max(0.0)));
+            let _ = writeln!(
+                t,
+                "  {:<44} {:>26} {:>30} {:>22}",
+                name,
+                format!(
+                    "{} ({}–{})",
+                    secs(time.median),
+                    secs(time.min),
+                    secs(time.max)
+                ),
+                format!("{:.0} ({:.0}–{:.0})", rate.median, rate.min, rate.max),
+                cpu.map_or_else(|| "-".to_owned(), secs),
+            );
+        }
+        let by_time = self.tasks == 1;
+        for (c, name) in self.contenders.iter().enumerate() {
+            if c == subject || subject >= self.contenders.len() {
+                continue;
+            }
+            let (spread, what) = if by_time {
+                (self.time_ratio(subject, c), "cycle time")
+            } else {
+                (self.rate_ratio(subject, c), "cycles/s")
+            };
+            let _ = writeln!(
+                t,
+                "  {} / {}: {} {}",
+                self.contenders[subject],
+                name,
+                what,
+                spread.times()
+            );
+        }
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
