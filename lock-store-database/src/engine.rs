@@ -81,7 +81,7 @@ where
         pool: PoolOf<D::Conn>,
         options: &DatabaseStoreOptions,
     ) -> Result<Arc<dyn Operations>, LockError> {
-        let sql = Statements::new(D::BACKEND, &options.table_name)?;
+        let sql = Statements::of::<D::Locks>(&options.table_name)?;
         let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
         let permits = PermitSql::new::<D>(&pool, options);

@@ -1,14 +1,16 @@
 //! One dialect per backend. Each module holds its SQL text (a type whose
 //! [`OperationSql`] and [`SqlText`] constants say why each statement is atomic; the
 //! permit statements have the same shape, in `crate::permits`), and, when its cargo
-//! feature is on, a
-//! `Dialect` type that orders the parameters of its statements and runs its acquire
+//! feature is on, a `Dialect` type that names its statement sets (`Dialect::Locks`,
+//! `Dialect::Permits`), orders the parameters of its statements and runs its acquire
 //! (the one operation whose statements and rows differ between backends). A bound
 //! statement runs the same way on every backend's connection (`Run`); the store runs
-//! any dialect through one path ([`crate::engine`]).
+//! any dialect through one path ([`crate::engine`]), rendering the statements its
+//! dialect names.
 //!
-//! The SQL text is compiled whatever the features, so that [`crate::statements`] and
-//! [`crate::ddl`] render every backend's statements.
+//! The SQL text is compiled whatever the features, so that [`crate::statements()`] and
+//! [`crate::ddl`] render every backend's statements ([`TextsOf`]: a backend named at
+//! run time).
 //!
 //! # Fencing tokens: the rule every dialect's acquire follows
 //!
@@ -35,6 +37,7 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use crate::backend::Backend;
+use crate::permits::{self, PermitStatements, PermitText};
 use crate::statements::Statements;
 
 /// The statements of one kind of key (locks, or permits) on one backend, before
@@ -60,6 +63,8 @@ pub(crate) trait OperationSql {
 /// `{now}` (the clock in Unix milliseconds) still to be filled in; its clock and quote
 /// serve its permit statements too.
 pub(crate) trait SqlText: OperationSql {
+    /// The backend the statements are written for (its placeholders: `$n`, `?n` or `?`).
+    const BACKEND: Backend;
     /// The identifier quote.
     const QUOTE: char;
     /// The clock in Unix milliseconds, read once per statement.
@@ -75,7 +80,7 @@ pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
 ) AS probe";
 
 /// Render the statements of `S` for `table` (already validated).
-fn render<S: SqlText>(table: &str) -> Statements {
+pub(crate) fn render<S: SqlText>(table: &str) -> Statements {
     let quoted = format!("{q}{table}{q}", q = S::QUOTE);
     let fill = |template: &str| {
         template
@@ -94,12 +99,32 @@ fn render<S: SqlText>(table: &str) -> Statements {
     }
 }
 
-/// The statements of `backend` for `table` (already validated).
-pub(crate) fn statements_of(backend: Backend, table: &str) -> Statements {
-    match backend {
-        Backend::Postgres => render::<postgres::PgSql>(table),
-        Backend::Mysql => render::<mysql::MysqlSql>(table),
-        Backend::Sqlite => render::<sqlite::SqliteSql>(table),
+/// The statement sets of a backend named at run time, for the free functions
+/// ([`crate::statements()`], [`crate::ddl`], [`crate::permits_ddl`]), which need no
+/// driver compiled. A store never picks this way: its `Dialect` names its sets as
+/// types (`Dialect::Locks`, `Dialect::Permits`).
+pub(crate) struct TextsOf {
+    /// The lock statements for a (validated) table.
+    pub(crate) locks: fn(&str) -> Statements,
+    /// The permit statements for a (checked) permits table.
+    pub(crate) permits: fn(&str) -> PermitStatements,
+}
+
+impl TextsOf {
+    /// The statement sets of `backend`.
+    pub(crate) fn backend(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::of::<postgres::PgSql, permits::postgres::PgPermits>(),
+            Backend::Mysql => Self::of::<mysql::MysqlSql, permits::mysql::MysqlPermits>(),
+            Backend::Sqlite => Self::of::<sqlite::SqliteSql, permits::sqlite::SqlitePermits>(),
+        }
+    }
+
+    fn of<L: SqlText, P: PermitText<Locks = L>>() -> Self {
+        TextsOf {
+            locks: render::<L>,
+            permits: PermitStatements::of::<P>,
+        }
     }
 }
 

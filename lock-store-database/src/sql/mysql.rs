@@ -62,6 +62,7 @@ ON DUPLICATE KEY UPDATE
 }
 
 impl super::SqlText for MysqlSql {
+    const BACKEND: crate::backend::Backend = crate::backend::Backend::Mysql;
     const QUOTE: char = '`';
 
     /// The database clock in Unix milliseconds, independent of the session time zone
@@ -101,6 +102,8 @@ mod driver {
 
     impl Dialect for Mysql {
         type Conn = AsyncMysqlConnection;
+        type Locks = super::MysqlSql;
+        type Permits = crate::permits::mysql::MysqlPermits;
         /// Connections use the URL's TLS settings (the driver gets the URL without
         /// them).
         type Connect = MysqlTls;

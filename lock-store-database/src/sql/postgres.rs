@@ -64,6 +64,7 @@ CROSS JOIN LATERAL pg_notify($2, encode(released.lock_key, 'hex')) AS notified";
 }
 
 impl super::SqlText for PgSql {
+    const BACKEND: crate::backend::Backend = crate::backend::Backend::Postgres;
     const QUOTE: char = '"';
 
     /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
@@ -103,6 +104,8 @@ mod driver {
 
     impl Dialect for Postgres {
         type Conn = AsyncPgConnection;
+        type Locks = super::PgSql;
+        type Permits = crate::permits::postgres::PgPermits;
         /// Connections use the URL's TLS settings (the driver gets the URL without
         /// them).
         type Connect = PgTls;
