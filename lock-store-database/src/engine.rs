@@ -16,7 +16,8 @@ use crate::backend::Backend;
 use crate::error::TimedOut;
 use crate::options::{DatabaseStoreOptions, Source};
 use crate::permits::{PermitOps, PermitSql};
-use crate::sql::{Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, Param, PoolOf, Run};
+use crate::sql::render::{Values, bind};
+use crate::sql::{Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, PoolOf, Run, SqlText};
 use crate::statements::Statements;
 use crate::tls::CancelTls;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
@@ -155,6 +156,17 @@ where
         self.run(deadline, |_, c| c.count(q)).await
     }
 
+    /// The values of a lock operation on `key` by `owner`, with the dialect's
+    /// `NOTIFY` channel.
+    fn values(&self, key: &str, owner: &str) -> Values {
+        Values {
+            key: key.as_bytes().to_vec(),
+            owner: owner.to_owned(),
+            channel: self.dialect.notify_channel().unwrap_or_default().to_owned(),
+            ..Values::default()
+        }
+    }
+
     /// Run a release statement → rows released.
     async fn released(&self, q: Bound) -> Result<usize, LockError> {
         let deadline = self.deadline();
@@ -196,35 +208,45 @@ where
         owner: &str,
         ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
-        let sql = self.sql();
-        let params = self.dialect.acquire_params(bytes(key), bytes(owner), ttl);
+        let (sql, binds) = (self.sql(), &D::Locks::BINDS);
+        let values = Values {
+            ttl,
+            ..self.values(key, owner)
+        };
         let a = Acquire {
-            decide: Bound::new(&sql.acquire, params),
+            decide: bind(&sql.acquire, binds.acquire, &values),
             followup: (sql.acquire_followup.as_deref())
-                .map(|read| Bound::new(read, vec![Param::Bytes(bytes(key))])),
+                .map(|read| bind(read, binds.acquire_followup, &values)),
         };
         self.run(self.deadline(), |d, c| d.acquire(c, a)).await
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<usize, LockError> {
-        let params = self.dialect.release_params(bytes(key), bytes(owner));
-        self.released(Bound::new(&self.sql().release, params)).await
+        let values = self.values(key, owner);
+        let binds = D::Locks::BINDS.release;
+        self.released(bind(&self.sql().release, binds, &values))
+            .await
     }
 
     async fn force_release(&self, key: &str) -> Result<usize, LockError> {
-        let params = self.dialect.force_release_params(bytes(key));
-        self.released(Bound::new(&self.sql().force_release, params))
+        let values = self.values(key, "");
+        let binds = D::Locks::BINDS.force_release;
+        self.released(bind(&self.sql().force_release, binds, &values))
             .await
     }
 
     async fn extend(&self, key: &str, owner: &str, ms: i64) -> Result<usize, LockError> {
-        let params = self.dialect.extend_params(bytes(key), bytes(owner), ms);
-        let q = Bound::new(&self.sql().extend, params);
+        let values = Values {
+            ms,
+            ..self.values(key, owner)
+        };
+        let q = bind(&self.sql().extend, D::Locks::BINDS.extend, &values);
         self.execute(self.deadline(), q).await
     }
 
     async fn exists(&self, key: &str) -> Result<i64, LockError> {
-        let q = Bound::new(&self.sql().exists, vec![Param::Bytes(bytes(key))]);
+        let values = self.values(key, "");
+        let q = bind(&self.sql().exists, D::Locks::BINDS.exists, &values);
         self.count(self.deadline(), q).await
     }
 
@@ -239,11 +261,6 @@ where
     fn permits(&self) -> &dyn PermitOps {
         self
     }
-}
-
-/// A key or an owner, as bound.
-fn bytes(s: &str) -> Vec<u8> {
-    s.as_bytes().to_vec()
 }
 
 /// A checked-out connection that goes back to the pool only once its statement has

@@ -9,7 +9,7 @@
 //! row lock (PostgreSQL, MySQL) or the database write lock (SQLite): see each
 //! backend's module for why its statements are atomic.
 //!
-//! * [`render`]: named parameters for the statements;
+//! * [`crate::sql::render`]: named parameters for the statements;
 //! * [`postgres`], [`mysql`], [`sqlite`]: each backend's SQL;
 //! * `ops`: running them through the store's engine (pool, deadline) as any other
 //!   statement: the acquire by the backend's dialect, as the lock acquire;
@@ -23,13 +23,12 @@ use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN, validate_table_name};
+use crate::sql::render::{Rendered, render};
 use crate::sql::{Dialect, OperationSql, PoolOf, SqlText, TextsOf};
-use render::{Rendered, render};
 
 pub(crate) mod mysql;
 mod ops;
 pub(crate) mod postgres;
-pub(crate) mod render;
 pub(crate) mod sqlite;
 mod store;
 
@@ -203,6 +202,7 @@ pub(crate) struct UsageRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::render;
 
     const BACKENDS: [Backend; 3] = [Backend::Postgres, Backend::Mysql, Backend::Sqlite];
 

@@ -1,6 +1,6 @@
-//! One backend's dialect: its connection, how its pool opens connections, the order
-//! of its statements' parameters, its acquire; and what becomes of a connection whose
-//! statement outlived its deadline.
+//! One backend's dialect: its connection, how its pool opens connections, its
+//! statement sets (lock and permit), its acquire; and what becomes of a connection
+//! whose statement outlived its deadline.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use diesel_async::pooled_connection::{
 use lock_core::{LockError, ReleaseFuture};
 
 use super::SqlText;
-use super::run::{AcquireRow, Bound, BoxFuture, Param, ReadRow, Run};
+use super::run::{AcquireRow, Bound, BoxFuture, ReadRow, Run};
 use crate::backend::Backend;
 use crate::options::DatabaseStoreOptions;
 use crate::permits::{Listener, PermitText, UsageRow};
@@ -59,9 +59,10 @@ pub(crate) trait Connect: Clone + Send + Sync + Sized + 'static {
     fn connect<'a>(&'a self, url: &'a str) -> BoxFuture<'a, ConnectionResult<Self::Conn>>;
 }
 
-/// One backend: its connection type, its statements (lock and permit), the order of
-/// their parameters, its acquire. The statements every backend runs alike are run by
-/// [`crate::engine`]; the acquire (of locks and of permits alike) by the dialect.
+/// One backend: its connection type, its statement sets (lock and permit, each with
+/// the order of its parameters), its acquire. The statements every backend runs alike
+/// are run by [`crate::engine`]; the acquire (of locks and of permits alike) by the
+/// dialect.
 pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// The pooled connection (which also runs the permit statements).
     type Conn: Abandon + Run + ReadRow<UsageRow>;
@@ -133,25 +134,10 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// read the outcome.
     fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire) -> Acquired<'c>;
 
-    /// The parameters of [`Statements::acquire`](crate::Statements::acquire), in the
-    /// order of its placeholders: key, owner, TTL.
-    fn acquire_params(&self, key: Vec<u8>, owner: Vec<u8>, ttl: Option<i64>) -> Vec<Param> {
-        vec![Param::Bytes(key), Param::Bytes(owner), Param::OptInt(ttl)]
-    }
-
-    /// The parameters of [`Statements::release`](crate::Statements::release).
-    fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
-        vec![Param::Bytes(key), Param::Bytes(owner)]
-    }
-
-    /// The parameters of [`Statements::force_release`](crate::Statements::force_release).
-    fn force_release_params(&self, key: Vec<u8>) -> Vec<Param> {
-        vec![Param::Bytes(key)]
-    }
-
-    /// The parameters of [`Statements::extend`](crate::Statements::extend).
-    fn extend_params(&self, key: Vec<u8>, owner: Vec<u8>, ms: i64) -> Vec<Param> {
-        vec![Param::Bytes(key), Param::Bytes(owner), Param::Int(ms)]
+    /// The `NOTIFY` channel its lock releases bind ([`LockBinds`](super::LockBinds)),
+    /// if this backend notifies.
+    fn notify_channel(&self) -> Option<&str> {
+        None
     }
 
     /// A listener woken when `key` may have been released, if this backend notifies.

@@ -1,12 +1,13 @@
 //! One dialect per backend. Each module holds its SQL text (a type whose
 //! [`OperationSql`] and [`SqlText`] constants say why each statement is atomic; the
-//! permit statements have the same shape, in `crate::permits`), and, when its cargo
-//! feature is on, a `Dialect` type that names its statement sets (`Dialect::Locks`,
-//! `Dialect::Permits`), orders the parameters of its statements and runs its acquire
-//! (the one operation whose statements and rows differ between backends). A bound
-//! statement runs the same way on every backend's connection (`Run`); the store runs
-//! any dialect through one path ([`crate::engine`]), rendering the statements its
-//! dialect names.
+//! permit statements have the same shape, in `crate::permits`), the order of each
+//! statement's parameters ([`LockBinds`]; the permit statements name theirs, see
+//! [`render`]), and, when its cargo feature is on, a `Dialect` type that names its
+//! statement sets (`Dialect::Locks`, `Dialect::Permits`), connects, and runs its
+//! acquire (the one operation whose statements and rows differ between backends). A
+//! statement's values are bound one way ([`render`]'s `bind`), and a bound statement
+//! runs the same way on every backend's connection (`Run`); the store runs any dialect
+//! through one path ([`crate::engine`]), rendering the statements its dialect names.
 //!
 //! The SQL text is compiled whatever the features, so that [`crate::statements()`] and
 //! [`crate::ddl`] render every backend's statements ([`TextsOf`]: a backend named at
@@ -34,6 +35,7 @@
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
+pub(crate) mod render;
 pub(crate) mod sqlite;
 
 use crate::backend::Backend;
@@ -71,6 +73,35 @@ pub(crate) trait SqlText: OperationSql {
     const NOW_MS: &'static str;
     /// Held and not expired → `n`.
     const EXISTS: &'static str;
+    /// The parameters of each statement, in the order its placeholders take them.
+    const BINDS: LockBinds = LockBinds::USUAL;
+}
+
+/// The parameters of each lock statement, in the order its placeholders take them
+/// (bound by [`render::bind`], as the permit statements' named parameters are).
+pub(crate) struct LockBinds {
+    pub(crate) acquire: &'static [render::Param],
+    pub(crate) acquire_followup: &'static [render::Param],
+    pub(crate) release: &'static [render::Param],
+    pub(crate) force_release: &'static [render::Param],
+    pub(crate) extend: &'static [render::Param],
+    pub(crate) exists: &'static [render::Param],
+}
+
+impl LockBinds {
+    /// Each parameter once, in the order key, owner, then the statement's own: what
+    /// the statements say unless their backend's text orders them otherwise.
+    pub(crate) const USUAL: LockBinds = {
+        use render::Param::{Key, LockOwner, Ms, Ttl};
+        LockBinds {
+            acquire: &[Key, LockOwner, Ttl],
+            acquire_followup: &[Key],
+            release: &[Key, LockOwner],
+            force_release: &[Key],
+            extend: &[Key, LockOwner, Ms],
+            exists: &[Key],
+        }
+    };
 }
 
 /// Checks that the table exists with the expected columns, touching no row (the same on
@@ -137,3 +168,62 @@ mod run;
 pub(crate) use dialect::*;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub(crate) use run::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The placeholders of `sql`: MySQL's `?`s counted, else the numbers of `$n` or `?n`.
+    fn placeholders(backend: Backend, sql: &str) -> Vec<usize> {
+        let mark = if backend == Backend::Postgres {
+            '$'
+        } else {
+            '?'
+        };
+        let mut found = Vec::new();
+        for (at, _) in sql.match_indices(mark) {
+            let digits: String = sql[at + 1..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            found.push(digits.parse().unwrap_or(0));
+        }
+        found
+    }
+
+    /// Each lock statement's declared parameters fill exactly its placeholders.
+    fn binds_fill_the_placeholders<S: SqlText>() {
+        let (s, b) = (render::<S>("locks"), S::BINDS);
+        let followup = s.acquire_followup.clone().unwrap_or_default();
+        for (sql, binds) in [
+            (&s.acquire, b.acquire),
+            (&s.release, b.release),
+            (&s.force_release, b.force_release),
+            (&s.extend, b.extend),
+            (&s.exists, b.exists),
+        ]
+        .into_iter()
+        .chain(
+            s.acquire_followup
+                .as_ref()
+                .map(|_| (&followup, b.acquire_followup)),
+        ) {
+            let mut found = placeholders(S::BACKEND, sql);
+            if S::BACKEND == Backend::Mysql {
+                assert_eq!(found.len(), binds.len(), "{sql}");
+            } else {
+                found.sort_unstable();
+                found.dedup();
+                let expected: Vec<usize> = (1..=binds.len()).collect();
+                assert_eq!(found, expected, "{sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn lock_binds_fill_each_backends_placeholders() {
+        binds_fill_the_placeholders::<postgres::PgSql>();
+        binds_fill_the_placeholders::<mysql::MysqlSql>();
+        binds_fill_the_placeholders::<sqlite::SqliteSql>();
+    }
+}
