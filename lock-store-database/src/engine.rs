@@ -16,8 +16,10 @@ use crate::backend::Backend;
 use crate::error::TimedOut;
 use crate::options::{DatabaseStoreOptions, Source};
 use crate::permits::{PermitOps, PermitSql};
-use crate::sql::render::{Values, bind};
-use crate::sql::{Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, PoolOf, Run, SqlText};
+use crate::sql::render::Values;
+use crate::sql::{
+    Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, LockStatements, PoolOf, Run,
+};
 use crate::statements::Statements;
 use crate::tls::CancelTls;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
@@ -54,6 +56,8 @@ where
     dialect: D,
     /// The dialect's statements, rendered for the store's table.
     sql: Statements,
+    /// The same, each with the order of its parameters.
+    locks: LockStatements,
     pool: PoolOf<D::Conn>,
     /// The operation timeout.
     timeout: Duration,
@@ -83,6 +87,7 @@ where
         options: &DatabaseStoreOptions,
     ) -> Result<Arc<dyn Operations>, LockError> {
         let sql = Statements::of::<D::Locks>(&options.table_name)?;
+        let locks = LockStatements::of::<D::Locks>(&sql);
         let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
         let permits = PermitSql::new::<D>(&pool, options);
@@ -90,6 +95,7 @@ where
         Ok(Arc::new(Engine {
             dialect,
             sql,
+            locks,
             pool,
             timeout,
             permits,
@@ -156,8 +162,7 @@ where
         self.run(deadline, |_, c| c.count(q)).await
     }
 
-    /// The values of a lock operation on `key` by `owner`, with the dialect's
-    /// `NOTIFY` channel.
+    /// The values of a lock operation on `key` by `owner` (and the `NOTIFY` channel).
     fn values(&self, key: &str, owner: &str) -> Values {
         Values {
             key: key.as_bytes().to_vec(),
@@ -208,45 +213,34 @@ where
         owner: &str,
         ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
-        let (sql, binds) = (self.sql(), &D::Locks::BINDS);
-        let values = Values {
-            ttl,
-            ..self.values(key, owner)
-        };
+        let mut values = self.values(key, owner);
+        values.ttl = ttl;
         let a = Acquire {
-            decide: bind(&sql.acquire, binds.acquire, &values),
-            followup: (sql.acquire_followup.as_deref())
-                .map(|read| bind(read, binds.acquire_followup, &values)),
+            decide: self.locks.acquire.bound(&values),
+            followup: (self.locks.acquire_followup.as_ref()).map(|read| read.bound(&values)),
         };
         self.run(self.deadline(), |d, c| d.acquire(c, a)).await
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<usize, LockError> {
-        let values = self.values(key, owner);
-        let binds = D::Locks::BINDS.release;
-        self.released(bind(&self.sql().release, binds, &values))
-            .await
+        let q = self.locks.release.bound(&self.values(key, owner));
+        self.released(q).await
     }
 
     async fn force_release(&self, key: &str) -> Result<usize, LockError> {
-        let values = self.values(key, "");
-        let binds = D::Locks::BINDS.force_release;
-        self.released(bind(&self.sql().force_release, binds, &values))
-            .await
+        let q = self.locks.force_release.bound(&self.values(key, ""));
+        self.released(q).await
     }
 
     async fn extend(&self, key: &str, owner: &str, ms: i64) -> Result<usize, LockError> {
-        let values = Values {
-            ms,
-            ..self.values(key, owner)
-        };
-        let q = bind(&self.sql().extend, D::Locks::BINDS.extend, &values);
+        let mut values = self.values(key, owner);
+        values.ms = ms;
+        let q = self.locks.extend.bound(&values);
         self.execute(self.deadline(), q).await
     }
 
     async fn exists(&self, key: &str) -> Result<i64, LockError> {
-        let values = self.values(key, "");
-        let q = bind(&self.sql().exists, D::Locks::BINDS.exists, &values);
+        let q = self.locks.exists.bound(&self.values(key, ""));
         self.count(self.deadline(), q).await
     }
 

@@ -6,7 +6,7 @@ use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::validate_table_name;
-use crate::sql::{SqlText, TextsOf, render};
+use crate::sql::{SqlText, TextsOf, render_locks};
 
 /// The statements a store runs, rendered for one backend and table: what to audit, or
 /// to run yourself (benchmarks, migrations). Bind parameters in the order the comment
@@ -58,7 +58,7 @@ impl Statements {
     /// Render every statement of `S` for `table` (validated here).
     pub(crate) fn of<S: SqlText>(table: &str) -> Result<Self, LockError> {
         validate_table_name(table)?;
-        Ok(render::<S>(table))
+        Ok(render_locks::<S>(table))
     }
 }
 

@@ -5,7 +5,7 @@
 //! [`render`]), and, when its cargo feature is on, a `Dialect` type that names its
 //! statement sets (`Dialect::Locks`, `Dialect::Permits`), connects, and runs its
 //! acquire (the one operation whose statements and rows differ between backends). A
-//! statement's values are bound one way ([`render`]'s `bind`), and a bound statement
+//! statement's values are bound one way ([`render::Rendered`]), and a bound statement
 //! runs the same way on every backend's connection (`Run`); the store runs any dialect
 //! through one path ([`crate::engine`]), rendering the statements its dialect names.
 //!
@@ -41,6 +41,7 @@ pub(crate) mod sqlite;
 use crate::backend::Backend;
 use crate::permits::{self, PermitStatements, PermitText};
 use crate::statements::Statements;
+use render::Rendered;
 
 /// The statements of one kind of key (locks, or permits) on one backend, before
 /// rendering: the operations every kind has. Each statement's comment gives its
@@ -78,7 +79,8 @@ pub(crate) trait SqlText: OperationSql {
 }
 
 /// The parameters of each lock statement, in the order its placeholders take them
-/// (bound by [`render::bind`], as the permit statements' named parameters are).
+/// ([`LockStatements`] pairs them with the text, as the permit statements' named
+/// parameters are).
 pub(crate) struct LockBinds {
     pub(crate) acquire: &'static [render::Param],
     pub(crate) acquire_followup: &'static [render::Param],
@@ -104,6 +106,36 @@ impl LockBinds {
     };
 }
 
+/// The lock statements a store runs, each with the order of its parameters: bound as
+/// the permit statements are ([`Rendered::bound`]).
+pub(crate) struct LockStatements {
+    pub(crate) acquire: Rendered,
+    pub(crate) acquire_followup: Option<Rendered>,
+    pub(crate) release: Rendered,
+    pub(crate) force_release: Rendered,
+    pub(crate) extend: Rendered,
+    pub(crate) exists: Rendered,
+}
+
+impl LockStatements {
+    /// `sql`, the statements of `S`, with `S`'s parameters.
+    pub(crate) fn of<S: SqlText>(sql: &Statements) -> Self {
+        let b = S::BINDS;
+        let r = |sql: &str, binds: &[render::Param]| Rendered {
+            sql: sql.to_owned(),
+            binds: binds.to_vec(),
+        };
+        LockStatements {
+            acquire: r(&sql.acquire, b.acquire),
+            acquire_followup: (sql.acquire_followup.as_deref()).map(|f| r(f, b.acquire_followup)),
+            release: r(&sql.release, b.release),
+            force_release: r(&sql.force_release, b.force_release),
+            extend: r(&sql.extend, b.extend),
+            exists: r(&sql.exists, b.exists),
+        }
+    }
+}
+
 /// Checks that the table exists with the expected columns, touching no row (the same on
 /// every backend).
 pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
@@ -111,7 +143,7 @@ pub(crate) const PROBE: &str = "SELECT COUNT(*) AS n FROM (
 ) AS probe";
 
 /// Render the statements of `S` for `table` (already validated).
-pub(crate) fn render<S: SqlText>(table: &str) -> Statements {
+pub(crate) fn render_locks<S: SqlText>(table: &str) -> Statements {
     let quoted = format!("{q}{table}{q}", q = S::QUOTE);
     let fill = |template: &str| {
         template
@@ -153,7 +185,7 @@ impl TextsOf {
 
     fn of<L: SqlText, P: PermitText<Locks = L>>() -> Self {
         TextsOf {
-            locks: render::<L>,
+            locks: render_locks::<L>,
             permits: PermitStatements::of::<P>,
         }
     }
@@ -193,7 +225,7 @@ mod tests {
 
     /// Each lock statement's declared parameters fill exactly its placeholders.
     fn binds_fill_the_placeholders<S: SqlText>() {
-        let (s, b) = (render::<S>("locks"), S::BINDS);
+        let (s, b) = (render_locks::<S>("locks"), S::BINDS);
         let followup = s.acquire_followup.clone().unwrap_or_default();
         for (sql, binds) in [
             (&s.acquire, b.acquire),

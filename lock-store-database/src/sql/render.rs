@@ -5,7 +5,7 @@
 //! number per parameter, reused), a plain `?` per occurrence on MySQL. The lock
 //! statements, whose text is public ([`crate::statements()`]), keep their
 //! placeholders and declare the same order ([`super::LockBinds`]). Either way a
-//! statement's [`Param`]s pick its values from one [`Values`] ([`bind`]). Values are
+//! statement's [`Param`]s pick its values from one [`Values`] ([`Rendered::bound`]). Values are
 //! always bound, never put into SQL text.
 
 use crate::backend::Backend;
@@ -120,29 +120,23 @@ pub(crate) struct Values {
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 impl Rendered {
-    /// The statement with `values` bound in its order ([`bind`]).
+    /// The statement with `values` bound in its order, to run as any other statement
+    /// of the store ([`crate::sql::Run`], prepared once per connection).
     pub(crate) fn bound(&self, values: &Values) -> crate::sql::Bound {
-        bind(&self.sql, &self.binds, values)
+        use super::run::Param as P;
+        let params = self.binds.iter().map(|param| match param {
+            Param::Key => P::Bytes(values.key.clone()),
+            Param::Owner => P::Text(values.owner.clone()),
+            Param::LockOwner => P::Bytes(values.owner.as_bytes().to_vec()),
+            Param::Weight => P::Int(values.weight),
+            Param::Limit => P::Int(values.limit),
+            Param::Ttl => P::OptInt(values.ttl),
+            Param::Reserve => P::OptInt(values.reserve),
+            Param::Ms => P::Int(values.ms),
+            Param::Channel => P::Text(values.channel.clone()),
+        });
+        crate::sql::Bound::new(&self.sql, params.collect())
     }
-}
-
-/// `sql` with `values` bound in the order of `binds`, to run as any other statement of
-/// the store ([`crate::sql::Run`], prepared once per connection).
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-pub(crate) fn bind(sql: &str, binds: &[Param], values: &Values) -> crate::sql::Bound {
-    use super::run::Param as P;
-    let params = binds.iter().map(|param| match param {
-        Param::Key => P::Bytes(values.key.clone()),
-        Param::Owner => P::Text(values.owner.clone()),
-        Param::LockOwner => P::Bytes(values.owner.as_bytes().to_vec()),
-        Param::Weight => P::Int(values.weight),
-        Param::Limit => P::Int(values.limit),
-        Param::Ttl => P::OptInt(values.ttl),
-        Param::Reserve => P::OptInt(values.reserve),
-        Param::Ms => P::Int(values.ms),
-        Param::Channel => P::Text(values.channel.clone()),
-    });
-    crate::sql::Bound::new(sql, params.collect())
 }
 
 #[cfg(test)]
