@@ -16,7 +16,10 @@ use crate::backend::Backend;
 use crate::error::TimedOut;
 use crate::options::{DatabaseStoreOptions, Source};
 use crate::permits::{PermitOps, PermitSql};
-use crate::sql::{Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, Param, PoolOf, Run};
+use crate::sql::render::Values;
+use crate::sql::{
+    Abandon, Acquire, AcquireRow, Bound, BoxFuture, Dialect, LockStatements, PoolOf, Run,
+};
 use crate::statements::Statements;
 use crate::tls::CancelTls;
 use crate::url::{backend_disabled, parse_url, sqlite_target};
@@ -53,6 +56,8 @@ where
     dialect: D,
     /// The dialect's statements, rendered for the store's table.
     sql: Statements,
+    /// The same, each with the order of its parameters.
+    locks: LockStatements,
     pool: PoolOf<D::Conn>,
     /// The operation timeout.
     timeout: Duration,
@@ -81,7 +86,8 @@ where
         pool: PoolOf<D::Conn>,
         options: &DatabaseStoreOptions,
     ) -> Result<Arc<dyn Operations>, LockError> {
-        let sql = Statements::new(D::BACKEND, &options.table_name)?;
+        let sql = Statements::of::<D::Locks>(&options.table_name)?;
+        let locks = LockStatements::of::<D::Locks>(&sql);
         let dialect = D::new(&pool, options);
         let timeout = options.operation_timeout;
         let permits = PermitSql::new::<D>(&pool, options);
@@ -89,6 +95,7 @@ where
         Ok(Arc::new(Engine {
             dialect,
             sql,
+            locks,
             pool,
             timeout,
             permits,
@@ -155,6 +162,16 @@ where
         self.run(deadline, |_, c| c.count(q)).await
     }
 
+    /// The values of a lock operation on `key` by `owner` (and the `NOTIFY` channel).
+    fn values(&self, key: &str, owner: &str) -> Values {
+        Values {
+            key: key.as_bytes().to_vec(),
+            owner: owner.to_owned(),
+            channel: self.dialect.notify_channel().unwrap_or_default().to_owned(),
+            ..Values::default()
+        }
+    }
+
     /// Run a release statement → rows released.
     async fn released(&self, q: Bound) -> Result<usize, LockError> {
         let deadline = self.deadline();
@@ -196,35 +213,34 @@ where
         owner: &str,
         ttl: Option<i64>,
     ) -> Result<AcquireRow, LockError> {
-        let sql = self.sql();
-        let params = self.dialect.acquire_params(bytes(key), bytes(owner), ttl);
+        let mut values = self.values(key, owner);
+        values.ttl = ttl;
         let a = Acquire {
-            decide: Bound::new(&sql.acquire, params),
-            followup: (sql.acquire_followup.as_deref())
-                .map(|read| Bound::new(read, vec![Param::Bytes(bytes(key))])),
+            decide: self.locks.acquire.bound(&values),
+            followup: (self.locks.acquire_followup.as_ref()).map(|read| read.bound(&values)),
         };
         self.run(self.deadline(), |d, c| d.acquire(c, a)).await
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<usize, LockError> {
-        let params = self.dialect.release_params(bytes(key), bytes(owner));
-        self.released(Bound::new(&self.sql().release, params)).await
+        let q = self.locks.release.bound(&self.values(key, owner));
+        self.released(q).await
     }
 
     async fn force_release(&self, key: &str) -> Result<usize, LockError> {
-        let params = self.dialect.force_release_params(bytes(key));
-        self.released(Bound::new(&self.sql().force_release, params))
-            .await
+        let q = self.locks.force_release.bound(&self.values(key, ""));
+        self.released(q).await
     }
 
     async fn extend(&self, key: &str, owner: &str, ms: i64) -> Result<usize, LockError> {
-        let params = self.dialect.extend_params(bytes(key), bytes(owner), ms);
-        let q = Bound::new(&self.sql().extend, params);
+        let mut values = self.values(key, owner);
+        values.ms = ms;
+        let q = self.locks.extend.bound(&values);
         self.execute(self.deadline(), q).await
     }
 
     async fn exists(&self, key: &str) -> Result<i64, LockError> {
-        let q = Bound::new(&self.sql().exists, vec![Param::Bytes(bytes(key))]);
+        let q = self.locks.exists.bound(&self.values(key, ""));
         self.count(self.deadline(), q).await
     }
 
@@ -239,11 +255,6 @@ where
     fn permits(&self) -> &dyn PermitOps {
         self
     }
-}
-
-/// A key or an owner, as bound.
-fn bytes(s: &str) -> Vec<u8> {
-    s.as_bytes().to_vec()
 }
 
 /// A checked-out connection that goes back to the pool only once its statement has

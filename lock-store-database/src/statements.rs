@@ -6,7 +6,7 @@ use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::validate_table_name;
-use crate::sql::statements_of;
+use crate::sql::{SqlText, TextsOf, render_locks};
 
 /// The statements a store runs, rendered for one backend and table: what to audit, or
 /// to run yourself (benchmarks, migrations). Bind parameters in the order the comment
@@ -48,10 +48,17 @@ pub fn statements(backend: Backend, table: &str) -> Result<Statements, LockError
 }
 
 impl Statements {
-    /// Render every statement for `table` (validated here).
+    /// Render every statement of `backend` (named at run time: [`TextsOf`]) for
+    /// `table` (validated here).
     pub(crate) fn new(backend: Backend, table: &str) -> Result<Self, LockError> {
         validate_table_name(table)?;
-        Ok(statements_of(backend, table))
+        Ok((TextsOf::backend(backend).locks)(table))
+    }
+
+    /// Render every statement of `S` for `table` (validated here).
+    pub(crate) fn of<S: SqlText>(table: &str) -> Result<Self, LockError> {
+        validate_table_name(table)?;
+        Ok(render_locks::<S>(table))
     }
 }
 

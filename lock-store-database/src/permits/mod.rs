@@ -9,7 +9,7 @@
 //! row lock (PostgreSQL, MySQL) or the database write lock (SQLite): see each
 //! backend's module for why its statements are atomic.
 //!
-//! * [`render`]: named parameters for the statements;
+//! * [`crate::sql::render`]: named parameters for the statements;
 //! * [`postgres`], [`mysql`], [`sqlite`]: each backend's SQL;
 //! * `ops`: running them through the store's engine (pool, deadline) as any other
 //!   statement: the acquire by the backend's dialect, as the lock acquire;
@@ -23,14 +23,13 @@ use lock_core::LockError;
 
 use crate::backend::Backend;
 use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN, validate_table_name};
-use crate::sql::{Dialect, OperationSql, PoolOf, SqlText};
-use render::{Rendered, render};
+use crate::sql::render::{Rendered, render};
+use crate::sql::{Dialect, OperationSql, PoolOf, SqlText, TextsOf};
 
-mod mysql;
+pub(crate) mod mysql;
 mod ops;
-mod postgres;
-pub(crate) mod render;
-mod sqlite;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 mod store;
 
 pub(crate) use ops::PermitOps;
@@ -69,18 +68,17 @@ pub(crate) struct PermitStatements {
 }
 
 impl PermitStatements {
+    /// The statements of `backend` (named at run time: [`crate::sql::TextsOf`]).
     /// `permits_table` is a checked identifier ([`permits_table`]).
     fn new(backend: Backend, permits_table: &str) -> Self {
-        match backend {
-            Backend::Postgres => Self::of::<postgres::PgPermits>(backend, permits_table),
-            Backend::Mysql => Self::of::<mysql::MysqlPermits>(backend, permits_table),
-            Backend::Sqlite => Self::of::<sqlite::SqlitePermits>(backend, permits_table),
-        }
+        (TextsOf::backend(backend).permits)(permits_table)
     }
 
-    /// The statements of `T`, rendered for `backend`'s placeholders.
-    fn of<T: PermitText>(backend: Backend, permits_table: &str) -> Self {
+    /// The statements of `T`, rendered for its backend's placeholders.
+    /// `permits_table` is a checked identifier ([`permits_table`]).
+    pub(crate) fn of<T: PermitText>(permits_table: &str) -> Self {
         let quoted = format!("{q}{permits_table}{q}", q = T::Locks::QUOTE);
+        let backend = T::Locks::BACKEND;
         let r = |template: &str| render(backend, template, T::PARTS, T::Locks::NOW_MS, &quoted);
         PermitStatements {
             ddl: r(T::DDL),
@@ -177,7 +175,7 @@ impl PermitSql {
         let table = permits_table(&options.table_name).map_err(|e| e.to_string());
         let name = table.as_deref().unwrap_or(&options.table_name);
         PermitSql {
-            statements: PermitStatements::new(D::BACKEND, name),
+            statements: PermitStatements::of::<D::Permits>(name),
             listener: D::listener(pool, notify_channel(name), options),
             table,
         }
@@ -204,6 +202,7 @@ pub(crate) struct UsageRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::render;
 
     const BACKENDS: [Backend; 3] = [Backend::Postgres, Backend::Mysql, Backend::Sqlite];
 

@@ -1,6 +1,6 @@
 //! MySQL / MariaDB permit statements. `{table}` is the quoted permits table, `{now}`
 //! the database clock in Unix ms (the lock statements' `NOW_MS`: `UTC_TIMESTAMP(6)`,
-//! fixed for a statement), other markers are bound parameters ([`super::render`]),
+//! fixed for a statement), other markers are bound parameters ([`crate::sql::render`]),
 //! each occurrence its own `?`.
 //!
 //! The holders are read with `JSON_TABLE` (MySQL 8.0.4+, MariaDB 10.6+). Owners are

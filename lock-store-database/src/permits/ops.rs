@@ -8,9 +8,9 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
 use lock_core::{LockError, ReleaseFuture};
 use tokio::time::Instant;
 
-use super::render::Values;
 use super::{PermitSql, UsageRow};
 use crate::engine::Engine;
+use crate::sql::render::Values;
 use crate::sql::{Acquire, AcquireRow, Dialect, ReadRow, Run};
 
 /// A write to a permit key's row.

@@ -1,6 +1,6 @@
 //! PostgreSQL permit statements. `{table}` is the quoted permits table, `{now}` the
 //! database clock in Unix ms (the lock statements' `NOW_MS`: `statement_timestamp()`),
-//! other markers are bound parameters ([`super::render`]).
+//! other markers are bound parameters ([`crate::sql::render`]).
 //!
 //! Every write is one statement on the key's one row, and computes the new row from
 //! that row's own columns only: PostgreSQL locks the row and evaluates

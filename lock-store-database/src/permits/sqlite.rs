@@ -1,7 +1,7 @@
 //! SQLite permit statements. `{table}` is the quoted permits table, `{now}` the
 //! machine's wall clock in Unix ms (the lock statements' `NOW_MS`: SQLite has no
 //! server, see the crate docs), other markers are bound parameters
-//! ([`super::render`]). JSON through the JSON1 functions (built into the bundled
+//! ([`crate::sql::render`]). JSON through the JSON1 functions (built into the bundled
 //! SQLite).
 //!
 //! Each statement runs alone in autocommit mode under SQLite's database write lock, so

@@ -10,7 +10,7 @@ use lock_core::{
 use tokio::time::Instant;
 
 use super::ops::{PermitOps, Write};
-use super::render::Values;
+use crate::sql::render::Values;
 use crate::store::{DatabaseStore, hold_ms, ttl_ms};
 
 impl DatabaseStore {

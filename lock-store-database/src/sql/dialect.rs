@@ -1,6 +1,6 @@
-//! One backend's dialect: its connection, how its pool opens connections, the order
-//! of its statements' parameters, its acquire; and what becomes of a connection whose
-//! statement outlived its deadline.
+//! One backend's dialect: its connection, how its pool opens connections, its
+//! statement sets (lock and permit), its acquire; and what becomes of a connection
+//! whose statement outlived its deadline.
 
 use std::time::Duration;
 
@@ -12,10 +12,11 @@ use diesel_async::pooled_connection::{
 };
 use lock_core::{LockError, ReleaseFuture};
 
-use super::run::{AcquireRow, Bound, BoxFuture, Param, ReadRow, Run};
+use super::SqlText;
+use super::run::{AcquireRow, Bound, BoxFuture, ReadRow, Run};
 use crate::backend::Backend;
 use crate::options::DatabaseStoreOptions;
-use crate::permits::{Listener, UsageRow};
+use crate::permits::{Listener, PermitText, UsageRow};
 
 /// The deadpool pool of a connection type.
 pub(crate) type PoolOf<C> = Pool<AsyncDieselConnectionManager<C>>;
@@ -58,12 +59,19 @@ pub(crate) trait Connect: Clone + Send + Sync + Sized + 'static {
     fn connect<'a>(&'a self, url: &'a str) -> BoxFuture<'a, ConnectionResult<Self::Conn>>;
 }
 
-/// One backend: its connection type, its statements, the order of their parameters,
-/// its acquire. The statements every backend runs alike are run by
-/// [`crate::engine`]; the acquire (of locks and of permits alike) by the dialect.
+/// One backend: its connection type, its statement sets (lock and permit, each with
+/// the order of its parameters), its acquire. The statements every backend runs alike
+/// are run by [`crate::engine`]; the acquire (of locks and of permits alike) by the
+/// dialect.
 pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// The pooled connection (which also runs the permit statements).
     type Conn: Abandon + Run + ReadRow<UsageRow>;
+
+    /// Its lock statements (and the clock and quote its permit statements share).
+    type Locks: SqlText;
+
+    /// Its permit statements.
+    type Permits: PermitText<Locks = Self::Locks>;
 
     /// How the store's own pool opens its connections.
     type Connect: Connect<Conn = Self::Conn>;
@@ -126,25 +134,10 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// read the outcome.
     fn acquire<'c>(&self, c: &'c mut Self::Conn, a: Acquire) -> Acquired<'c>;
 
-    /// The parameters of [`Statements::acquire`](crate::Statements::acquire), in the
-    /// order of its placeholders: key, owner, TTL.
-    fn acquire_params(&self, key: Vec<u8>, owner: Vec<u8>, ttl: Option<i64>) -> Vec<Param> {
-        vec![Param::Bytes(key), Param::Bytes(owner), Param::OptInt(ttl)]
-    }
-
-    /// The parameters of [`Statements::release`](crate::Statements::release).
-    fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
-        vec![Param::Bytes(key), Param::Bytes(owner)]
-    }
-
-    /// The parameters of [`Statements::force_release`](crate::Statements::force_release).
-    fn force_release_params(&self, key: Vec<u8>) -> Vec<Param> {
-        vec![Param::Bytes(key)]
-    }
-
-    /// The parameters of [`Statements::extend`](crate::Statements::extend).
-    fn extend_params(&self, key: Vec<u8>, owner: Vec<u8>, ms: i64) -> Vec<Param> {
-        vec![Param::Bytes(key), Param::Bytes(owner), Param::Int(ms)]
+    /// The `NOTIFY` channel its lock releases bind ([`LockBinds`](super::LockBinds)),
+    /// if this backend notifies.
+    fn notify_channel(&self) -> Option<&str> {
+        None
     }
 
     /// A listener woken when `key` may have been released, if this backend notifies.
@@ -194,4 +187,36 @@ where
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(LockError::storage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+    use crate::permits::PermitStatements;
+    use crate::sql::TextsOf;
+    use crate::statements::Statements;
+
+    /// A store runs the statements its dialect names; the free functions render those
+    /// of the backend they are given: the same text.
+    fn names_its_backends_statements<D: Dialect>() {
+        let texts = TextsOf::backend(D::BACKEND);
+        let locks = Statements::of::<D::Locks>("locks").unwrap();
+        assert_eq!(
+            format!("{locks:?}"),
+            format!("{:?}", (texts.locks)("locks"))
+        );
+        let permits = PermitStatements::of::<D::Permits>("locks_permits");
+        let named = (texts.permits)("locks_permits");
+        assert_eq!(format!("{permits:?}"), format!("{named:?}"));
+    }
+
+    #[test]
+    fn each_dialect_names_its_backends_statements() {
+        #[cfg(feature = "postgres")]
+        names_its_backends_statements::<crate::sql::postgres::Postgres>();
+        #[cfg(feature = "mysql")]
+        names_its_backends_statements::<crate::sql::mysql::Mysql>();
+        #[cfg(feature = "sqlite")]
+        names_its_backends_statements::<crate::sql::sqlite::Sqlite>();
+    }
 }

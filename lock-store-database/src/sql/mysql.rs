@@ -3,6 +3,9 @@
 //! and `{now}` by [`MysqlSql::NOW_MS`]. Parameters are bound (`?`, in order), never
 //! interpolated.
 
+use super::LockBinds;
+use super::render::Param;
+
 /// The statements of this backend.
 pub(crate) struct MysqlSql;
 
@@ -62,6 +65,20 @@ ON DUPLICATE KEY UPDATE
 }
 
 impl super::SqlText for MysqlSql {
+    const BACKEND: crate::backend::Backend = crate::backend::Backend::Mysql;
+    /// One `?` per occurrence: the acquire's update clause takes the owner and the TTL
+    /// again; the extend's duration comes first, in its `SET` clause.
+    const BINDS: LockBinds = LockBinds {
+        acquire: &[
+            Param::Key,
+            Param::LockOwner,
+            Param::Ttl,
+            Param::LockOwner,
+            Param::Ttl,
+        ],
+        extend: &[Param::Ms, Param::Key, Param::LockOwner],
+        ..LockBinds::USUAL
+    };
     const QUOTE: char = '`';
 
     /// The database clock in Unix milliseconds, independent of the session time zone
@@ -86,9 +103,7 @@ mod driver {
 
     use crate::backend::Backend;
     use crate::options::DatabaseStoreOptions;
-    use crate::sql::{
-        Abandon, Acquire, AcquireRow, Acquired, Dialect, Param, PoolOf, ReadRow, Run,
-    };
+    use crate::sql::{Abandon, Acquire, AcquireRow, Acquired, Dialect, PoolOf, ReadRow, Run};
     use crate::tls::MysqlTls;
 
     /// A diesel-async MySQL/MariaDB connection pool (deadpool), as an application may
@@ -101,6 +116,8 @@ mod driver {
 
     impl Dialect for Mysql {
         type Conn = AsyncMysqlConnection;
+        type Locks = super::MysqlSql;
+        type Permits = crate::permits::mysql::MysqlPermits;
         /// Connections use the URL's TLS settings (the driver gets the URL without
         /// them).
         type Connect = MysqlTls;
@@ -121,22 +138,6 @@ mod driver {
                 row.fence = row.fence.filter(|&fence| fence > 0);
                 Ok(row)
             })
-        }
-
-        /// The owner and the TTL again: the update clause assigns them conditionally.
-        fn acquire_params(&self, key: Vec<u8>, owner: Vec<u8>, ttl: Option<i64>) -> Vec<Param> {
-            vec![
-                Param::Bytes(key),
-                Param::Bytes(owner.clone()),
-                Param::OptInt(ttl),
-                Param::Bytes(owner),
-                Param::OptInt(ttl),
-            ]
-        }
-
-        /// The duration comes first: it is in the `SET` clause.
-        fn extend_params(&self, key: Vec<u8>, owner: Vec<u8>, ms: i64) -> Vec<Param> {
-            vec![Param::Int(ms), Param::Bytes(key), Param::Bytes(owner)]
         }
     }
 

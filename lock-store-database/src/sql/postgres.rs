@@ -2,6 +2,9 @@
 //! and decodes them. `{table}` is replaced by the validated, quoted table name and
 //! `{now}` by [`PgSql::NOW_MS`]. Parameters are bound, never interpolated.
 
+use super::LockBinds;
+use super::render::Param;
+
 /// The statements of this backend.
 pub(crate) struct PgSql;
 
@@ -64,6 +67,13 @@ CROSS JOIN LATERAL pg_notify($2, encode(released.lock_key, 'hex')) AS notified";
 }
 
 impl super::SqlText for PgSql {
+    const BACKEND: crate::backend::Backend = crate::backend::Backend::Postgres;
+    /// The releases bind the `NOTIFY` channel last.
+    const BINDS: LockBinds = LockBinds {
+        release: &[Param::Key, Param::LockOwner, Param::Channel],
+        force_release: &[Param::Key, Param::Channel],
+        ..LockBinds::USUAL
+    };
     const QUOTE: char = '"';
 
     /// The database clock in Unix milliseconds. `statement_timestamp()` is read once per
@@ -89,7 +99,7 @@ mod driver {
     use crate::backend::Backend;
     use crate::listener::PgListener;
     use crate::options::{DatabaseStoreOptions, MAX_TABLE_NAME_LEN};
-    use crate::sql::{Abandon, Acquire, Acquired, Dialect, Param, PoolOf, ReadRow};
+    use crate::sql::{Abandon, Acquire, Acquired, Dialect, PoolOf, ReadRow};
     use crate::tls::{CancelTls, PgTls};
 
     /// A diesel-async PostgreSQL connection pool (deadpool), as an application may
@@ -103,6 +113,8 @@ mod driver {
 
     impl Dialect for Postgres {
         type Conn = AsyncPgConnection;
+        type Locks = super::PgSql;
+        type Permits = crate::permits::postgres::PgPermits;
         /// Connections use the URL's TLS settings (the driver gets the URL without
         /// them).
         type Connect = PgTls;
@@ -130,12 +142,8 @@ mod driver {
             c.read_row(a.decide)
         }
 
-        fn release_params(&self, key: Vec<u8>, owner: Vec<u8>) -> Vec<Param> {
-            vec![Param::Bytes(key), Param::Bytes(owner), self.channel()]
-        }
-
-        fn force_release_params(&self, key: Vec<u8>) -> Vec<Param> {
-            vec![Param::Bytes(key), self.channel()]
+        fn notify_channel(&self) -> Option<&str> {
+            Some(self.listener.channel())
         }
 
         fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
@@ -144,13 +152,6 @@ mod driver {
 
         fn released_locally(&self, key: &str) {
             self.listener.released_locally(key);
-        }
-    }
-
-    impl Postgres {
-        /// The table's `NOTIFY` channel, as a parameter.
-        fn channel(&self) -> Param {
-            Param::Text(self.listener.channel().to_owned())
         }
     }
 

@@ -56,6 +56,7 @@ RETURNING fence, NULL AS holder_ms";
 }
 
 impl super::SqlText for SqliteSql {
+    const BACKEND: crate::backend::Backend = crate::backend::Backend::Sqlite;
     const QUOTE: char = '"';
 
     /// "Now" in Unix milliseconds. SQLite has no server: `julianday('now')` is computed
@@ -144,6 +145,8 @@ mod driver {
 
     impl Dialect for Sqlite {
         type Conn = AsyncSqliteConnection;
+        type Locks = super::SqliteSql;
+        type Permits = crate::permits::sqlite::SqlitePermits;
         type Connect = Pragmas;
         const BACKEND: Backend = Backend::Sqlite;
 

@@ -1,8 +1,12 @@
-//! Named parameters for the permit statements. The templates say `{owner}` wherever
-//! the owner goes — the MySQL acquire needs it a dozen times — and rendering turns
-//! each marker into the backend's placeholder, remembering the order to bind in:
-//! `$n` on PostgreSQL and `?n` on SQLite (one number per parameter, reused), a plain
-//! `?` per occurrence on MySQL. Values are always bound, never put into SQL text.
+//! Parameters by name, and the one way a statement's values are bound. The permit
+//! templates say `{owner}` wherever the owner goes — the MySQL acquire needs it a
+//! dozen times — and rendering turns each marker into the backend's placeholder,
+//! remembering the order to bind in: `$n` on PostgreSQL and `?n` on SQLite (one
+//! number per parameter, reused), a plain `?` per occurrence on MySQL. The lock
+//! statements, whose text is public ([`crate::statements()`]), keep their
+//! placeholders and declare the same order ([`super::LockBinds`]). Either way a
+//! statement's [`Param`]s pick its values from one [`Values`] ([`Rendered::bound`]). Values are
+//! always bound, never put into SQL text.
 
 use crate::backend::Backend;
 
@@ -25,6 +29,9 @@ pub(crate) enum Param {
     Ms,
     /// The `NOTIFY` channel (PostgreSQL).
     Channel,
+    /// A lock's owner, as bytes (the lock tables' `owner` column is binary); lock
+    /// statements only, so no marker.
+    LockOwner,
 }
 
 const PARAMS: [(&str, Param); 8] = [
@@ -116,10 +123,11 @@ impl Rendered {
     /// The statement with `values` bound in its order, to run as any other statement
     /// of the store ([`crate::sql::Run`], prepared once per connection).
     pub(crate) fn bound(&self, values: &Values) -> crate::sql::Bound {
-        use crate::sql::Param as P;
+        use super::run::Param as P;
         let params = self.binds.iter().map(|param| match param {
             Param::Key => P::Bytes(values.key.clone()),
             Param::Owner => P::Text(values.owner.clone()),
+            Param::LockOwner => P::Bytes(values.owner.as_bytes().to_vec()),
             Param::Weight => P::Int(values.weight),
             Param::Limit => P::Int(values.limit),
             Param::Ttl => P::OptInt(values.ttl),
