@@ -12,6 +12,12 @@ use crate::{AcquireResult, Capabilities, LockError, LockStore, PermitStore, Rele
 /// wrapper that only changes one behaviour — hides a capability, delays an answer,
 /// counts calls — is a few lines instead of a hand-written forwarder of every method.
 ///
+/// Every method forwards to [`inner`](Self::inner) by default; the six async ones hand on
+/// the inner store's future as it is (no second boxed future per call). Override a method
+/// with `async fn` under `#[async_trait]`, as the example does. A wrapper that changes
+/// acquiring overrides [`try_acquire`](LockStore::try_acquire) (what a `Lock` calls),
+/// and [`save`](LockStore::save) too if direct callers of `save` should see the change.
+///
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,26 +58,7 @@ pub trait DelegatingStore: Send + Sync + 'static {
     /// The wrapped store.
     fn inner(&self) -> &dyn LockStore;
 
-    /// [`LockStore::save`]; forwards by default.
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        self.inner().save(key, owner, ttl).await
-    }
-    /// [`LockStore::delete`]; forwards by default.
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        self.inner().delete(key, owner).await
-    }
-    /// [`LockStore::force_delete`]; forwards by default.
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        self.inner().force_delete(key).await
-    }
-    /// [`LockStore::exists`]; forwards by default.
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        self.inner().exists(key).await
-    }
-    /// [`LockStore::extend`]; forwards by default.
-    async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
-        self.inner().extend(key, owner, duration).await
-    }
+    crate::store::forward_store_futures!(LockStore, |this| this.inner());
     /// [`LockStore::name`]; forwards by default.
     fn name(&self) -> &str {
         self.inner().name()
@@ -79,14 +66,6 @@ pub trait DelegatingStore: Send + Sync + 'static {
     /// [`LockStore::capabilities`]; forwards by default.
     fn capabilities(&self) -> Capabilities {
         self.inner().capabilities()
-    }
-    /// [`LockStore::try_acquire`]; forwards by default.
-    ///
-    /// A wrapper that overrides [`save`](Self::save) to change acquiring must override
-    /// this too (or hide the capabilities `try_acquire` reports), since lock-core
-    /// acquires through `try_acquire`.
-    async fn try_acquire(&self, key: &str, owner: &str, ttl: Option<Duration>) -> AcquireResult {
-        self.inner().try_acquire(key, owner, ttl).await
     }
     /// [`LockStore::release_listener`]; forwards by default.
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {

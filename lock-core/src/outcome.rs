@@ -11,7 +11,7 @@ use crate::LockError;
 
 /// A future that completes when a lock key *may* have been released.
 ///
-/// Returned by [`LockStore::release_listener`]. It must be registered when it is
+/// Returned by [`LockStore::release_listener`](crate::LockStore::release_listener). It must be registered when it is
 /// created (not when first polled), so that a release between the listener's
 /// creation and the waiter's next `save` is not missed.
 ///
@@ -24,11 +24,11 @@ use crate::LockError;
 /// `release_listener_is_registered_at_creation`).
 pub type ReleaseFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// What [`LockStore::try_acquire`] returns: the outcome of one acquire attempt, or the
+/// What [`LockStore::try_acquire`](crate::LockStore::try_acquire) returns: the outcome of one acquire attempt, or the
 /// store's error.
 pub type AcquireResult = Result<Acquisition, LockError>;
 
-/// The outcome of one acquire attempt ([`LockStore::try_acquire`]).
+/// The outcome of one acquire attempt ([`LockStore::try_acquire`](crate::LockStore::try_acquire)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Acquisition {

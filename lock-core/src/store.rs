@@ -252,91 +252,42 @@ pub trait LockStore: Send + Sync + 'static {
 pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The six async methods of [`LockStore`], each handing on the future of `$target`'s
-/// method as it is: a forwarding store boxes no second future around the first.
+/// method as it is: a forwarding store boxes no second future around the first. (The
+/// lifetimes are those `#[async_trait]` gives the trait's methods: one per reference,
+/// each outliving the future's.)
 macro_rules! forward_store_futures {
     ($trait:path, |$this:ident| $target:expr) => {
-        fn save<'a, 'k, 'o, 'f>(
+        $crate::store::forward_store_futures!(@fn $trait, $this, $target,
+            save('k key, 'o owner; ttl: Option<Duration>) -> Result<bool, LockError>);
+        $crate::store::forward_store_futures!(@fn $trait, $this, $target,
+            delete('k key, 'o owner;) -> Result<(), LockError>);
+        $crate::store::forward_store_futures!(@fn $trait, $this, $target,
+            force_delete('k key;) -> Result<(), LockError>);
+        $crate::store::forward_store_futures!(@fn $trait, $this, $target,
+            exists('k key;) -> Result<bool, LockError>);
+        $crate::store::forward_store_futures!(@fn $trait, $this, $target,
+            extend('k key, 'o owner; duration: Duration) -> Result<(), LockError>);
+        $crate::store::forward_store_futures!(@fn $trait, $this, $target,
+            try_acquire('k key, 'o owner; ttl: Option<Duration>) -> AcquireResult);
+    };
+    (@fn $trait:path, $this:ident, $target:expr,
+        $name:ident($($lt:lifetime $text:ident),*; $($arg:ident: $ty:ty)?) -> $out:ty) => {
+        #[doc = concat!(
+            "[`LockStore::", stringify!($name), "`], forwarded: the inner store's future ",
+            "is handed on as it is."
+        )]
+        fn $name<'a, $($lt,)* 'f>(
             &'a self,
-            key: &'k str,
-            owner: &'o str,
-            ttl: Option<Duration>,
-        ) -> $crate::store::StoreFuture<'f, Result<bool, LockError>>
+            $($text: &$lt str,)*
+            $($arg: $ty)?
+        ) -> $crate::store::StoreFuture<'f, $out>
         where
             'a: 'f,
-            'k: 'f,
-            'o: 'f,
+            $($lt: 'f,)*
             Self: 'f,
         {
             let $this = self;
-            <_ as $trait>::save($target, key, owner, ttl)
-        }
-        fn delete<'a, 'k, 'o, 'f>(
-            &'a self,
-            key: &'k str,
-            owner: &'o str,
-        ) -> $crate::store::StoreFuture<'f, Result<(), LockError>>
-        where
-            'a: 'f,
-            'k: 'f,
-            'o: 'f,
-            Self: 'f,
-        {
-            let $this = self;
-            <_ as $trait>::delete($target, key, owner)
-        }
-        fn force_delete<'a, 'k, 'f>(
-            &'a self,
-            key: &'k str,
-        ) -> $crate::store::StoreFuture<'f, Result<(), LockError>>
-        where
-            'a: 'f,
-            'k: 'f,
-            Self: 'f,
-        {
-            let $this = self;
-            <_ as $trait>::force_delete($target, key)
-        }
-        fn exists<'a, 'k, 'f>(
-            &'a self,
-            key: &'k str,
-        ) -> $crate::store::StoreFuture<'f, Result<bool, LockError>>
-        where
-            'a: 'f,
-            'k: 'f,
-            Self: 'f,
-        {
-            let $this = self;
-            <_ as $trait>::exists($target, key)
-        }
-        fn extend<'a, 'k, 'o, 'f>(
-            &'a self,
-            key: &'k str,
-            owner: &'o str,
-            duration: Duration,
-        ) -> $crate::store::StoreFuture<'f, Result<(), LockError>>
-        where
-            'a: 'f,
-            'k: 'f,
-            'o: 'f,
-            Self: 'f,
-        {
-            let $this = self;
-            <_ as $trait>::extend($target, key, owner, duration)
-        }
-        fn try_acquire<'a, 'k, 'o, 'f>(
-            &'a self,
-            key: &'k str,
-            owner: &'o str,
-            ttl: Option<Duration>,
-        ) -> $crate::store::StoreFuture<'f, AcquireResult>
-        where
-            'a: 'f,
-            'k: 'f,
-            'o: 'f,
-            Self: 'f,
-        {
-            let $this = self;
-            <_ as $trait>::try_acquire($target, key, owner, ttl)
+            <_ as $trait>::$name($target, $($text,)* $($arg)?)
         }
     };
 }
