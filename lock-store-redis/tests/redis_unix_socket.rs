@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::process::redis_server;
 use common::{temp_dir, unique};
-use lock_core::{LockFactory, LockStore, RetryConfig};
+use lock_core::{LockFactory, LockStore};
 use lock_store_redis::{RedisStore, RedisStoreOptions};
 
 const TTL: Option<Duration> = Some(Duration::from_secs(30));
@@ -83,23 +83,6 @@ async fn a_server_on_a_unix_socket_serves_every_operation_and_release_notificati
     let key = unique("unix.notify");
     let holder = locks.create_lock(&key).unwrap();
     assert!(holder.acquire_immediately().await.unwrap());
-    let waiter = locks.create_lock(&key).unwrap();
-    let waiting = tokio::spawn(async move {
-        let retry = RetryConfig::default()
-            .delay(Duration::from_secs(30))
-            .timeout(Duration::from_secs(10));
-        let started = Instant::now();
-        let acquired = waiter.acquire_with(retry).await.unwrap();
-        waiter.release().await.unwrap();
-        (acquired, started.elapsed())
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    holder.release().await.unwrap();
-    let (acquired, waited) = waiting.await.unwrap();
-    assert!(acquired);
-    assert!(
-        waited < Duration::from_secs(5),
-        "the waiter slept {waited:?}: the release was not notified"
-    );
+    common::assert_release_wakes_a_waiter(&locks, holder, &key).await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -56,3 +56,30 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 #[allow(unused_imports)]
 pub use lock_testkit::services::PrivateRedis;
+
+/// A waiter on `key` (held by `holder`, of `locks`) wakes on the holder's release, long
+/// before its 30 s retry delay: the store's release notification reaches it.
+pub async fn assert_release_wakes_a_waiter(
+    locks: &lock_core::LockFactory,
+    holder: lock_core::Lock,
+    key: &str,
+) {
+    let waiter = locks.create_lock(key).unwrap();
+    let waiting = tokio::spawn(async move {
+        let retry = lock_core::RetryConfig::default()
+            .delay(Duration::from_secs(30))
+            .timeout(Duration::from_secs(10));
+        let started = std::time::Instant::now();
+        let acquired = waiter.acquire_with(retry).await.unwrap();
+        waiter.release().await.unwrap();
+        (acquired, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.release().await.unwrap();
+    let (acquired, waited) = waiting.await.unwrap();
+    assert!(acquired);
+    assert!(
+        waited < Duration::from_secs(5),
+        "the waiter slept {waited:?}: the release was not notified"
+    );
+}
