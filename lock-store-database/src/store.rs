@@ -118,11 +118,7 @@ impl DatabaseStore {
             Ok(()) => Ok(store),
             // The table is missing or wrong: the connection itself worked.
             Err(LockError::Storage(source)) if source.is::<TableError>() => {
-                Err(LockError::store_failed(
-                    store.backend().name(),
-                    store.inner.endpoint.as_str(),
-                    source,
-                ))
+                Err(store.context(LockError::Storage(source)))
             }
             Err(LockError::Storage(source)) => Err(LockError::connect_failed(
                 store.backend().name(),
@@ -188,9 +184,11 @@ impl DatabaseStore {
     /// A storage error with this store's name and endpoint.
     pub(crate) fn context(&self, error: LockError) -> LockError {
         match error {
-            LockError::Storage(source) => {
-                LockError::store_failed(self.backend().name(), self.inner.endpoint.as_str(), source)
-            }
+            LockError::Storage(source) => LockError::store_failed(
+                self.backend().name(),
+                self.inner.endpoint.as_str(),
+                crate::error::tidy(source),
+            ),
             other => other,
         }
     }
