@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{AcquireResult, Capabilities, LockError, LockStore, PermitStore, ReleaseFuture};
+use crate::{
+    AcquireResult, Capabilities, ImmediateStore, LockError, LockStore, PermitStore, ReleaseFuture,
+};
 
 /// A store that wraps another and forwards every method it does not override.
 ///
@@ -75,6 +77,12 @@ pub trait DelegatingStore: Send + Sync + 'static {
     fn permits(&self) -> Option<&dyn PermitStore> {
         self.inner().permits()
     }
+    /// [`LockStore::immediate`]; `None` by default, **not** forwarded: a wrapper that
+    /// changes `try_acquire` or `delete` would otherwise be bypassed by every `Lock`.
+    /// A wrapper that changes neither may return `self.inner().immediate()`.
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        None
+    }
 }
 
 /// Hands on each future of the [`DelegatingStore`] method as it is (no second box).
@@ -91,5 +99,8 @@ impl<W: DelegatingStore> LockStore for W {
     }
     fn permits(&self) -> Option<&dyn PermitStore> {
         DelegatingStore::permits(self)
+    }
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        DelegatingStore::immediate(self)
     }
 }

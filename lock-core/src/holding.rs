@@ -199,7 +199,18 @@ impl Holding {
         self.update(|st| {
             st.fire_if_expired(|| now);
             st.generation += 1;
-            st.flag = std::mem::take(&mut st.upcoming);
+            // The new holding takes the upcoming flag. The next one gets a fresh flag —
+            // the old holding's, reset, when nothing else has it (no signal of that
+            // holding exists, and `flag_of` never hands out a replaced holding's flag):
+            // no allocation per acquisition.
+            let mut old = std::mem::replace(&mut st.flag, st.upcoming.clone());
+            st.upcoming = match Arc::get_mut(&mut old) {
+                Some(unshared) => {
+                    *unshared.get_mut() = false;
+                    old
+                }
+                None => Fired::default(),
+            };
             st.deadline = deadline;
             st.fencing_token = fencing_token;
             st.ended = deadline == Deadline::NotHeld;
@@ -263,15 +274,15 @@ impl Holding {
         });
     }
 
-    /// A release of holding `generation` (`None`: the latest) begins: from now on it is
-    /// not held as far as this process knows, and not extended. `false` if that holding
-    /// already ended.
-    pub(crate) fn releasing(&self, generation: Option<u64>) -> bool {
+    /// A release of holding `generation` (`None`: the latest) begins `now`: from now on
+    /// it is not held as far as this process knows, and not extended. `false` if that
+    /// holding already ended.
+    pub(crate) fn releasing(&self, generation: Option<u64>, now: Instant) -> bool {
         self.update(|st| {
             if generation.is_some_and(|g| g != st.generation || st.ended) {
                 return false;
             }
-            st.fire_if_expired(Instant::now);
+            st.fire_if_expired(|| now);
             st.ending = true;
             if let Some(extender) = st.extender.take() {
                 extender.abort();
@@ -280,9 +291,10 @@ impl Holding {
         })
     }
 
-    /// The latest holding ended (released, or found not held). Returns how long it was
-    /// held, when this process acquired it.
-    pub(crate) fn released(&self) -> Option<Duration> {
+    /// The latest holding ended (released, or found not held) by a release that began
+    /// `now` (after [`releasing`](Self::releasing)). Returns how long it was held until
+    /// then, when this process acquired it.
+    pub(crate) fn released(&self, now: Instant) -> Option<Duration> {
         self.update(|st| {
             if let Some(extender) = st.extender.take() {
                 extender.abort();
@@ -290,7 +302,6 @@ impl Holding {
             if st.ended {
                 return None;
             }
-            let now = Instant::now();
             st.fire_if_expired(|| now);
             st.ended = true;
             st.ending = false;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::LockError;
+use crate::immediate::ImmediateStore;
 pub(crate) use crate::outcome::{AcquireResult, Acquisition, ReleaseFuture};
 use crate::permits::PermitStore;
 
@@ -246,6 +247,17 @@ pub trait LockStore: Send + Sync + 'static {
     fn permits(&self) -> Option<&dyn PermitStore> {
         None
     }
+
+    /// The same store answering in place, if it can ([`ImmediateStore`]: its state lives
+    /// in this process): `None` by default. A [`Lock`](crate::Lock) then acquires and
+    /// releases through it, without a boxed future.
+    ///
+    /// Return it only when its methods behave exactly as this store's `try_acquire` and
+    /// `delete`: a wrapper that changes either must not hand on its inner store's
+    /// (which is why [`DelegatingStore`](crate::DelegatingStore) does not by default).
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        None
+    }
 }
 
 /// A store's future, boxed once (the shape `#[async_trait]` gives trait methods).
@@ -306,5 +318,8 @@ impl<S: LockStore + ?Sized> LockStore for std::sync::Arc<S> {
     }
     fn permits(&self) -> Option<&dyn PermitStore> {
         (**self).permits()
+    }
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        (**self).immediate()
     }
 }

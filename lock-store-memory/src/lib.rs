@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod key;
 mod store;
 
 pub use store::MemoryStore;

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lock_core::{
-    Acquisition, Capabilities, FenceCounter, LockError, LockStore, PermitStore, PermitTable,
-    ReleaseFuture, ReleaseHub, async_trait, validate,
+    AcquireResult, Acquisition, Capabilities, Checked, FenceCounter, ImmediateStore, LockError,
+    LockStore, PermitStore, PermitTable, ReleaseFuture, ReleaseHub, async_trait, validate,
 };
 use parking_lot::{Mutex, MutexGuard};
+
+use crate::key::{ByStoreHash, OwnerText, Probe, StoredKey, shard_of};
 use tokio::time::Instant;
 
 /// Below this many entries a shard's map is never swept.
@@ -24,9 +26,13 @@ const SHARDS: usize = 32;
 ///   grows (a sweep whenever it doubles), so memory follows the number of locks held,
 ///   not the number of keys ever used.
 /// * Capabilities: release notification (waiters wake on release), fencing tokens (one
-///   counter per store, folded with the wall clock in microseconds, so tokens grow across
-///   keys and stay above those of a previous store or process on the machine) and the
-///   holder's remaining TTL.
+///   counter per store, folded with the wall clock in microseconds — read when the store
+///   is made, carried forward by the monotonic clock —, so tokens grow across keys and
+///   stay above those of a previous store or process on the machine) and the holder's
+///   remaining TTL.
+/// * One SipHash of the key per operation (keyed at random per store): it picks the
+///   shard and places the key in the shard's map. Owners of up to 32 bytes (lock-core
+///   mints 32) are kept inline.
 /// * Expiry follows tokio's clock, so `tokio::time::pause` drives it in tests.
 ///
 /// Clones share the same locks.
@@ -71,21 +77,23 @@ impl Default for Inner {
 }
 
 impl Inner {
-    fn shard(&self, key: &str) -> MutexGuard<'_, State> {
-        let hash = self.hasher.hash_one(key) as usize;
-        self.shards[hash & (SHARDS - 1)].lock()
+    /// `key`'s shard, locked, and the key as its map looks it up (hashed once).
+    fn shard<'k>(&self, key: &'k str) -> (MutexGuard<'_, State>, Probe<'k>) {
+        let hash = self.hasher.hash_one(key);
+        let shard = self.shards[shard_of(hash, SHARDS)].lock();
+        (shard, Probe { hash, text: key })
     }
 }
 
 #[derive(Default)]
 struct State {
-    locks: HashMap<String, Entry>,
+    locks: HashMap<StoredKey, Entry, ByStoreHash>,
     /// Map size after the last sweep; the next sweep happens at twice that.
     swept_at: usize,
 }
 
 struct Entry {
-    owner: Box<str>,
+    owner: OwnerText,
     expires_at: Option<Instant>,
 }
 
@@ -97,8 +105,8 @@ impl Entry {
 
 impl State {
     /// The entry for `key` if it is held and not expired.
-    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
-        self.locks.get_mut(key).filter(|e| e.live(now))
+    fn live(&mut self, key: Probe<'_>, now: Instant) -> Option<&mut Entry> {
+        self.locks.get_mut(key.view()).filter(|e| e.live(now))
     }
 
     fn maybe_sweep(&mut self, now: Instant) {
@@ -121,8 +129,8 @@ impl State {
         }
     }
 
-    fn remove(&mut self, key: &str) -> Option<Entry> {
-        let removed = self.locks.remove(key);
+    fn remove(&mut self, key: Probe<'_>) -> Option<Entry> {
+        let removed = self.locks.remove(key.view());
         if removed.is_some() {
             self.maybe_shrink();
         }
@@ -188,57 +196,88 @@ impl MemoryStore {
         self.inner.released.waiting_keys()
     }
 
-    /// One acquire attempt: what both `save` and `try_acquire` report.
+    /// One acquire attempt on checked input: what `save`, `try_acquire` and
+    /// `try_acquire_now` report.
     fn acquire_once(
         &self,
         key: &str,
         owner: &str,
         ttl: Option<Duration>,
+        now: Instant,
     ) -> Result<Acquisition, LockError> {
-        validate::save_input(key, owner, ttl)?;
-        let now = Instant::now();
         let expires_at = ttl.map(|t| deadline(now, t)).transpose()?;
-        let mut st = self.inner.shard(key);
-        if let Some(held) = st.live(key, now) {
-            let left = held.expires_at.map(|at| at - now);
-            return Ok(Acquisition::denied(left));
+        let (mut st, key) = self.inner.shard(key);
+        if let Some(entry) = st.locks.get_mut(key.view()) {
+            if entry.live(now) {
+                let left = entry.expires_at.map(|at| at - now);
+                return Ok(Acquisition::denied(left));
+            }
+            // Expired: taken over in place (the key is already in the map).
+            // Under the shard's lock: the key's tokens are issued in order.
+            let token = self.inner.tokens.next_at(now);
+            entry.owner = OwnerText::new(owner);
+            entry.expires_at = expires_at;
+            return Ok(Acquisition::acquired_with_token(token));
         }
         st.maybe_sweep(now);
-        // Under the shard's lock: the key's tokens are issued in order.
-        let token = self.inner.tokens.next();
+        let token = self.inner.tokens.next_at(now);
         st.locks.insert(
-            key.to_owned(),
+            key.to_stored(),
             Entry {
-                owner: owner.into(),
+                owner: OwnerText::new(owner),
                 expires_at,
             },
         );
         Ok(Acquisition::acquired_with_token(token))
     }
-}
 
-#[async_trait]
-impl LockStore for MemoryStore {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
-        Ok(self.acquire_once(key, owner, ttl)?.acquired)
-    }
-
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate::delete_input(key, owner)?;
+    /// `delete` on checked input.
+    fn delete_once(&self, key: &str, owner: &str, now: Instant) -> Result<(), LockError> {
         {
-            let mut st = self.inner.shard(key);
-            match st.live(key, Instant::now()) {
-                Some(e) if *e.owner == *owner => st.remove(key),
+            let (mut st, probe) = self.inner.shard(key);
+            match st.live(probe, now) {
+                Some(e) if e.owner.is(owner) => st.remove(probe),
                 _ => return Err(LockError::NotOwned),
             };
         }
         self.inner.released.notify(key);
         Ok(())
     }
+}
+
+impl ImmediateStore for MemoryStore {
+    fn try_acquire_now(
+        &self,
+        lock: Checked<'_>,
+        ttl: Option<Duration>,
+        now: Instant,
+    ) -> AcquireResult {
+        validate::ttl(ttl)?;
+        self.acquire_once(lock.key(), lock.owner(), ttl, now)
+    }
+
+    fn delete_now(&self, lock: Checked<'_>, now: Instant) -> Result<(), LockError> {
+        self.delete_once(lock.key(), lock.owner(), now)
+    }
+}
+
+#[async_trait]
+impl LockStore for MemoryStore {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<bool, LockError> {
+        validate::save_input(key, owner, ttl)?;
+        Ok(self.acquire_once(key, owner, ttl, Instant::now())?.acquired)
+    }
+
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate::delete_input(key, owner)?;
+        self.delete_once(key, owner, Instant::now())
+    }
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
         validate::key(key)?;
-        let removed = self.inner.shard(key).remove(key);
+        let (mut st, probe) = self.inner.shard(key);
+        let removed = st.remove(probe);
+        drop(st);
         if removed.is_some() {
             self.inner.released.notify(key);
         }
@@ -247,15 +286,17 @@ impl LockStore for MemoryStore {
 
     async fn exists(&self, key: &str) -> Result<bool, LockError> {
         validate::key(key)?;
-        Ok(self.inner.shard(key).live(key, Instant::now()).is_some())
+        let (mut st, probe) = self.inner.shard(key);
+        Ok(st.live(probe, Instant::now()).is_some())
     }
 
     async fn extend(&self, key: &str, owner: &str, duration: Duration) -> Result<(), LockError> {
         validate::extend_input(key, owner, duration)?;
         let now = Instant::now();
         let expires_at = deadline(now, duration)?;
-        match self.inner.shard(key).live(key, now) {
-            Some(e) if *e.owner == *owner => {
+        let (mut st, probe) = self.inner.shard(key);
+        match st.live(probe, now) {
+            Some(e) if e.owner.is(owner) => {
                 e.expires_at = Some(expires_at);
                 Ok(())
             }
@@ -277,7 +318,8 @@ impl LockStore for MemoryStore {
         owner: &str,
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
-        self.acquire_once(key, owner, ttl)
+        validate::save_input(key, owner, ttl)?;
+        self.acquire_once(key, owner, ttl, Instant::now())
     }
 
     fn release_listener(&self, key: &str) -> Option<ReleaseFuture> {
@@ -286,5 +328,9 @@ impl LockStore for MemoryStore {
 
     fn permits(&self) -> Option<&dyn PermitStore> {
         Some(&self.inner.permits)
+    }
+
+    fn immediate(&self) -> Option<&dyn ImmediateStore> {
+        Some(self)
     }
 }

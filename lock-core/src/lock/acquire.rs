@@ -6,10 +6,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::op::OpGuard;
 use super::{Lock, Shared};
 use crate::armed::Armed;
 use crate::holding::Deadline;
@@ -128,9 +128,16 @@ impl Lock {
         &self,
         retry: RetryConfig,
     ) -> Result<Option<u64>, LockError> {
+        // One try on a store that answers in place: no future at all (see `in_place`).
+        if retry.attempts == Some(1) && retry.validate().is_ok() {
+            if let Some(done) = self.try_acquire_in_place() {
+                return done;
+            }
+        }
         let span =
             tracing::debug_span!("lock.acquire", store = %self.store_name(), key = %self.key());
-        self.acquire_traced(retry).instrument(span).await
+        // Boxed: the in-place path above keeps this future small.
+        Box::pin(self.acquire_traced(retry).instrument(span)).await
     }
 
     async fn acquire_traced(&self, retry: RetryConfig) -> Result<Option<u64>, LockError> {
@@ -166,16 +173,7 @@ impl Lock {
             };
             let outcome = outcome?;
             if let Some(generation) = outcome.generation {
-                let waited = outcome.answered_at.saturating_duration_since(started);
-                crate::observe::acquired(store.name(), waited);
-                tracing::debug!(
-                    store = store.name(),
-                    key = %self.key(),
-                    waited_ms = waited.as_millis() as u64,
-                    attempts,
-                    fencing_token = outcome.acquisition.fencing_token,
-                    "lock acquired"
-                );
+                self.acquired_after(store.name(), &outcome, started, attempts);
                 return Ok(Some(generation));
             }
             if final_try || deadline.is_some_and(|t| Instant::now() >= t) {
@@ -200,7 +198,27 @@ impl Lock {
         }
     }
 
-    fn not_acquired(&self, started: Instant, attempts: u32) -> Option<u64> {
+    /// Report an acquisition `outcome` after `attempts` tries since `started`.
+    pub(super) fn acquired_after(
+        &self,
+        store: &str,
+        outcome: &Attempt,
+        started: Instant,
+        attempts: u32,
+    ) {
+        let waited = outcome.answered_at.saturating_duration_since(started);
+        crate::observe::acquired(store, waited);
+        tracing::debug!(
+            store,
+            key = %self.key(),
+            waited_ms = waited.as_millis() as u64,
+            attempts,
+            fencing_token = outcome.acquisition.fencing_token,
+            "lock acquired"
+        );
+    }
+
+    pub(super) fn not_acquired(&self, started: Instant, attempts: u32) -> Option<u64> {
         crate::observe::denied(self.store_name());
         tracing::debug!(
             store = %self.store_name(),
@@ -256,11 +274,10 @@ impl Lock {
         store: &Arc<dyn LockStore>,
         reserve: Option<Duration>,
     ) -> Result<Attempt, LockError> {
-        let op = self.shared.op.clone().lock_owned().await;
         let pending = Armed::new(
             PendingSave {
-                _op: op,
-                lock: self.shared.clone(),
+                op: self.shared.op.lock().await,
+                lock: &self.shared,
             },
             PendingSave::undo_in_background,
         );
@@ -274,6 +291,26 @@ impl Lock {
             })?;
         // Still under the operation mutex (the payload holds it) until the end.
         let _op = pending.disarm();
+        Ok(match self.answered(acquisition, sent_at) {
+            Ok(outcome) => outcome,
+            Err(answered_at) => {
+                // Owner-checked, still under the mutex.
+                let _ = self.shared.delete_on(store.as_ref()).await;
+                self.late(store.name(), answered_at)
+            }
+        })
+    }
+
+    /// What the store's answer to a try sent at `sent_at` makes of this lock (call it
+    /// under the operation mutex): a new holding, a denial, or `Err(answered_at)` for an
+    /// acquisition answered after its TTL ran out (a stalled process, a slow network) —
+    /// the store's holding has expired too, so it is no holding to hand out: the caller
+    /// removes what is left of it and reports [`late`](Self::late).
+    pub(super) fn answered(
+        &self,
+        acquisition: Acquisition,
+        sent_at: Instant,
+    ) -> Result<Attempt, Instant> {
         if !acquisition.acquired {
             return Ok(Attempt {
                 acquisition,
@@ -286,22 +323,7 @@ impl Lock {
         let answered_at = Instant::now();
         let deadline = Deadline::after(sent_at, self.ttl());
         if matches!(deadline, Deadline::At(t) if answered_at >= t) {
-            // The answer came after the TTL ran out (a stalled process, a slow network):
-            // the store's holding has expired too, so this is no holding to hand out.
-            // Remove what is left of it (owner-checked, still under the mutex) and let
-            // the caller try again.
-            let _ = self.shared.delete_on(store.as_ref()).await;
-            tracing::debug!(
-                store = store.name(),
-                key = %self.key(),
-                "acquired, but the answer arrived after the TTL ran out: not a holding"
-            );
-            return Ok(Attempt {
-                acquisition: Acquisition::denied(None),
-                generation: None,
-                late: true,
-                answered_at,
-            });
+            return Err(answered_at);
         }
         let generation = Some(self.on_acquired(deadline, acquisition.fencing_token, answered_at));
         Ok(Attempt {
@@ -312,6 +334,22 @@ impl Lock {
         })
     }
 
+    /// A try whose acquisition came too late (see [`answered`](Self::answered)), once
+    /// what was left of it was removed: the caller tries again.
+    pub(super) fn late(&self, store: &str, answered_at: Instant) -> Attempt {
+        tracing::debug!(
+            store,
+            key = %self.key(),
+            "acquired, but the answer arrived after the TTL ran out: not a holding"
+        );
+        Attempt {
+            acquisition: Acquisition::denied(None),
+            generation: None,
+            late: true,
+            answered_at,
+        }
+    }
+
     fn on_acquired(&self, deadline: Deadline, fencing_token: Option<u64>, now: Instant) -> u64 {
         let generation = self.shared.holding.acquired(deadline, fencing_token, now);
         self.start_extender(generation);
@@ -319,14 +357,14 @@ impl Lock {
     }
 }
 
-struct Attempt {
-    acquisition: Acquisition,
+pub(super) struct Attempt {
+    pub(super) acquisition: Acquisition,
     /// The new holding's generation when acquired.
-    generation: Option<u64>,
+    pub(super) generation: Option<u64>,
     /// Acquired, but answered after the TTL ran out: try again at once.
-    late: bool,
+    pub(super) late: bool,
     /// When the answer was read (for an acquisition; the send time for a denial).
-    answered_at: Instant,
+    pub(super) answered_at: Instant,
 }
 
 /// A `try_acquire` whose answer has not arrived (the future was dropped, or the store
@@ -335,25 +373,25 @@ struct Attempt {
 /// lock at that moment (a clone's holding: then the save was denied, and the holder
 /// releases it). It keeps the operation mutex until done, so no later attempt, release or
 /// extension of this lock runs in between, and the check cannot go stale.
-struct PendingSave {
-    _op: OwnedMutexGuard<()>,
+struct PendingSave<'a> {
+    op: OpGuard<'a>,
     /// The lock, and through its handle the store (built: the attempt used it).
-    lock: Arc<Shared>,
+    lock: &'a Arc<Shared>,
 }
 
-impl PendingSave {
+impl PendingSave<'_> {
     fn undo_in_background(self) {
-        let PendingSave { _op: op, lock } = self;
+        let PendingSave { op, lock } = self;
         let Some(store) = lock.handle.built().cloned() else {
             return;
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        // The mutex stays held, by the task, until the delete is done.
+        let op = op.detach(lock.clone());
         runtime.spawn(async move {
-            // Moved in by name: the guard must live until the delete is done (a closure
-            // capturing only the fields it uses would drop it at once).
-            let _op = op;
+            let lock = op.lock();
             if lock.holding.believed_held() {
                 return;
             }

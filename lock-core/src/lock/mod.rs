@@ -5,6 +5,8 @@
 
 mod acquire;
 mod extend;
+mod in_place;
+mod op;
 mod release;
 mod run;
 mod target;
@@ -63,7 +65,7 @@ struct Shared {
     /// held for one store call, never across a wait, so a clone's call waits at most one
     /// store round trip. It is what makes a background clean-up unable to undo a later
     /// acquisition: the clean-up checks the holding's generation under it.
-    op: Arc<tokio::sync::Mutex<()>>,
+    op: op::OpMutex,
     holding: Arc<Holding>,
     /// Serialized at least once: registered for restores in this process.
     handed_over: AtomicBool,
@@ -110,7 +112,7 @@ impl Lock {
                 owner,
                 ttl,
                 handle,
-                op: Arc::new(tokio::sync::Mutex::new(())),
+                op: op::OpMutex::new(),
                 holding: Arc::new(Holding::default()),
                 handed_over: AtomicBool::new(false),
                 target,

@@ -1,11 +1,12 @@
 //! Releasing: explicitly (`release`, `force_release`), and in the background on drop,
 //! bound to the one holding the dropped guard or `run` owned.
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Lock;
-use crate::LockError;
 use crate::observe;
+use crate::{LockError, LockStore};
 
 impl Lock {
     /// Release the lock. `Err(NotOwned)` unless this owner holds it (also after it
@@ -35,22 +36,40 @@ impl Lock {
     /// Release holding `generation` only (`None`: whatever this owner holds). A holding
     /// that already ended is `Err(NotOwned)`, and a later holding is left alone.
     pub(crate) async fn release_holding(&self, generation: Option<u64>) -> Result<(), LockError> {
+        // On a store that answers in place: no future at all (see `in_place`).
+        if let Some(done) = self.release_in_place(generation) {
+            return done;
+        }
         let span =
             tracing::debug_span!("lock.release", store = %self.store_name(), key = %self.key());
-        self.release_traced(generation).instrument(span).await
+        // Boxed: the in-place path above keeps this future small.
+        Box::pin(self.release_traced(generation).instrument(span)).await
     }
 
     async fn release_traced(&self, generation: Option<u64>) -> Result<(), LockError> {
         let store = self.store().await?;
         let _op = self.shared.op.lock().await;
-        let holding = &self.shared.holding;
-        if !holding.releasing(generation) {
+        // One clock reading: the release begins (and the hold time ends) now.
+        let now = Instant::now();
+        if !self.shared.holding.releasing(generation, now) {
             return Err(LockError::NotOwned);
         }
         let result = self.shared.delete_on(store.as_ref()).await;
+        self.release_answered(store.as_ref(), result, now)
+    }
+
+    /// Settle a release that began `now` (`Holding::releasing`) with the store's answer
+    /// to its delete (call it under the operation mutex).
+    pub(super) fn release_answered(
+        &self,
+        store: &dyn LockStore,
+        result: Result<(), LockError>,
+        now: Instant,
+    ) -> Result<(), LockError> {
+        let holding = &self.shared.holding;
         match &result {
             Ok(()) => {
-                let held = holding.released();
+                let held = holding.released(now);
                 observe::released(store.name(), held);
                 tracing::debug!(
                     store = store.name(),
@@ -60,7 +79,7 @@ impl Lock {
                 );
             }
             Err(LockError::NotOwned) => {
-                holding.released();
+                holding.released(now);
             }
             Err(error) => observe::error(store.name(), self.key(), "release", error),
         }
@@ -105,11 +124,12 @@ impl Lock {
     async fn force_release_traced(&self) -> Result<(), LockError> {
         let store = self.store().await?;
         let _op = self.shared.op.lock().await;
-        self.shared.holding.releasing(None);
+        let now = Instant::now();
+        self.shared.holding.releasing(None, now);
         let result = self.shared.force_delete_on(store.as_ref()).await;
         match &result {
             Ok(()) => {
-                self.shared.holding.released();
+                self.shared.holding.released(now);
                 tracing::debug!(store = store.name(), key = %self.key(), "lock force released");
             }
             Err(error) => observe::error(store.name(), self.key(), "force_release", error),

@@ -6,9 +6,11 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::Shared;
 use crate::permits::{PermitRequest, PermitStore, PermitUsage};
-use crate::{Acquisition, LockError, LockStore, ReleaseFuture};
+use crate::{Acquisition, Checked, ImmediateStore, LockError, LockStore, ReleaseFuture};
 
 /// The kind of holding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,15 +45,33 @@ impl Shared {
         }
     }
 
-    /// One try. `reserve`: how long a denied writer reserves the key (when a wait
-    /// follows).
+    /// This lock's key and owner, checked when it was made.
+    pub(super) fn checked(&self) -> Checked<'_> {
+        Checked::trusted(&self.key, &self.owner)
+    }
+
+    /// The store's in-place form ([`ImmediateStore`]), for a mutex (permits
+    /// go through the async methods).
+    pub(super) fn in_place<'s>(&self, store: &'s dyn LockStore) -> Option<&'s dyn ImmediateStore> {
+        match self.target {
+            Target::Mutex => store.immediate(),
+            Target::Permits { .. } => None,
+        }
+    }
+
+    /// One try (in place, without a future, on an
+    /// [`ImmediateStore`](crate::ImmediateStore)). `reserve`: how long a denied writer
+    /// reserves the key (when a wait follows).
     pub(super) async fn try_acquire_on(
         &self,
         store: &dyn LockStore,
         reserve: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         match self.target {
-            Target::Mutex => store.try_acquire(&self.key, &self.owner, self.ttl).await,
+            Target::Mutex => match store.immediate() {
+                Some(store) => store.try_acquire_now(self.checked(), self.ttl, Instant::now()),
+                None => store.try_acquire(&self.key, &self.owner, self.ttl).await,
+            },
             Target::Permits {
                 limit,
                 weight,
@@ -66,9 +86,13 @@ impl Shared {
         }
     }
 
+    /// Delete this owner's holding (in place on an [`ImmediateStore`](crate::ImmediateStore)).
     pub(super) async fn delete_on(&self, store: &dyn LockStore) -> Result<(), LockError> {
         match self.target {
-            Target::Mutex => store.delete(&self.key, &self.owner).await,
+            Target::Mutex => match store.immediate() {
+                Some(store) => store.delete_now(self.checked(), Instant::now()),
+                None => store.delete(&self.key, &self.owner).await,
+            },
             Target::Permits { .. } => {
                 permit_store(store)?
                     .release_permit(&self.key, &self.owner)
