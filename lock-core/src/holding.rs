@@ -73,9 +73,12 @@ struct State {
     fired: bool,
     /// The latest holding's fired flag, shared with its signals: it outlives the holding,
     /// so a signal of a replaced holding still knows whether that holding was lost.
-    flag: Fired,
-    /// The flag the next holding will use (signals taken while not held follow it).
-    upcoming: Fired,
+    /// Made when the first signal asks for it (it starts as `fired`): until then nobody
+    /// can look, and a holding costs no allocation.
+    flag: Option<Fired>,
+    /// The flag the next holding will use (signals taken while not held follow it),
+    /// made when the first such signal asks for it.
+    upcoming: Option<Fired>,
     /// When the latest holding was acquired (for the hold time on release).
     since: Option<Instant>,
     extender: Option<JoinHandle<()>>,
@@ -94,7 +97,9 @@ impl State {
     /// The signal of the latest holding fires (if it has not yet).
     fn fire(&mut self) {
         self.fired = true;
-        self.flag.store(true, Ordering::SeqCst);
+        if let Some(flag) = &self.flag {
+            flag.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Fire if the latest open holding's local deadline has passed (the clock is read
@@ -108,6 +113,12 @@ impl State {
             self.fire();
         }
     }
+}
+
+/// The flag in `slot`, made (set to `fired`) if no signal asked for it yet.
+fn flag(slot: &mut Option<Fired>, fired: bool) -> Fired {
+    slot.get_or_insert_with(|| Arc::new(AtomicBool::new(fired)))
+        .clone()
 }
 
 /// The holding state machine. Every change wakes the [`changed`](Self::changed) waiters.
@@ -130,8 +141,8 @@ impl Default for Holding {
                 ending: false,
                 lost: false,
                 fired: false,
-                flag: Fired::default(),
-                upcoming: Fired::default(),
+                flag: None,
+                upcoming: None,
                 since: None,
                 extender: None,
             }),
@@ -199,18 +210,9 @@ impl Holding {
         self.update(|st| {
             st.fire_if_expired(|| now);
             st.generation += 1;
-            // The new holding takes the upcoming flag. The next one gets a fresh flag —
-            // the old holding's, reset, when nothing else has it (no signal of that
-            // holding exists, and `flag_of` never hands out a replaced holding's flag):
-            // no allocation per acquisition.
-            let mut old = std::mem::replace(&mut st.flag, st.upcoming.clone());
-            st.upcoming = match Arc::get_mut(&mut old) {
-                Some(unshared) => {
-                    *unshared.get_mut() = false;
-                    old
-                }
-                None => Fired::default(),
-            };
+            // The new holding takes the upcoming flag (if a signal made it); the old
+            // one stays with the old holding's signals.
+            st.flag = st.upcoming.take();
             st.deadline = deadline;
             st.fencing_token = fencing_token;
             st.ended = deadline == Deadline::NotHeld;
@@ -336,11 +338,12 @@ impl Holding {
     /// The holding a signal taken now follows, and its fired flag: the current holding
     /// while this owner believes it holds the lock, otherwise the next one.
     pub(crate) fn signal_target(&self) -> (u64, Fired) {
-        let st = self.state();
+        let mut st = self.state();
         if st.believed_held(Instant::now()) {
-            (st.generation, st.flag.clone())
+            let fired = st.fired;
+            (st.generation, flag(&mut st.flag, fired))
         } else {
-            (st.generation + 1, st.upcoming.clone())
+            (st.generation + 1, flag(&mut st.upcoming, false))
         }
     }
 
@@ -348,10 +351,15 @@ impl Holding {
     /// flag is gone from here: a flag that says lost (the caller cannot show that the
     /// holding it got was never lost).
     pub(crate) fn flag_of(&self, generation: u64) -> Fired {
-        let st = self.state();
+        let mut st = self.state();
         match generation.cmp(&st.generation) {
-            std::cmp::Ordering::Equal => st.flag.clone(),
-            std::cmp::Ordering::Greater if generation == st.generation + 1 => st.upcoming.clone(),
+            std::cmp::Ordering::Equal => {
+                let fired = st.fired;
+                flag(&mut st.flag, fired)
+            }
+            std::cmp::Ordering::Greater if generation == st.generation + 1 => {
+                flag(&mut st.upcoming, false)
+            }
             _ => Arc::new(AtomicBool::new(true)),
         }
     }
