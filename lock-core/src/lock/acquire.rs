@@ -94,6 +94,10 @@ impl Lock {
     /// # Ok(()) }
     /// ```
     pub async fn acquire_immediately(&self) -> Result<bool, LockError> {
+        // In place when it can be (see `acquire_holding`), without the layers between.
+        if let Some(done) = self.try_acquire_in_place() {
+            return Ok(done?.is_some());
+        }
         self.acquire_with(RetryConfig::immediately()).await
     }
 

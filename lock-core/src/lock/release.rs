@@ -30,6 +30,10 @@ impl Lock {
     /// # Ok(()) }
     /// ```
     pub async fn release(&self) -> Result<(), LockError> {
+        // In place when it can be (see `release_holding`), without the layer between.
+        if let Some(done) = self.release_in_place(None) {
+            return done;
+        }
         self.release_holding(None).await
     }
 
