@@ -399,7 +399,7 @@ impl PendingSave<'_> {
             if lock.holding.believed_held() {
                 return;
             }
-            let (store, key) = (store.as_ref(), lock.key.as_str());
+            let (store, key) = (store.as_ref(), lock.key());
             match lock.delete_on(store).await {
                 Ok(()) => tracing::debug!(
                     store = store.name(),

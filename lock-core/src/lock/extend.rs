@@ -84,17 +84,17 @@ async fn extend_once(
     match shared.extend_on(store, duration).await {
         Ok(()) => {
             shared.holding.extended(generation, until);
-            tracing::debug!(store = store.name(), key = %shared.key, extended_ms = duration.as_millis() as u64, "lock extended");
+            tracing::debug!(store = store.name(), key = %shared.key(), extended_ms = duration.as_millis() as u64, "lock extended");
             Ok(())
         }
         Err(LockError::NotOwned) => {
             if shared.holding.mark_lost(generation) {
-                observe::lost(store.name(), &shared.key, "extension refused");
+                observe::lost(store.name(), shared.key(), "extension refused");
             }
             Err(LockError::NotOwned)
         }
         Err(error) => {
-            observe::error(store.name(), &shared.key, "extend", &error);
+            observe::error(store.name(), shared.key(), "extend", &error);
             Err(error)
         }
     }
@@ -165,7 +165,7 @@ async fn extend_while_held(
                 if holding.mark_lost(generation) {
                     observe::lost(
                         store.name(),
-                        &shared.key,
+                        shared.key(),
                         "auto-extension failed until the deadline passed",
                     );
                 }

@@ -56,8 +56,10 @@ pub struct Lock {
 
 /// What every clone of one lock shares.
 struct Shared {
-    key: String,
-    owner: String,
+    /// The key, then the owner, in one allocation (a cycle reads both: one place in
+    /// memory rather than two); `key_len` bytes of key.
+    text: Box<str>,
+    key_len: usize,
     ttl: Option<Duration>,
     handle: StoreHandle,
     /// One store call that changes this owner's holding at a time (acquire attempts,
@@ -72,13 +74,23 @@ struct Shared {
     target: Target,
 }
 
+impl Shared {
+    fn key(&self) -> &str {
+        &self.text[..self.key_len]
+    }
+
+    fn owner(&self) -> &str {
+        &self.text[self.key_len..]
+    }
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
         // The last clone is gone: nobody can release or use the lock any more, so stop
         // extending it; it expires with its TTL.
         self.holding.stop_extender();
         if *self.handed_over.get_mut() {
-            self.handle.forget(&self.key, &self.owner);
+            self.handle.forget(self.key(), self.owner());
         }
     }
 }
@@ -86,7 +98,7 @@ impl Drop for Shared {
 impl std::fmt::Debug for Lock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lock")
-            .field("key", &self.shared.key)
+            .field("key", &self.shared.key())
             .field("owner", &"<redacted>")
             .field("ttl", &self.shared.ttl)
             .field("store", &self.store_name())
@@ -108,8 +120,8 @@ impl Lock {
     ) -> Self {
         Lock {
             shared: Arc::new(Shared {
-                key,
-                owner,
+                key_len: key.len(),
+                text: (key + &owner).into_boxed_str(),
                 ttl,
                 handle,
                 op: op::OpMutex::new(),
@@ -176,14 +188,14 @@ impl Lock {
 
     /// The lock key.
     pub fn key(&self) -> &str {
-        &self.shared.key
+        self.shared.key()
     }
 
     /// The owner token: 128 random bits as 32 hex digits.
     ///
     /// It is a capability to release the lock: never log it.
     pub fn owner(&self) -> &str {
-        &self.shared.owner
+        self.shared.owner()
     }
 
     /// The TTL used by `acquire` (`None`: never expires).

@@ -40,14 +40,14 @@ impl Shared {
     /// (keys never contain NUL, so the two cannot collide).
     pub(super) fn queue_key(&self) -> Cow<'_, str> {
         match self.target {
-            Target::Mutex => Cow::Borrowed(&self.key),
-            Target::Permits { .. } => Cow::Owned(format!("\0permits\0{}", self.key)),
+            Target::Mutex => Cow::Borrowed(self.key()),
+            Target::Permits { .. } => Cow::Owned(format!("\0permits\0{}", self.key())),
         }
     }
 
     /// This lock's key and owner, checked when it was made.
     pub(super) fn checked(&self) -> Checked<'_> {
-        Checked::trusted(&self.key, &self.owner)
+        Checked::trusted(self.key(), self.owner())
     }
 
     /// The store's in-place form ([`ImmediateStore`]), for a mutex (permits
@@ -70,7 +70,7 @@ impl Shared {
         match self.target {
             Target::Mutex => match store.immediate() {
                 Some(store) => store.try_acquire_now(self.checked(), self.ttl, Instant::now()),
-                None => store.try_acquire(&self.key, &self.owner, self.ttl).await,
+                None => store.try_acquire(self.key(), self.owner(), self.ttl).await,
             },
             Target::Permits {
                 limit,
@@ -80,7 +80,7 @@ impl Shared {
                 let request = PermitRequest::new(limit, weight, self.ttl)
                     .reserving(reserve.filter(|_| reserves));
                 permit_store(store)?
-                    .try_acquire_permit(&self.key, &self.owner, request)
+                    .try_acquire_permit(self.key(), self.owner(), request)
                     .await
             }
         }
@@ -91,11 +91,11 @@ impl Shared {
         match self.target {
             Target::Mutex => match store.immediate() {
                 Some(store) => store.delete_now(self.checked(), Instant::now()),
-                None => store.delete(&self.key, &self.owner).await,
+                None => store.delete(self.key(), self.owner()).await,
             },
             Target::Permits { .. } => {
                 permit_store(store)?
-                    .release_permit(&self.key, &self.owner)
+                    .release_permit(self.key(), self.owner())
                     .await
             }
         }
@@ -103,8 +103,8 @@ impl Shared {
 
     pub(super) async fn force_delete_on(&self, store: &dyn LockStore) -> Result<(), LockError> {
         match self.target {
-            Target::Mutex => store.force_delete(&self.key).await,
-            Target::Permits { .. } => permit_store(store)?.force_release_permits(&self.key).await,
+            Target::Mutex => store.force_delete(self.key()).await,
+            Target::Permits { .. } => permit_store(store)?.force_release_permits(self.key()).await,
         }
     }
 
@@ -114,10 +114,10 @@ impl Shared {
         duration: Duration,
     ) -> Result<(), LockError> {
         match self.target {
-            Target::Mutex => store.extend(&self.key, &self.owner, duration).await,
+            Target::Mutex => store.extend(self.key(), self.owner(), duration).await,
             Target::Permits { .. } => {
                 permit_store(store)?
-                    .extend_permit(&self.key, &self.owner, duration)
+                    .extend_permit(self.key(), self.owner(), duration)
                     .await
             }
         }
@@ -125,17 +125,17 @@ impl Shared {
 
     pub(super) async fn exists_on(&self, store: &dyn LockStore) -> Result<bool, LockError> {
         match self.target {
-            Target::Mutex => store.exists(&self.key).await,
+            Target::Mutex => store.exists(self.key()).await,
             Target::Permits { .. } => {
-                Ok(permit_store(store)?.permit_usage(&self.key).await?.holders > 0)
+                Ok(permit_store(store)?.permit_usage(self.key()).await?.holders > 0)
             }
         }
     }
 
     pub(super) fn release_listener_on(&self, store: &dyn LockStore) -> Option<ReleaseFuture> {
         match self.target {
-            Target::Mutex => store.release_listener(&self.key),
-            Target::Permits { .. } => store.permits()?.permit_release_listener(&self.key),
+            Target::Mutex => store.release_listener(self.key()),
+            Target::Permits { .. } => store.permits()?.permit_release_listener(self.key()),
         }
     }
 }
