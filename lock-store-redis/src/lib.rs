@@ -128,7 +128,8 @@ use lock_core::StoreFactory;
 
 pub use fred;
 pub use options::{
-    DEFAULT_FENCE_MARGIN, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_URL, RedisStoreOptions,
+    DEFAULT_FENCE_MARGIN, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_URL,
+    RedisStoreOptions,
 };
 pub use store::RedisStore;
 

@@ -3,6 +3,7 @@
 //! * `connect.rs`: building a store (a URL, a fred configuration, a client or a pool);
 //! * `command.rs`: running one script or command (one attempt, the operation timeout,
 //!   the reload on `NOSCRIPT`) and reading fred's errors and the scripts' replies;
+//! * `batch.rs`: acquires and releases sent together while the in-flight limit is reached;
 //! * `locks.rs`: the [`LockStore`](lock_core::LockStore) methods (one key per lock);
 //! * `permits.rs`: the [`PermitStore`](lock_core::PermitStore) methods (one hash per key).
 
@@ -23,6 +24,7 @@ use crate::scripts;
 use crate::subscriber::{Subscriber, SubscriberConfig};
 use lock_core::redact_url;
 
+mod batch;
 mod command;
 mod connect;
 mod locks;
@@ -91,6 +93,9 @@ struct Inner {
     release: Script,
     force_release: Script,
     extend: Script,
+    /// Acquires and releases sent together (`batch.rs`).
+    batch: Script,
+    batcher: batch::Batcher,
     hub: ReleaseHub,
     subscriber: Subscriber,
 }
