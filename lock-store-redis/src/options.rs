@@ -14,7 +14,7 @@ pub const DEFAULT_PREFIX: &str = "lock:";
 
 /// The default in-flight limit of the store's acquires and releases, beyond which they are
 /// sent in batches ([`RedisStoreOptions::with_max_in_flight`]).
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 2;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 
 /// The default operation timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -166,18 +166,19 @@ impl RedisStoreOptions {
         self
     }
 
-    /// How many of the store's acquires and releases may be on the wire at once before the
-    /// next ones are sent together (default [`DEFAULT_MAX_IN_FLIGHT`]); `0` = no limit, every
-    /// operation its own command.
+    /// How many commands carrying the store's acquires and releases may be on the wire at
+    /// once (default [`DEFAULT_MAX_IN_FLIGHT`]); `0` = no limit and no batching: every
+    /// operation is its own command.
     ///
-    /// Up to this many operations are each sent at once as their own script. Operations
-    /// that come while that many are in flight wait until one returns, and are then sent
-    /// together, as one script call that runs each of them as its own script would (each
-    /// one atomic, each with its own reply, its fencing token, its owner check). Under many
-    /// concurrent tasks this is what makes the store fast: the server runs one script call
-    /// and the client sends and reads one command for many operations. A lone task never
-    /// waits. A queued operation stays within the operation timeout: it is answered with
-    /// the timeout error, unsent, when its time runs out before it could go.
+    /// An operation that comes while none is in flight is sent at once, as its own script:
+    /// a lone task never waits. Operations that come while others are in flight are
+    /// collected and sent together, as one script call that runs each of them exactly as
+    /// its own script would (each one atomic, with its own reply, its own fencing token and
+    /// owner check); when this many commands are in flight, the collected operations wait
+    /// for one to return. With many concurrent tasks this is what keeps the store fast:
+    /// the server runs one script call, and the client sends and reads one command, for
+    /// many operations. A queued operation stays within the operation timeout: when its
+    /// time runs out before it could go, it is answered with the timeout error, unsent.
     ///
     /// On Redis Cluster the store never batches (a script may only touch one slot).
     pub fn with_max_in_flight(mut self, limit: usize) -> Self {

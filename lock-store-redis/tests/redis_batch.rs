@@ -233,3 +233,21 @@ async fn a_queued_operation_is_answered_within_the_operation_timeout_unsent() {
     assert_eq!(store.batches_sent(), (0, 0));
     let _ = store.delete(&first, "o").await;
 }
+
+#[tokio::test]
+async fn a_default_store_batches_what_comes_while_a_command_is_in_flight() {
+    let Some(store) = shared_store_with(|options| options).await else {
+        return;
+    };
+    assert_eq!(
+        RedisStoreOptions::default().max_in_flight(),
+        lock_store_redis::DEFAULT_MAX_IN_FLIGHT
+    );
+    let keys: Vec<String> = (0..20).map(|i| unique(&format!("default{i}"))).collect();
+    let acquired = join_all(keys.iter().map(|key| store.try_acquire(key, "owner", TTL))).await;
+    assert!(acquired.iter().all(|a| a.as_ref().unwrap().acquired));
+    let (batches, operations) = store.batches_sent();
+    assert!(batches >= 1 && operations >= 2, "{batches} {operations}");
+    let released = join_all(keys.iter().map(|key| store.delete(key, "owner"))).await;
+    assert!(released.iter().all(Result::is_ok), "{released:?}");
+}

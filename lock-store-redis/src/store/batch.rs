@@ -1,15 +1,17 @@
 //! Sending acquires and releases together while others are in flight.
 //!
 //! Each operation is one script either way; what changes is how many `EVALSHA`s carry
-//! them. While fewer than the store's in-flight limit
+//! them. An operation that comes while none of the store's lock commands is on the wire is
+//! sent at once, as its own script: a lone task pays nothing for this module but two
+//! uncontended mutex sections. Operations that come while others are in flight wait in a
+//! queue, and a task spawned for it sends the queue as **one** batch script
+//! (`scripts::batch`) as soon as it runs (the tasks that were ready before it add their
+//! operations first), unless the store's in-flight limit
 //! ([`RedisStoreOptions::with_max_in_flight`](crate::RedisStoreOptions::with_max_in_flight))
-//! of its lock commands are on the wire, an operation is sent at once, as its own script:
-//! a lone task pays nothing for this module but one uncontended mutex. Operations that
-//! come while the limit is reached wait in a queue; when a command in flight returns, the
-//! queue is sent as **one** batch script (`scripts::batch`), and each operation gets its
-//! own reply. Under load the server runs one script call for many operations and the
-//! client encodes, writes and reads one command for them: the per-command costs on both
-//! sides, which decide throughput with many tasks, are paid once per batch.
+//! is reached: then the next command to return schedules it. Each operation gets its own
+//! reply. Under load the server runs one script call for many operations and the client
+//! encodes, writes and reads one command for them: the per-command costs on both sides,
+//! which decide throughput with many tasks, are paid once per batch.
 //!
 //! What stays as it was:
 //! * **atomic operations**: each acquire or release inside a batch runs exactly as its own
@@ -61,6 +63,8 @@ struct State {
     /// Lock commands (single operations and batches) on the wire.
     in_flight: usize,
     queue: Vec<Queued>,
+    /// A task is about to send the queue.
+    flush_scheduled: bool,
 }
 
 /// The in-flight count and the queue of one store.
@@ -91,17 +95,23 @@ impl Batcher {
     }
 }
 
-/// A place on the wire, held by a single operation in flight or by the task sending
-/// batches. Given up on drop: the queue that built up meanwhile is handed to a new batch
-/// task (so a dropped operation never strands the queue), or the in-flight count goes down.
+/// A place on the wire, held by an operation or a batch in flight, given up on drop
+/// (however its future ends): a queue that built up meanwhile gets a task to send it.
 struct Slot<'a> {
     store: &'a RedisStore,
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Some(queue) = self.store.next_batch_or_leave() {
-            self.store.spawn_batches(queue);
+        let flush = {
+            let mut state = self.store.inner.batcher.state();
+            state.in_flight -= 1;
+            let flush = !state.queue.is_empty() && !state.flush_scheduled;
+            state.flush_scheduled |= flush;
+            flush
+        };
+        if flush {
+            self.store.spawn_flush();
         }
     }
 }
@@ -126,11 +136,11 @@ impl RedisStore {
         if batcher.limit == 0 {
             return self.single(op, key, owner, None).await;
         }
-        let receiver = {
+        let (receiver, flush) = {
             let mut state = batcher.state();
-            if state.in_flight < batcher.limit {
+            if state.in_flight == 0 && state.queue.is_empty() {
                 state.in_flight += 1;
-                None
+                (None, false)
             } else {
                 let (reply, receiver) = oneshot::channel();
                 state.queue.push(Queued {
@@ -140,13 +150,21 @@ impl RedisStore {
                     deadline: Instant::now() + self.inner.timeout,
                     reply,
                 });
-                Some(receiver)
+                // A task sends the queue as soon as it runs (after the tasks ready before
+                // it, whose operations join it), unless the limit is reached: then the
+                // next command to return schedules it.
+                let flush = !state.flush_scheduled && state.in_flight < batcher.limit;
+                state.flush_scheduled |= flush;
+                (Some(receiver), flush)
             }
         };
         let Some(receiver) = receiver else {
             let _slot = Slot { store: self };
             return self.single(op, key, owner, None).await;
         };
+        if flush {
+            self.spawn_flush();
+        }
         receiver.await.unwrap_or_else(|_| {
             Err(self.context(LockError::storage_msg(
                 "redis operation abandoned: the runtime stopped before it was sent",
@@ -196,44 +214,30 @@ impl RedisStore {
         }
     }
 
-    /// Under the state's mutex: the queue, keeping the place on the wire for it, or
-    /// `None` after giving the place up.
-    fn next_batch_or_leave(&self) -> Option<Vec<Queued>> {
-        let mut state = self.inner.batcher.state();
-        if state.queue.is_empty() {
-            state.in_flight -= 1;
-            None
-        } else {
-            Some(std::mem::take(&mut state.queue))
-        }
-    }
-
-    /// Send `queue` and every queue that builds up while it is in flight, on a task of its
-    /// own, holding one place on the wire. Without a runtime (it is shutting down) the
-    /// queued operations are dropped, and their callers get an error.
-    fn spawn_batches(&self, queue: Vec<Queued>) {
+    /// Send the queue on a task of its own, holding a place on the wire. Without a
+    /// runtime (it is shutting down) the queued operations are dropped, and their callers
+    /// get an error.
+    fn spawn_flush(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             let mut state = self.inner.batcher.state();
-            state.in_flight -= 1;
-            drop(queue);
-            // Nobody is left to send what queued meanwhile: fail it too.
+            state.flush_scheduled = false;
             state.queue.clear();
             return;
         };
         let store = self.clone();
         runtime.spawn(async move {
-            let slot = Slot { store: &store };
-            let mut queue = queue;
-            loop {
-                store.send_batch(queue).await;
-                match store.next_batch_or_leave() {
-                    Some(next) => queue = next,
-                    None => {
-                        std::mem::forget(slot);
-                        return;
-                    }
+            let queue = {
+                let mut state = store.inner.batcher.state();
+                state.flush_scheduled = false;
+                if state.queue.is_empty() || state.in_flight >= store.inner.batcher.limit {
+                    // Sent already, or the next command to return schedules it.
+                    return;
                 }
-            }
+                state.in_flight += 1;
+                std::mem::take(&mut state.queue)
+            };
+            let _slot = Slot { store: &store };
+            store.send_batch(queue).await;
         });
     }
 

@@ -38,7 +38,10 @@ use command::millis;
 /// Cheap to clone: clones share the connection, the scripts and the release subscriber.
 ///
 /// * `try_acquire`/`save`: one `EVALSHA` of a script doing `SET key owner NX [PX ttl]` and,
-///   on success, minting a fencing token (one round trip).
+///   on success, minting a fencing token (one round trip). While other operations of the
+///   store are in flight, acquires and releases go together in one batch script instead
+///   ([`RedisStoreOptions::with_max_in_flight`](crate::RedisStoreOptions::with_max_in_flight)),
+///   still one round trip each.
 /// * `delete`/`extend`: one `EVALSHA` of an owner-checked script; a key that is absent or
 ///   held by another owner is [`LockError::NotOwned`].
 /// * `force_delete`: one `EVALSHA` (`DEL`, and `PUBLISH` when something was deleted).
