@@ -251,3 +251,52 @@ async fn a_default_store_batches_what_comes_while_a_command_is_in_flight() {
     let released = join_all(keys.iter().map(|key| store.delete(key, "owner"))).await;
     assert!(released.iter().all(Result::is_ok), "{released:?}");
 }
+
+/// A runtime that shuts down with operations queued must not leave the queue stranded: the
+/// store, used from another runtime afterwards, answers (an error, since its connection
+/// went with the first runtime) instead of queueing behind a task that never runs.
+#[test]
+fn a_runtime_shut_down_with_queued_operations_strands_nothing() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(store) = first.block_on(one_in_flight()) else {
+        return;
+    };
+    let keys: Vec<String> = (0..4).map(|i| unique(&format!("shutdown{i}"))).collect();
+    for key in &keys {
+        let (store, key) = (store.clone(), key.clone());
+        first.spawn(async move { store.try_acquire(&key, "o", TTL).await });
+    }
+    // Let the spawned tasks run until one is in flight and the others are queued.
+    first.block_on(async {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answered = second.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            store.try_acquire(&unique("after"), "o", TTL),
+        )
+        .await
+    });
+    assert!(
+        answered.is_ok(),
+        "the operation waited for a batch that never comes"
+    );
+    // Clean up what the first runtime may have acquired.
+    second.block_on(async {
+        if let Some(cleaner) = shared_store_with(|options| options).await {
+            for key in &keys {
+                let _ = cleaner.delete(key, "o").await;
+            }
+        }
+    });
+}

@@ -116,6 +116,39 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// The task scheduled to send the queue, until it runs. Dropped unrun (its runtime shut
+/// down), it fails the queue instead of leaving it to wait for a task that never comes.
+struct Scheduled {
+    store: RedisStore,
+    armed: bool,
+}
+
+impl Scheduled {
+    /// The queue, with a place on the wire for it; `None` when it was sent already, or
+    /// when the limit is reached (the next command to return schedules it).
+    fn take(&mut self) -> Option<Vec<Queued>> {
+        self.armed = false;
+        let batcher = &self.store.inner.batcher;
+        let mut state = batcher.state();
+        state.flush_scheduled = false;
+        if state.queue.is_empty() || state.in_flight >= batcher.limit {
+            return None;
+        }
+        state.in_flight += 1;
+        Some(std::mem::take(&mut state.queue))
+    }
+}
+
+impl Drop for Scheduled {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.store.inner.batcher.state();
+            state.flush_scheduled = false;
+            state.queue.clear();
+        }
+    }
+}
+
 impl RedisStore {
     /// How many batch scripts the store has sent, and how many operations they carried
     /// (a batch carries two or more; see
@@ -224,19 +257,16 @@ impl RedisStore {
             state.queue.clear();
             return;
         };
-        let store = self.clone();
+        let mut scheduled = Scheduled {
+            store: self.clone(),
+            armed: true,
+        };
         runtime.spawn(async move {
-            let queue = {
-                let mut state = store.inner.batcher.state();
-                state.flush_scheduled = false;
-                if state.queue.is_empty() || state.in_flight >= store.inner.batcher.limit {
-                    // Sent already, or the next command to return schedules it.
-                    return;
-                }
-                state.in_flight += 1;
-                std::mem::take(&mut state.queue)
+            let Some(queue) = scheduled.take() else {
+                return;
             };
-            let _slot = Slot { store: &store };
+            let store = &scheduled.store;
+            let _slot = Slot { store };
             store.send_batch(queue).await;
         });
     }
