@@ -300,3 +300,109 @@ fn a_runtime_shut_down_with_queued_operations_strands_nothing() {
         }
     });
 }
+
+/// A command the store's client has no method for (this crate builds fred without its
+/// list and server interfaces).
+async fn command(client: &Client, name: &'static str, args: Vec<Value>) -> Result<Value, Error> {
+    let command =
+        fred::types::CustomCommand::new_static(name, fred::types::ClusterHash::FirstKey, false);
+    client.custom(command, args).await
+}
+
+#[tokio::test]
+async fn an_operation_that_fails_in_a_batch_fails_alone() {
+    let Some(store) = one_in_flight().await else {
+        return;
+    };
+    // A lock key that holds a list: any operation on it fails with WRONGTYPE.
+    let bad = unique("wrongtype");
+    let raw = store.client().clone();
+    command(
+        &raw,
+        "RPUSH",
+        vec![store.redis_key(&bad).into(), "x".into()],
+    )
+    .await
+    .unwrap();
+    let keys: Vec<String> = (0..12).map(|i| unique(&format!("good{i}"))).collect();
+    let (before, bad_release, after) = tokio::join!(
+        join_all(keys[..6].iter().map(|key| store.try_acquire(key, "o", TTL))),
+        store.delete(&bad, "o"),
+        join_all(keys[6..].iter().map(|key| store.try_acquire(key, "o", TTL))),
+    );
+    let error = bad_release.unwrap_err();
+    assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+    assert!(
+        !error
+            .to_string()
+            .contains("lock store failed: lock store failed"),
+        "{error}"
+    );
+    for (key, acquired) in keys.iter().zip(before.into_iter().chain(after)) {
+        assert!(acquired.expect("its own reply").acquired, "{key}");
+        store.delete(key, "o").await.unwrap();
+    }
+    assert!(store.batches_sent().0 >= 1, "nothing was batched");
+    command(&raw, "DEL", vec![store.redis_key(&bad).into()])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_release_batched_after_a_refused_acquire_still_runs() {
+    let port = common::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let port_arg = port.to_string();
+    let _server = match common::process::redis_server([
+        "--port",
+        port_arg.as_str(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]) {
+        Ok(server) => server,
+        Err(e) => {
+            return lock_testkit::services::skip_unreachable(
+                "redis",
+                &url,
+                format!("redis-server: {e}"),
+            );
+        }
+    };
+    let mut store = None;
+    for _ in 0..100 {
+        let options = RedisStoreOptions::from_url(url.clone())
+            .with_timeout(Duration::from_secs(3))
+            .with_max_in_flight(1);
+        if let Ok(connected) = RedisStore::connect(options).await {
+            store = Some(connected);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let store = store.expect("the private redis-server accepts connections");
+    let (held, refused, filler) = (unique("held"), unique("refused"), unique("filler"));
+    assert!(store.save(&held, "o", TTL).await.unwrap());
+    // Full: every command that may grow memory is refused (noeviction).
+    command(
+        store.client(),
+        "CONFIG",
+        vec!["SET".into(), "maxmemory".into(), "1".into()],
+    )
+    .await
+    .unwrap();
+    // The filler's acquire is in flight; the refused acquire and the release go in one
+    // batch, in this order.
+    let (filled, refused_result, released) = tokio::join!(
+        store.try_acquire(&filler, "o", TTL),
+        store.try_acquire(&refused, "o", TTL),
+        store.delete(&held, "o"),
+    );
+    assert!(filled.unwrap_err().to_string().contains("OOM"));
+    let refused_error = refused_result.unwrap_err();
+    assert!(refused_error.to_string().contains("OOM"), "{refused_error}");
+    released.expect("the release after a refused acquire runs");
+    assert!(!store.exists(&held).await.unwrap());
+    assert_eq!(store.batches_sent(), (1, 2));
+}

@@ -18,10 +18,13 @@
 //!   script would, and the batch runs as one script (no other command in between);
 //! * **one round trip**: an operation is in exactly one command, sent once (no re-send);
 //! * **fencing tokens** increase per key, within a batch too (the counter is read back);
-//! * **the operation timeout**: a queued operation whose deadline has passed is answered
-//!   with the timeout error without being sent, and a batch is sent with the shortest
-//!   time left of the operations in it, so no operation outlives its deadline by waiting
-//!   in the queue;
+//! * **the operation timeout**: each queued operation waits at most until its own
+//!   deadline; one whose deadline has passed before its batch goes is not sent, and a
+//!   batch is sent with the time left of its latest member, so no operation is cut off
+//!   before its own deadline by an earlier batch-mate's;
+//! * **each operation its own outcome**: an operation whose command fails inside the batch
+//!   (a key of another type, a server out of memory) gets that error, and ends as its own
+//!   script would have ended; the operations after it still run;
 //! * **cancellation**: an operation dropped while queued is not sent; one dropped after its
 //!   batch went out is in the same state as a dropped single command (lock-core's clean-up
 //!   releases what an abandoned acquire may have taken).
@@ -34,7 +37,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use fred::types::Value;
-use lock_core::LockError;
+use lock_core::{LockError, StoreError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -169,6 +172,7 @@ impl RedisStore {
         if batcher.limit == 0 {
             return self.single(op, key, owner, None).await;
         }
+        let deadline = Instant::now() + self.inner.timeout;
         let (receiver, flush) = {
             let mut state = batcher.state();
             if state.in_flight == 0 && state.queue.is_empty() {
@@ -180,7 +184,7 @@ impl RedisStore {
                     op,
                     key: key.to_owned(),
                     owner: owner.to_owned(),
-                    deadline: Instant::now() + self.inner.timeout,
+                    deadline,
                     reply,
                 });
                 // A task sends the queue as soon as it runs (after the tasks ready before
@@ -198,11 +202,16 @@ impl RedisStore {
         if flush {
             self.spawn_flush();
         }
-        receiver.await.unwrap_or_else(|_| {
-            Err(self.context(LockError::storage_msg(
+        // Bounded by its own deadline, whatever the batch it goes in (sent with the time
+        // left of its latest member): past it, the caller gets the timeout error and, as
+        // after any timed-out command, does not know whether the operation ran.
+        match tokio::time::timeout_at(deadline, receiver).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(self.context(LockError::storage_msg(
                 "redis operation abandoned: the runtime stopped before it was sent",
-            )))
-        })
+            ))),
+            Err(_) => Err(self.timed_out()),
+        }
     }
 
     /// One operation as its own script, within `left` of the operation timeout (`None`:
@@ -286,7 +295,7 @@ impl RedisStore {
             }
             batch.push(queued);
         }
-        let Some(left) = batch.iter().map(|queued| queued.deadline - now).min() else {
+        let Some(left) = batch_time(batch.iter().map(|queued| queued.deadline), now) else {
             return;
         };
         if let [queued] = batch.as_slice() {
@@ -316,6 +325,10 @@ impl RedisStore {
                                 self.fence_key(&queued.key)
                             )))),
                         Value::Integer(n) => Ok(n),
+                        // This operation's command failed (the batch went on without it).
+                        Value::String(error) => {
+                            Err(self.context(LockError::storage_msg(error.to_string())))
+                        }
                         other => Err(self.unexpected(&other)),
                     };
                     let _ = queued.reply.send(reply);
@@ -332,13 +345,18 @@ impl RedisStore {
                 }
             }
             Err(error) => {
-                // One cause, told to every operation of the batch.
-                let text = error.to_string();
+                // The command failed as a whole: one cause, told to every operation.
+                let cause = match &error {
+                    LockError::Storage(source) => source
+                        .downcast_ref::<StoreError>()
+                        .map_or_else(|| source.to_string(), |store| store.cause().to_string()),
+                    other => other.to_string(),
+                };
                 let mut error = Some(error);
                 for queued in batch {
                     let reply = error
                         .take()
-                        .unwrap_or_else(|| LockError::storage_msg(text.clone()));
+                        .unwrap_or_else(|| self.context(LockError::storage_msg(cause.clone())));
                     let _ = queued.reply.send(Err(reply));
                 }
             }
@@ -369,6 +387,33 @@ fn batch_call(store: &RedisStore, batch: &[Queued]) -> (Vec<String>, Vec<Value>)
         args.push(Value::Integer(fence_ms));
     }
     (keys, args)
+}
+
+/// How long a batch may take: the time left of its latest member (each member's own wait
+/// is bounded by its own deadline), so no member is cut off before its deadline because
+/// an earlier one's came first; `None` for no member.
+fn batch_time(deadlines: impl Iterator<Item = Instant>, now: Instant) -> Option<Duration> {
+    deadlines.map(|deadline| deadline - now).max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_the_time_left_of_its_latest_member() {
+        let now = Instant::now();
+        let deadlines = [
+            now + Duration::from_millis(10),
+            now + Duration::from_millis(500),
+            now + Duration::from_millis(90),
+        ];
+        assert_eq!(
+            batch_time(deadlines.into_iter(), now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(batch_time(std::iter::empty(), now), None);
+    }
 }
 
 /// The time an operation may still take, at least 1 ms (fred's timeout of 0 is none).
