@@ -20,15 +20,23 @@ impl super::OperationSql for PgSql {
 
     /// `$1` key, `$2` owner, `$3` ttl ms (NULL = no expiry) → one row `(fence, holder_ms)`.
     ///
-    /// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired`. PostgreSQL locks
-    /// the conflicting row and re-checks the `WHERE` on its latest version, so of two
-    /// racing acquirers exactly one inserts or takes over; the fencing counter is bumped
-    /// in the same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
-    /// `fence` is NULL when denied; `holder_ms` (read from the statement's snapshot, only
-    /// a hint) is the holder's remaining time.
-    const ACQUIRE: &'static str = "WITH acquired AS (
+    /// Atomic: a single statement. When the statement's snapshot shows the key held and
+    /// not expired, it is denied there and then: the key was held at that moment of the
+    /// call, so the answer is true, and the denial reads only — it takes no row lock,
+    /// writes no WAL and commits without a disk flush, so a waiter's try never delays the
+    /// holder's release (which would otherwise wait for the denial's row lock). Otherwise
+    /// the `INSERT … ON CONFLICT DO UPDATE … WHERE expired` decides: PostgreSQL locks the
+    /// conflicting row and re-checks the `WHERE` on its latest version, so of two racing
+    /// acquirers exactly one inserts or takes over; the fencing counter is bumped in the
+    /// same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
+    /// `fence` is NULL when denied; `holder_ms` (from the snapshot, only a hint) is the
+    /// holder's remaining time.
+    const ACQUIRE: &'static str = "WITH current AS (
+    SELECT expires_at FROM {table} WHERE lock_key = $1
+), acquired AS (
     INSERT INTO {table} AS l (lock_key, owner, expires_at, fence)
-    VALUES ($1, $2, {now} + $3, {now} * 1000)
+    SELECT $1, $2, {now} + $3, {now} * 1000
+    WHERE NOT EXISTS (SELECT FROM current WHERE expires_at IS NULL OR expires_at > {now})
     ON CONFLICT (lock_key) DO UPDATE
         SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,
             fence = GREATEST(l.fence + 1, EXCLUDED.fence)
@@ -36,7 +44,7 @@ impl super::OperationSql for PgSql {
     RETURNING l.fence
 )
 SELECT (SELECT fence FROM acquired) AS fence,
-       (SELECT expires_at - {now} FROM {table} WHERE lock_key = $1) AS holder_ms";
+       (SELECT expires_at - {now} FROM current) AS holder_ms";
 
     /// `$1` key, `$2` owner, `$3` channel → `n` = 1 when released, 0 when not owned.
     ///
