@@ -46,27 +46,20 @@ impl super::OperationSql for PgSql {
 SELECT (SELECT fence FROM acquired) AS fence,
        (SELECT expires_at - {now} FROM current) AS holder_ms";
 
-    /// `$1` key, `$2` owner, `$3` channel → `n` = 1 when released, 0 when not owned.
+    /// `$1` key, `$2` owner, `$3` channel → affected rows (1 released, 0 not owned).
     ///
-    /// Atomic: one `UPDATE` predicated on owner and not-expired; the `pg_notify` runs in
-    /// the same statement (a data-modifying CTE referenced by the outer query), so the
-    /// notification is sent exactly when the release commits.
-    const RELEASE: &'static str = "WITH released AS (
-    UPDATE {table} SET owner = NULL, expires_at = 0
+    /// Atomic: one `UPDATE` predicated on owner and not-expired; the `pg_notify` is its
+    /// `RETURNING` expression, evaluated for the updated row only, so the notification
+    /// is sent exactly when the release commits.
+    const RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})
-    RETURNING lock_key
-)
-SELECT COUNT(*) AS n FROM released
-CROSS JOIN LATERAL pg_notify($3, encode(released.lock_key, 'hex')) AS notified";
+    RETURNING pg_notify($3, encode(lock_key, 'hex'))";
 
-    /// `$1` key, `$2` channel → `n`. Atomic: one `UPDATE` plus its `pg_notify`, as [`Self::RELEASE`].
-    const FORCE_RELEASE: &'static str = "WITH released AS (
-    UPDATE {table} SET owner = NULL, expires_at = 0
+    /// `$1` key, `$2` channel → affected rows. Atomic: one `UPDATE` plus its `pg_notify`,
+    /// as [`Self::RELEASE`].
+    const FORCE_RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner IS NOT NULL
-    RETURNING lock_key
-)
-SELECT COUNT(*) AS n FROM released
-CROSS JOIN LATERAL pg_notify($2, encode(released.lock_key, 'hex')) AS notified";
+    RETURNING pg_notify($2, encode(lock_key, 'hex'))";
 
     /// `$1` key, `$2` owner, `$3` duration ms → affected rows (1, or 0 = not owned).
     /// Atomic: one `UPDATE` predicated on owner and not-expired.
@@ -127,8 +120,6 @@ mod driver {
         /// them).
         type Connect = PgTls;
         const BACKEND: Backend = Backend::Postgres;
-        /// The releases `pg_notify` in the same statement, which then counts the rows.
-        const RELEASE_READS_COUNT: bool = true;
 
         fn new(pool: &PgPool, options: &DatabaseStoreOptions) -> Self {
             let channel = notify_channel(&options.table_name);
