@@ -174,13 +174,7 @@ where
 
     /// Run a release statement → rows released.
     async fn released(&self, q: Bound) -> Result<usize, LockError> {
-        let deadline = self.deadline();
-        if D::RELEASE_READS_COUNT {
-            let n = self.count(deadline, q).await?;
-            Ok(n as usize)
-        } else {
-            self.execute(deadline, q).await
-        }
+        self.execute(self.deadline(), q).await
     }
 }
 

@@ -212,7 +212,7 @@
 //!
 //! | operation | PostgreSQL | MySQL / MariaDB | SQLite |
 //! |---|---|---|---|
-//! | acquire (`save`, `try_acquire`) | 1 statement, 1 round trip: `INSERT … ON CONFLICT (lock_key) DO UPDATE … WHERE expires_at <= now RETURNING fence` (plus the holder's remaining time, same statement) | 2 round trips: `INSERT … ON DUPLICATE KEY UPDATE` with conditional assignments, which leaves the new token (or 0 = denied) in `LAST_INSERT_ID()`, then `SELECT LAST_INSERT_ID()` on the same connection | 1 statement: `INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING fence`; when denied, a second local read for the holder's remaining time |
+//! | acquire (`save`, `try_acquire`) | 1 statement, 1 round trip: `INSERT … ON CONFLICT (lock_key) DO UPDATE … WHERE expires_at <= now RETURNING fence` (plus the holder's remaining time, same statement); when the statement's snapshot already shows the key held, it is denied without inserting, so a denial takes no row lock and writes nothing | 2 round trips: `INSERT … ON DUPLICATE KEY UPDATE` with conditional assignments, which leaves the new token (or 0 = denied) in `LAST_INSERT_ID()`, then `SELECT LAST_INSERT_ID()` on the same connection | 1 statement: `INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING fence`; when denied, a second local read for the holder's remaining time |
 //! | release (`delete`) | 1: `UPDATE … WHERE key AND owner AND not expired`, with `pg_notify` in the same statement | 1: `UPDATE …` (matched rows) | 1: `UPDATE …` |
 //! | `force_delete` | 1 (with `pg_notify`) | 1 | 1 |
 //! | `extend` | 1: `UPDATE … WHERE key AND owner AND not expired` | 1 | 1 |

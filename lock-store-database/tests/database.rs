@@ -311,6 +311,42 @@ async fn postgres_release_notifies_another_store_instance_within_milliseconds() 
     raw.drop_table(&table).await;
 }
 
+/// A denied acquire decides on its snapshot and writes nothing: it takes no row lock
+/// (so the holder's release never waits for a waiter's try to commit) and no
+/// transaction id (so its commit flushes nothing to disk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_denied_acquire_locks_and_writes_nothing() {
+    let table = unique("denied");
+    let Some((holder, url)) = open(Backend::Postgres, &table).await else {
+        return;
+    };
+    assert!(holder.save("k", "o1", None).await.unwrap());
+    let acquire = lock_store_database::statements(Backend::Postgres, &table)
+        .unwrap()
+        .acquire;
+    // The store's own acquire, by another owner, inside a transaction left open.
+    let mut waiter = Raw::connect(Backend::Postgres, &url).await;
+    waiter
+        .exec(&format!(
+            "BEGIN; PREPARE acquire(bytea, bytea, bigint) AS {acquire}; \
+             EXECUTE acquire(convert_to('k', 'UTF8'), convert_to('o2', 'UTF8'), 30000)"
+        ))
+        .await;
+    let xid = "SELECT COALESCE(txid_current_if_assigned(), 0)::bigint AS n";
+    assert_eq!(waiter.n(xid).await, 0, "the denied acquire wrote something");
+    let released = tokio::time::timeout(Duration::from_secs(2), holder.delete("k", "o1")).await;
+    assert!(
+        matches!(released, Ok(Ok(()))),
+        "the holder's release waited for the denied acquire's transaction: {released:?}"
+    );
+    waiter.exec("COMMIT").await;
+    assert!(
+        !holder.exists("k").await.unwrap(),
+        "the denial took the lock"
+    );
+    waiter.drop_table(&table).await;
+}
+
 /// Dropping an operation's future mid-statement must not hand a half-used connection
 /// back to the pool: with a single pooled connection, every later call still works.
 async fn cancelled_statements_do_not_poison_the_pool(backend: Backend) {

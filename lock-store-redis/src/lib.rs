@@ -7,6 +7,16 @@
 //!   `SET key owner NX [PX ttl]` plus the fencing token update; release, extend and force
 //!   release are one `EVALSHA` each; `exists` is one `EXISTS`. Scripts are loaded once and
 //!   reloaded transparently after `NOSCRIPT`.
+//! * **Batches under load.** Acquires and releases that come while another of the store's
+//!   commands is in flight are sent together, as one script call that runs each of them
+//!   as its own script would (each atomic, with its own reply, error and token): many
+//!   tasks pay the per-command costs once per batch. A lone task's operation goes at once;
+//!   a queued one waits for a command in flight first, then takes one round trip with
+//!   its batch. (Redis checks `maxmemory` before a script's first write only, so on a full
+//!   `noeviction` server an acquire batched after a release may be granted where it would
+//!   have been refused on its own.)
+//!   [`RedisStoreOptions::with_max_in_flight`] is the knob (`0` turns batching off); no
+//!   batching on Cluster.
 //! * **Expiry by Redis's clock** (`PX`), never the application's. A lock without TTL has no
 //!   expiry in Redis (`PTTL` = -1).
 //! * **Fencing tokens**: every successful acquire returns a number strictly greater than every
@@ -128,7 +138,8 @@ use lock_core::StoreFactory;
 
 pub use fred;
 pub use options::{
-    DEFAULT_FENCE_MARGIN, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_URL, RedisStoreOptions,
+    DEFAULT_FENCE_MARGIN, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_URL,
+    RedisStoreOptions,
 };
 pub use store::RedisStore;
 

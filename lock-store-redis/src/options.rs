@@ -12,6 +12,10 @@ use lock_core::redact_url;
 /// The default key prefix: lock keys look like `lock:{orders.1}`.
 pub const DEFAULT_PREFIX: &str = "lock:";
 
+/// The default in-flight limit of the store's acquires and releases, beyond which they are
+/// sent in batches ([`RedisStoreOptions::with_max_in_flight`]).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+
 /// The default operation timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -55,6 +59,7 @@ pub struct RedisStoreOptions {
     pub(crate) prefix: String,
     pub(crate) timeout: Duration,
     pub(crate) fence_margin: Duration,
+    pub(crate) max_in_flight: usize,
 }
 
 impl Default for RedisStoreOptions {
@@ -71,6 +76,7 @@ impl RedisStoreOptions {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             fence_margin: DEFAULT_FENCE_MARGIN,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 
@@ -160,6 +166,31 @@ impl RedisStoreOptions {
         self
     }
 
+    /// How many commands carrying the store's acquires and releases may be on the wire at
+    /// once (default [`DEFAULT_MAX_IN_FLIGHT`]); `0` = no limit and no batching: every
+    /// operation is its own command.
+    ///
+    /// An operation that comes while none is in flight is sent at once, as its own script:
+    /// a lone task never waits. Operations that come while others are in flight are
+    /// collected and sent together, as one script call that runs each of them exactly as
+    /// its own script would (each one atomic, with its own reply, its own fencing token and
+    /// owner check); when this many commands are in flight, the collected operations wait
+    /// for one to return. With many concurrent tasks this is what keeps the store fast:
+    /// the server runs one script call, and the client sends and reads one command, for
+    /// many operations. A queued operation stays within the operation timeout: when its
+    /// time runs out before it could go, it is answered with the timeout error, unsent.
+    ///
+    /// On Redis Cluster the store never batches (a script may only touch one slot).
+    pub fn with_max_in_flight(mut self, limit: usize) -> Self {
+        self.max_in_flight = limit;
+        self
+    }
+
+    /// The in-flight limit (see [`Self::with_max_in_flight`]).
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
     /// The fence margin.
     pub fn fence_margin(&self) -> Duration {
         self.fence_margin
@@ -204,6 +235,7 @@ impl fmt::Debug for RedisStoreOptions {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("fence_margin", &self.fence_margin)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }

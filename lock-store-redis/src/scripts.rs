@@ -147,6 +147,98 @@ return deleted
     )
 }
 
+/// Several acquires and releases in one script: what [`acquire`] and [`release`] do, for
+/// each operation in turn, in one `EVALSHA` (the store sends its operations this way while
+/// others are in flight; see `store/batch.rs`).
+///
+/// Operation `i` (from 0) has `KEYS[3i+1]` lock key, `KEYS[3i+2]` fence counter,
+/// `KEYS[3i+3]` waiting marker, and `ARGV[3i+1]` owner, `ARGV[3i+2]` the lock's TTL in
+/// milliseconds, `ARGV[3i+3]` the counter's: both `0` for no expiry, and a TTL of `-1`
+/// marks a release. Returns one reply per operation, as the single scripts would: an
+/// acquire's token or `-2 - pttl`, a release's `1` or `0`; an acquire whose counter is
+/// exhausted answers `0` (and is not held), where [`acquire`] answers an error; an
+/// operation whose command failed (a key of another type, a server out of memory)
+/// answers the error's text, as a string, and ends there, as its own script would have
+/// ended (what it wrote before stays), while the operations after it still run.
+///
+/// Each operation is as atomic as in its own script (the whole batch runs without any
+/// other command in between), reads what the operations before it wrote (an acquire after
+/// a release of the same key in one batch gets the lock and the next token), and `TIME`
+/// is read once per batch: tokens of one batch on one key still increase (the counter).
+/// A batch only ever holds keys of one server: the store does not batch on Cluster.
+///
+/// Redis checks `maxmemory` before a script's first write only: on a full server
+/// (`noeviction`), an acquire batched after a release that wrote is granted where, sent on
+/// its own, it would have been refused.
+pub(crate) fn batch(channel: &str, fence_margin_ms: u64) -> String {
+    format!(
+        r#"
+local now
+local function release(lock, fence, waiting, owner)
+  if redis.call('GET', lock) == owner then
+    redis.call('PEXPIRE', fence, {fence_margin_ms})
+    if redis.call('DEL', lock, waiting) == 2 then
+      redis.call('PUBLISH', {channel}, lock)
+    end
+    return 1
+  end
+  return 0
+end
+local function acquire(lock, fence, waiting, owner, lock_ms, fence_ms)
+  local ok
+  if lock_ms ~= '0' then
+    ok = redis.call('SET', lock, owner, 'NX', 'PX', lock_ms)
+  else
+    ok = redis.call('SET', lock, owner, 'NX')
+  end
+  if not ok then
+    redis.call('SET', waiting, '1', 'PX', {WAITING_MARKER_MILLIS})
+    return -2 - redis.call('PTTL', lock)
+  end
+  if not now then
+    local time = redis.call('TIME')
+    now = time[1] * 1000000 + time[2]
+  end
+  local token = now
+  local last = tonumber(redis.call('GET', fence))
+  if last and last >= token then
+    token = last + 1
+  end
+  if token >= 9007199254740991 then
+    redis.call('DEL', lock)
+    return 0
+  end
+  if fence_ms ~= '0' then
+    redis.call('SET', fence, string.format('%.0f', token), 'PX', fence_ms)
+  else
+    redis.call('SET', fence, string.format('%.0f', token))
+  end
+  return token
+end
+local replies = {{}}
+for i = 0, #KEYS / 3 - 1 do
+  local lock, fence, waiting = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local owner, lock_ms = ARGV[3 * i + 1], ARGV[3 * i + 2]
+  local done, reply
+  if lock_ms == '-1' then
+    done, reply = pcall(release, lock, fence, waiting, owner)
+  else
+    done, reply = pcall(acquire, lock, fence, waiting, owner, lock_ms, ARGV[3 * i + 3])
+  end
+  if not done then
+    if type(reply) == 'table' and reply.err then
+      reply = reply.err
+    end
+    reply = tostring(reply)
+  end
+  replies[i + 1] = reply
+end
+return replies
+"#,
+        channel = lua_string(channel)
+    )
+}
+
 /// Extend by owner.
 ///
 /// `KEYS[1]` lock key, `KEYS[2]` fence counter; `ARGV[1]` owner, `ARGV[2]` new TTL in

@@ -79,10 +79,6 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// The backend this dialect speaks.
     const BACKEND: Backend;
 
-    /// Whether the release statements answer with a row `n` (rows released) rather
-    /// than an affected-row count.
-    const RELEASE_READS_COUNT: bool = false;
-
     /// The size of the store's own pool: [`DEFAULT_POOL_SIZE`] unless configured.
     fn pool_size(memory: bool, options: &DatabaseStoreOptions) -> usize {
         let _ = memory;

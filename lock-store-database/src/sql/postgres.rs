@@ -20,15 +20,23 @@ impl super::OperationSql for PgSql {
 
     /// `$1` key, `$2` owner, `$3` ttl ms (NULL = no expiry) → one row `(fence, holder_ms)`.
     ///
-    /// Atomic: a single `INSERT … ON CONFLICT DO UPDATE … WHERE expired`. PostgreSQL locks
-    /// the conflicting row and re-checks the `WHERE` on its latest version, so of two
-    /// racing acquirers exactly one inserts or takes over; the fencing counter is bumped
-    /// in the same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
-    /// `fence` is NULL when denied; `holder_ms` (read from the statement's snapshot, only
-    /// a hint) is the holder's remaining time.
-    const ACQUIRE: &'static str = "WITH acquired AS (
+    /// Atomic: a single statement. When the statement's snapshot shows the key held and
+    /// not expired, it is denied there and then: the key was held at that moment of the
+    /// call, so the answer is true, and the denial reads only — it takes no row lock,
+    /// writes no WAL and commits without a disk flush, so a waiter's try never delays the
+    /// holder's release (which would otherwise wait for the denial's row lock). Otherwise
+    /// the `INSERT … ON CONFLICT DO UPDATE … WHERE expired` decides: PostgreSQL locks the
+    /// conflicting row and re-checks the `WHERE` on its latest version, so of two racing
+    /// acquirers exactly one inserts or takes over; the fencing counter is bumped in the
+    /// same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
+    /// `fence` is NULL when denied; `holder_ms` (from the snapshot, only a hint) is the
+    /// holder's remaining time.
+    const ACQUIRE: &'static str = "WITH current AS (
+    SELECT expires_at FROM {table} WHERE lock_key = $1
+), acquired AS (
     INSERT INTO {table} AS l (lock_key, owner, expires_at, fence)
-    VALUES ($1, $2, {now} + $3, {now} * 1000)
+    SELECT $1, $2, {now} + $3, {now} * 1000
+    WHERE NOT EXISTS (SELECT FROM current WHERE expires_at IS NULL OR expires_at > {now})
     ON CONFLICT (lock_key) DO UPDATE
         SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at,
             fence = GREATEST(l.fence + 1, EXCLUDED.fence)
@@ -36,29 +44,22 @@ impl super::OperationSql for PgSql {
     RETURNING l.fence
 )
 SELECT (SELECT fence FROM acquired) AS fence,
-       (SELECT expires_at - {now} FROM {table} WHERE lock_key = $1) AS holder_ms";
+       (SELECT expires_at - {now} FROM current) AS holder_ms";
 
-    /// `$1` key, `$2` owner, `$3` channel → `n` = 1 when released, 0 when not owned.
+    /// `$1` key, `$2` owner, `$3` channel → affected rows (1 released, 0 not owned).
     ///
-    /// Atomic: one `UPDATE` predicated on owner and not-expired; the `pg_notify` runs in
-    /// the same statement (a data-modifying CTE referenced by the outer query), so the
-    /// notification is sent exactly when the release commits.
-    const RELEASE: &'static str = "WITH released AS (
-    UPDATE {table} SET owner = NULL, expires_at = 0
+    /// Atomic: one `UPDATE` predicated on owner and not-expired; the `pg_notify` is its
+    /// `RETURNING` expression, evaluated for the updated row only, so the notification
+    /// is sent exactly when the release commits.
+    const RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})
-    RETURNING lock_key
-)
-SELECT COUNT(*) AS n FROM released
-CROSS JOIN LATERAL pg_notify($3, encode(released.lock_key, 'hex')) AS notified";
+    RETURNING pg_notify($3, encode(lock_key, 'hex'))";
 
-    /// `$1` key, `$2` channel → `n`. Atomic: one `UPDATE` plus its `pg_notify`, as [`Self::RELEASE`].
-    const FORCE_RELEASE: &'static str = "WITH released AS (
-    UPDATE {table} SET owner = NULL, expires_at = 0
+    /// `$1` key, `$2` channel → affected rows. Atomic: one `UPDATE` plus its `pg_notify`,
+    /// as [`Self::RELEASE`].
+    const FORCE_RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner IS NOT NULL
-    RETURNING lock_key
-)
-SELECT COUNT(*) AS n FROM released
-CROSS JOIN LATERAL pg_notify($2, encode(released.lock_key, 'hex')) AS notified";
+    RETURNING pg_notify($2, encode(lock_key, 'hex'))";
 
     /// `$1` key, `$2` owner, `$3` duration ms → affected rows (1, or 0 = not owned).
     /// Atomic: one `UPDATE` predicated on owner and not-expired.
@@ -119,8 +120,6 @@ mod driver {
         /// them).
         type Connect = PgTls;
         const BACKEND: Backend = Backend::Postgres;
-        /// The releases `pg_notify` in the same statement, which then counts the rows.
-        const RELEASE_READS_COUNT: bool = true;
 
         fn new(pool: &PgPool, options: &DatabaseStoreOptions) -> Self {
             let channel = notify_channel(&options.table_name);

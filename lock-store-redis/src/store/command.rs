@@ -12,6 +12,7 @@ use fred::types::scripts::Script;
 use lock_core::{Acquisition, LockError};
 
 use super::RedisStore;
+use super::batch::at_least_a_millisecond;
 
 fn storage(error: FredError) -> LockError {
     LockError::Storage(cause(error))
@@ -261,17 +262,49 @@ impl RedisStore {
     where
         R: fred::types::FromValue,
     {
+        self.eval_within(script, None, call).await
+    }
+
+    /// [`Self::eval`] with `left` of the operation timeout instead of all of it (`None`).
+    pub(super) async fn eval_within<R>(
+        &self,
+        script: &Script,
+        left: Option<Duration>,
+        call: impl Fn() -> (Vec<String>, Vec<Value>),
+    ) -> Result<R, LockError>
+    where
+        R: fred::types::FromValue,
+    {
         let started = tokio::time::Instant::now();
-        let timeout = self.inner.timeout;
+        let timeout = left.unwrap_or(self.inner.timeout);
+        let shorter;
+        let options = match left {
+            None => &self.inner.options,
+            Some(left) => {
+                shorter = Options {
+                    timeout: Some(at_least_a_millisecond(left)),
+                    ..self.inner.options.clone()
+                };
+                &shorter
+            }
+        };
         let (keys, args) = call();
-        // The common case, one command: fred's per-command timeout (in `options`) is the
-        // operation timeout, so no second timer is armed around it.
-        let error = match self
-            .client()
-            .with_options(&self.inner.options)
-            .evalsha(script.sha1().clone(), keys, Value::Array(args))
-            .await
-        {
+        let client = self.client().with_options(options);
+        let command = client.evalsha(script.sha1().clone(), keys, Value::Array(args));
+        // The common case, one command: on the store's own connection, fred's per-command
+        // timeout (in `options`) is the operation timeout, so no second timer is armed. On
+        // a client or pool the application gave, fred may hold the command back, outside
+        // its timeout, while a blocking command of the application (`BLPOP` …) has the
+        // connection: there a timer bounds the whole wait.
+        let result = if self.inner.owned {
+            command.await
+        } else {
+            match tokio::time::timeout(timeout, command).await {
+                Ok(result) => result,
+                Err(_) => return Err(self.timed_out()),
+            }
+        };
+        let error = match result {
             Err(error) if error.details().starts_with("NOSCRIPT") => error,
             result => return result.map_err(|e| self.context(self.command_error(e))),
         };
@@ -281,7 +314,7 @@ impl RedisStore {
         // Reload, then send the body: both within what is left of the operation timeout.
         let left = timeout.saturating_sub(started.elapsed());
         let options = Options {
-            timeout: Some(left.max(Duration::from_millis(1))),
+            timeout: Some(at_least_a_millisecond(left)),
             ..self.inner.options.clone()
         };
         let client = self.client().with_options(&options);
@@ -299,6 +332,14 @@ impl RedisStore {
         within_result(left, reload)
             .await
             .map_err(|error| self.context(error))
+    }
+
+    /// The error of an operation that ran out of its operation timeout.
+    pub(super) fn timed_out(&self) -> LockError {
+        self.context(LockError::storage_msg(format!(
+            "redis operation timed out after {:?}",
+            self.inner.timeout
+        )))
     }
 
     /// A failed command as a storage error; a timeout says which operation timeout ran out.

@@ -152,6 +152,7 @@ impl RedisStore {
                 .unwrap_or_else(default_policy),
             endpoint: endpoint.clone(),
         };
+        let clustered = template.is_clustered();
         let channel = format!("{}released", options.prefix);
         let fence_margin_ms = millis(options.fence_margin);
         let hub = ReleaseHub::default();
@@ -173,6 +174,9 @@ impl RedisStore {
                 release: Script::from_lua(scripts::release(&channel, fence_margin_ms)),
                 force_release: Script::from_lua(scripts::force_release(&channel, fence_margin_ms)),
                 extend: Script::from_lua(scripts::EXTEND),
+                batch: Script::from_lua(scripts::batch(&channel, fence_margin_ms)),
+                // One script may only touch keys of one slot: no batches on Cluster.
+                batcher: batch::Batcher::new(if clustered { 0 } else { options.max_in_flight }),
                 hub: hub.clone(),
                 subscriber: Subscriber::new(channel, hub, subscriber_config),
             }),

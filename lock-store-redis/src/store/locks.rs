@@ -8,6 +8,7 @@ use fred::types::Value;
 use lock_core::{Acquisition, Capabilities, LockError, LockStore, ReleaseFuture, validate};
 
 use super::RedisStore;
+use super::batch::Op;
 use super::command::{int, millis, owned, within};
 
 impl RedisStore {
@@ -19,30 +20,19 @@ impl RedisStore {
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         validate::save_input(key, owner, ttl)?;
-        // Lengths as integers (fred sends them as bulk strings, as the script reads them).
-        let lock_ms = ttl.map(|ttl| int(millis(ttl)));
-        let fence_ms = ttl.map(|ttl| int(millis(ttl).saturating_add(self.inner.fence_margin_ms)));
-        let reply: i64 = self
-            .eval(&self.inner.acquire, || {
-                let keys = vec![
-                    self.redis_key(key),
-                    self.fence_key(key),
-                    self.waiting_key(key),
-                ];
-                let args = match (lock_ms, fence_ms) {
-                    // The counter outlives the lock by the margin.
-                    (Some(lock_ms), Some(fence_ms)) => vec![
-                        owner.into(),
-                        Value::Integer(lock_ms),
-                        Value::Integer(fence_ms),
-                    ],
-                    // No expiry for either while held; the release gives the counter the
-                    // margin.
-                    _ => vec![owner.into(), Value::Integer(0)],
-                };
-                (keys, args)
-            })
-            .await?;
+        let op = match ttl {
+            // The counter outlives the lock by the margin.
+            Some(ttl) => Op::Acquire {
+                lock_ms: millis(ttl),
+                fence_ms: millis(ttl).saturating_add(self.inner.fence_margin_ms),
+            },
+            // No expiry for either while held; the release gives the counter the margin.
+            None => Op::Acquire {
+                lock_ms: 0,
+                fence_ms: 0,
+            },
+        };
+        let reply = self.lock_op(op, key, owner).await?;
         self.acquisition(reply, "acquire")
     }
 }
@@ -55,12 +45,7 @@ impl LockStore for RedisStore {
 
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate::delete_input(key, owner)?;
-        let deleted: i64 = self
-            .eval(&self.inner.release, || {
-                (self.release_keys(key), vec![owner.into()])
-            })
-            .await?;
-        owned(deleted)?;
+        owned(self.lock_op(Op::Release, key, owner).await?)?;
         // Waiters of this process need not wait for the pub/sub round trip.
         self.notify_local(key);
         Ok(())

@@ -3,6 +3,7 @@
 //! * `connect.rs`: building a store (a URL, a fred configuration, a client or a pool);
 //! * `command.rs`: running one script or command (one attempt, the operation timeout,
 //!   the reload on `NOSCRIPT`) and reading fred's errors and the scripts' replies;
+//! * `batch.rs`: acquires and releases sent together while the in-flight limit is reached;
 //! * `locks.rs`: the [`LockStore`](lock_core::LockStore) methods (one key per lock);
 //! * `permits.rs`: the [`PermitStore`](lock_core::PermitStore) methods (one hash per key).
 
@@ -23,6 +24,7 @@ use crate::scripts;
 use crate::subscriber::{Subscriber, SubscriberConfig};
 use lock_core::redact_url;
 
+mod batch;
 mod command;
 mod connect;
 mod locks;
@@ -36,7 +38,10 @@ use command::millis;
 /// Cheap to clone: clones share the connection, the scripts and the release subscriber.
 ///
 /// * `try_acquire`/`save`: one `EVALSHA` of a script doing `SET key owner NX [PX ttl]` and,
-///   on success, minting a fencing token (one round trip).
+///   on success, minting a fencing token (one round trip). While other operations of the
+///   store are in flight, acquires and releases go together in one batch script instead
+///   ([`RedisStoreOptions::with_max_in_flight`](crate::RedisStoreOptions::with_max_in_flight)),
+///   still one round trip each.
 /// * `delete`/`extend`: one `EVALSHA` of an owner-checked script; a key that is absent or
 ///   held by another owner is [`LockError::NotOwned`].
 /// * `force_delete`: one `EVALSHA` (`DEL`, and `PUBLISH` when something was deleted).
@@ -91,6 +96,9 @@ struct Inner {
     release: Script,
     force_release: Script,
     extend: Script,
+    /// Acquires and releases sent together (`batch.rs`).
+    batch: Script,
+    batcher: batch::Batcher,
     hub: ReleaseHub,
     subscriber: Subscriber,
 }

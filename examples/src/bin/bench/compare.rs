@@ -14,7 +14,9 @@
 //!
 //! Every case also runs the store alone (`save` + `delete` through the trait, no
 //! `lock-core`), so what `lock-core` adds is visible in the same round, and reports the
-//! process's CPU time per cycle. `LOCK_BENCH_REDIS_POOLS=2,4` adds the project on fred
+//! process's CPU time per cycle. `LOCK_BENCH_REDIS_IN_FLIGHT=0,4` adds the project with
+//! those in-flight limits (`RedisStoreOptions::with_max_in_flight`; 0 = never batch).
+//! `LOCK_BENCH_REDIS_POOLS=2,4` adds the project on fred
 //! pools of those sizes (to check the default of one client).
 
 use std::sync::Arc;
@@ -136,6 +138,23 @@ async fn redis_field() -> Result<Field, String> {
             extra.push((
                 format!("project on a fred pool of {n}"),
                 Arc::new(pooled) as Arc<dyn LockStore>,
+            ));
+        }
+    }
+    // Experiments: the project with these in-flight limits (0 = never batch).
+    if let Ok(limits) = std::env::var("LOCK_BENCH_REDIS_IN_FLIGHT") {
+        for n in limits
+            .split(',')
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+        {
+            let limited = lock_store_redis::RedisStore::connect(
+                lock_store_redis::RedisStoreOptions::from_url(url.clone()).with_max_in_flight(n),
+            )
+            .await
+            .map_err(|e| format!("redis store: {e}"))?;
+            extra.push((
+                format!("project, in-flight limit {n}"),
+                Arc::new(limited) as Arc<dyn LockStore>,
             ));
         }
     }

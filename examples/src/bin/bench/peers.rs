@@ -280,13 +280,12 @@ VALUES ($1, NULL, 0, 0) ON CONFLICT (lock_key) DO UPDATE SET fence = l.fence + 1
             if fence.is_none() {
                 return Ok(false);
             }
-            let row = self
+            let released = self
                 .client
-                .query_one(&self.release, &[&key, &owner, &self.channel])
+                .execute(&self.release, &[&key, &owner, &self.channel])
                 .await
                 .map_err(storage)?;
-            let n: i64 = row.try_get("n").map_err(storage)?;
-            Ok(n == 1)
+            Ok(released == 1)
         }
 
         async fn round_trip(&self, key: &str) -> Result<(), LockError> {

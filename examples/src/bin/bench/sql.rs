@@ -51,12 +51,6 @@ struct AcquireRow {
 }
 
 #[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-#[derive(QueryableByName)]
 struct FenceRow {
     #[diesel(sql_type = BigInt)]
     #[allow(dead_code)]
@@ -94,8 +88,7 @@ impl SqlBaseline<PgPool> {
     async fn release(&self, key: &str, owner: &str) -> Result<bool, LockError> {
         let query = sql_query(&self.sql.release).bind::<Binary, _>(key.as_bytes());
         let query = query.bind::<Binary, _>(owner.as_bytes());
-        let row: CountRow = on_pool!(self.pool, get_result, query.bind::<Text, _>(PG_CHANNEL))?;
-        Ok(row.n == 1)
+        Ok(on_pool!(self.pool, execute, query.bind::<Text, _>(PG_CHANNEL))? == 1)
     }
 }
 
