@@ -13,7 +13,10 @@ use tokio::time::Instant;
 /// The wall clock is read once, when the counter is made, and carried forward by
 /// tokio's monotonic clock: [`next_at`](Self::next_at) takes a reading of it the caller
 /// already has. (A wall clock stepped forward later is not followed, which only keeps
-/// this counter's tokens lower than the next counter's first ones.)
+/// this counter's tokens lower than the next counter's first ones.) Under tokio's
+/// paused test clock (`tokio::time::pause`, `advance`), tokens follow the virtual time:
+/// each counter's tokens still increase, but a counter made after the virtual clock was
+/// advanced starts from the real wall clock, below an earlier counter's latest tokens.
 #[derive(Debug)]
 pub struct FenceCounter {
     last: AtomicU64,

@@ -347,6 +347,40 @@ async fn postgres_a_denied_acquire_locks_and_writes_nothing() {
     waiter.drop_table(&table).await;
 }
 
+#[tokio::test]
+async fn postgres_an_acquire_lost_to_a_first_insert_is_not_told_never_expires() {
+    let table = unique("first");
+    let Some((store, url)) = open(Backend::Postgres, &table).await else {
+        return;
+    };
+    let acquire = lock_store_database::statements(Backend::Postgres, &table)
+        .unwrap()
+        .acquire;
+    // Another process's first acquire of the key, with a TTL, not yet committed.
+    let mut other = Raw::connect(Backend::Postgres, &url).await;
+    other
+        .exec(&format!(
+            "BEGIN; PREPARE acquire(bytea, bytea, bigint) AS {acquire}; \
+             EXECUTE acquire(convert_to('k', 'UTF8'), convert_to('o1', 'UTF8'), 30000)"
+        ))
+        .await;
+    // This acquire's snapshot has no row; its insert waits for the other transaction.
+    let racing = tokio::spawn(async move {
+        store
+            .try_acquire("k", "o2", Some(Duration::from_secs(30)))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other.exec("COMMIT").await;
+    let lost = racing.await.unwrap().unwrap();
+    assert!(!lost.acquired);
+    assert!(
+        lost.holder_expires_in.is_some(),
+        "a holder with a TTL was reported as never expiring"
+    );
+    other.drop_table(&table).await;
+}
+
 /// Dropping an operation's future mid-statement must not hand a half-used connection
 /// back to the pool: with a single pooled connection, every later call still works.
 async fn cancelled_statements_do_not_poison_the_pool(backend: Backend) {

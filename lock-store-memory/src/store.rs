@@ -28,8 +28,9 @@ const SHARDS: usize = 32;
 /// * Capabilities: release notification (waiters wake on release), fencing tokens (one
 ///   counter per store, folded with the wall clock in microseconds — read when the store
 ///   is made, carried forward by the monotonic clock —, so tokens grow across keys and
-///   stay above those of a previous store or process on the machine) and the holder's
-///   remaining TTL.
+///   stay above those of a previous store or process on the machine; under tokio's
+///   paused test clock they follow the virtual time, see
+///   [`FenceCounter`](lock_core::FenceCounter)) and the holder's remaining TTL.
 /// * One SipHash of the key per operation (keyed at random per store): it picks the
 ///   shard and places the key in the shard's map. Owners of up to 32 bytes (lock-core
 ///   mints 32) are kept inline.

@@ -30,7 +30,9 @@ impl super::OperationSql for PgSql {
     /// acquirers exactly one inserts or takes over; the fencing counter is bumped in the
     /// same row write (see [`super`]'s token rule: `max(fence + 1, now * 1000)`).
     /// `fence` is NULL when denied; `holder_ms` (from the snapshot, only a hint) is the
-    /// holder's remaining time.
+    /// holder's remaining time: NULL only for a holder without expiry, and `0` when the
+    /// snapshot has no row yet (the key's first acquire by another transaction, which
+    /// this one waited for and lost to): "try again now" rather than "never expires".
     const ACQUIRE: &'static str = "WITH current AS (
     SELECT expires_at FROM {table} WHERE lock_key = $1
 ), acquired AS (
@@ -44,7 +46,8 @@ impl super::OperationSql for PgSql {
     RETURNING l.fence
 )
 SELECT (SELECT fence FROM acquired) AS fence,
-       (SELECT expires_at - {now} FROM current) AS holder_ms";
+       CASE WHEN EXISTS (SELECT FROM current) THEN (SELECT expires_at - {now} FROM current)
+            ELSE 0 END AS holder_ms";
 
     /// `$1` key, `$2` owner, `$3` channel → affected rows (1 released, 0 not owned).
     ///
