@@ -311,6 +311,21 @@ async fn postgres_release_notifies_another_store_instance_within_milliseconds() 
     raw.drop_table(&table).await;
 }
 
+/// A raw PostgreSQL connection that ran the store's own acquire of key `k` for `owner`
+/// (TTL 30 s) inside a transaction it leaves open.
+async fn acquire_in_open_transaction(url: &str, table: &str, owner: &str) -> Raw {
+    let acquire = lock_store_database::statements(Backend::Postgres, table)
+        .unwrap()
+        .acquire;
+    let mut raw = Raw::connect(Backend::Postgres, url).await;
+    raw.exec(&format!(
+        "BEGIN; PREPARE acquire(bytea, bytea, bigint) AS {acquire}; \
+         EXECUTE acquire(convert_to('k', 'UTF8'), convert_to('{owner}', 'UTF8'), 30000)"
+    ))
+    .await;
+    raw
+}
+
 /// A denied acquire decides on its snapshot and writes nothing: it takes no row lock
 /// (so the holder's release never waits for a waiter's try to commit) and no
 /// transaction id (so its commit flushes nothing to disk).
@@ -321,17 +336,8 @@ async fn postgres_a_denied_acquire_locks_and_writes_nothing() {
         return;
     };
     assert!(holder.save("k", "o1", None).await.unwrap());
-    let acquire = lock_store_database::statements(Backend::Postgres, &table)
-        .unwrap()
-        .acquire;
     // The store's own acquire, by another owner, inside a transaction left open.
-    let mut waiter = Raw::connect(Backend::Postgres, &url).await;
-    waiter
-        .exec(&format!(
-            "BEGIN; PREPARE acquire(bytea, bytea, bigint) AS {acquire}; \
-             EXECUTE acquire(convert_to('k', 'UTF8'), convert_to('o2', 'UTF8'), 30000)"
-        ))
-        .await;
+    let mut waiter = acquire_in_open_transaction(&url, &table, "o2").await;
     let xid = "SELECT COALESCE(txid_current_if_assigned(), 0)::bigint AS n";
     assert_eq!(waiter.n(xid).await, 0, "the denied acquire wrote something");
     let released = tokio::time::timeout(Duration::from_secs(2), holder.delete("k", "o1")).await;
@@ -353,17 +359,8 @@ async fn postgres_an_acquire_lost_to_a_first_insert_is_not_told_never_expires() 
     let Some((store, url)) = open(Backend::Postgres, &table).await else {
         return;
     };
-    let acquire = lock_store_database::statements(Backend::Postgres, &table)
-        .unwrap()
-        .acquire;
     // Another process's first acquire of the key, with a TTL, not yet committed.
-    let mut other = Raw::connect(Backend::Postgres, &url).await;
-    other
-        .exec(&format!(
-            "BEGIN; PREPARE acquire(bytea, bytea, bigint) AS {acquire}; \
-             EXECUTE acquire(convert_to('k', 'UTF8'), convert_to('o1', 'UTF8'), 30000)"
-        ))
-        .await;
+    let mut other = acquire_in_open_transaction(&url, &table, "o1").await;
     // This acquire's snapshot has no row; its insert waits for the other transaction.
     let racing = tokio::spawn(async move {
         store

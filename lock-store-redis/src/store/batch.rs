@@ -396,11 +396,6 @@ fn batch_time(deadlines: impl Iterator<Item = Instant>, now: Instant) -> Option<
     deadlines.map(|deadline| deadline - now).max()
 }
 
-/// The time an operation may still take, at least 1 ms (fred's timeout of 0 is none).
-pub(super) fn at_least_a_millisecond(left: Duration) -> Duration {
-    left.max(Duration::from_millis(1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,6 @@ use fred::types::scripts::Script;
 use lock_core::{Acquisition, LockError};
 
 use super::RedisStore;
-use super::batch::at_least_a_millisecond;
 
 fn storage(error: FredError) -> LockError {
     LockError::Storage(cause(error))
@@ -238,6 +237,11 @@ fn native_tls_error(debug: &str) -> Option<TlsError> {
         words = format!("{words} ({verify})");
     }
     Some(TlsError { words, handshake })
+}
+
+/// The time an operation may still take, at least 1 ms (fred's timeout of 0 is none).
+fn at_least_a_millisecond(left: Duration) -> Duration {
+    left.max(Duration::from_millis(1))
 }
 
 /// Whole milliseconds, rounded up (a validated duration: 1 ms to `MAX_TTL`, so it fits).
