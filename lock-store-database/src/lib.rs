@@ -213,7 +213,7 @@
 //! | operation | PostgreSQL | MySQL / MariaDB | SQLite |
 //! |---|---|---|---|
 //! | acquire (`save`, `try_acquire`) | 1 statement, 1 round trip: `INSERT … ON CONFLICT (lock_key) DO UPDATE … WHERE expires_at <= now RETURNING fence` (plus the holder's remaining time, same statement); when the statement's snapshot already shows the key held, it is denied without inserting, so a denial takes no row lock and writes nothing | 2 round trips: `INSERT … ON DUPLICATE KEY UPDATE` with conditional assignments, which leaves the new token (or 0 = denied) in `LAST_INSERT_ID()`, then `SELECT LAST_INSERT_ID()` on the same connection | 1 statement: `INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING fence`; when denied, a second local read for the holder's remaining time |
-//! | release (`delete`) | 1: `UPDATE … WHERE key AND owner AND not expired`, with `pg_notify` in the same statement | 1: `UPDATE …` (matched rows) | 1: `UPDATE …` |
+//! | release (`delete`) | 1: `UPDATE … WHERE key AND owner AND not expired`, with `pg_notify` in the same statement; [lazy](#durability-and-lazy-releases-on-postgresql) for a lock with an expiry | 1: `UPDATE …` (matched rows) | 1: `UPDATE …` |
 //! | `force_delete` | 1 (with `pg_notify`) | 1 | 1 |
 //! | `extend` | 1: `UPDATE … WHERE key AND owner AND not expired` | 1 | 1 |
 //! | `exists` | 1 read | 1 read | 1 read |
@@ -230,6 +230,24 @@
 //! operation is the round trips above and no more. A connection pooler in front of
 //! PostgreSQL must therefore keep prepared statements per server connection
 //! (PgBouncer in transaction mode needs `max_prepared_statements`, 1.21+).
+//!
+//! # Durability, and lazy releases on PostgreSQL
+//!
+//! On PostgreSQL the release (and force release) of a lock or permit **that has an
+//! expiry** commits with `synchronous_commit = off`, for its own transaction only: it is
+//! visible to every session, and its `NOTIFY` delivered, as soon as it commits, but the
+//! server answers without waiting for the disk. This saves one of the two disk flushes
+//! of every hand-over (in this project's bench, a hand-over went from 2.5× to 2.0× the
+//! time of one committed upsert, and an uncontended cycle from ≈ 570 to ≈ 470 µs).
+//! Acquires (with their fencing tokens), extensions, and releases of holdings without
+//! expiry commit durably, and the WAL is flushed in order: any durable commit after a
+//! lazy release takes the release to disk with it — in particular the next owner's
+//! acquire. What a crash of the server (or a failover to a replica) can undo is a
+//! release made in the moments before it (at most three times `wal_writer_delay`, 600 ms
+//! by default): the lock is then held again by the owner that released it, **until its
+//! expiry**, as if that owner had crashed while holding it. Nobody is granted a lock
+//! another holds, and no fencing token repeats. MySQL/MariaDB and SQLite commit every
+//! operation as the server or the file is configured to (durably by default).
 //!
 //! # Capabilities
 //!

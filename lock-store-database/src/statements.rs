@@ -31,9 +31,12 @@ pub struct Statements {
     /// the outcome (`LAST_INSERT_ID()`), always run; SQLite: the holder's remaining
     /// time, run only when denied; PostgreSQL: none (one statement does both).
     pub acquire_followup: Option<String>,
-    /// Release by owner (PostgreSQL: with `pg_notify`).
+    /// Release by owner (PostgreSQL: with `pg_notify`, and, for a lock with an expiry,
+    /// `synchronous_commit = off` for the transaction it runs in: run inside a
+    /// transaction of your own, it makes that whole transaction's commit lazy; see
+    /// [the crate docs](crate#durability-and-lazy-releases-on-postgresql)).
     pub release: String,
-    /// Release whoever holds it.
+    /// Release whoever holds it (PostgreSQL: lazy as [`Self::release`]).
     pub force_release: String,
     /// Extend by owner.
     pub extend: String,

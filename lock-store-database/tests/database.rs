@@ -418,3 +418,54 @@ async fn cancelled_statements_do_not_poison_the_pool(backend: Backend) {
     println!("{backend}: {cancelled} of 40 acquires cancelled mid-flight");
     Raw::connect(backend, &url).await.drop_table(&table).await;
 }
+
+/// The release of a lock with an expiry commits without waiting for its disk flush
+/// (`synchronous_commit = off` for its transaction only); the release of a lock without
+/// expiry, and every acquire, commits durably. See the crate's note on lazy releases.
+#[tokio::test]
+async fn postgres_a_release_waits_for_the_disk_only_for_a_lock_without_expiry() {
+    let table = unique("lazy");
+    let Some((store, url)) = open(Backend::Postgres, &table).await else {
+        return;
+    };
+    let release = lock_store_database::statements(Backend::Postgres, &table)
+        .unwrap()
+        .release;
+    let mut raw = Raw::connect(Backend::Postgres, &url).await;
+    let lazy = "SELECT (current_setting('synchronous_commit') = 'off')::int::bigint AS n";
+    raw.exec(&format!("PREPARE release(bytea, bytea, text) AS {release}"))
+        .await;
+    // The store's own release statement, inside a transaction: what it leaves set.
+    for (ttl, want_lazy) in [(Some(Duration::from_secs(30)), 1), (None, 0)] {
+        assert!(store.save("k", "o1", ttl).await.unwrap());
+        raw.exec("BEGIN; EXECUTE release(convert_to('k', 'UTF8'), convert_to('o1', 'UTF8'), 'c')")
+            .await;
+        assert_eq!(
+            raw.n(lazy).await,
+            want_lazy,
+            "synchronous_commit after the release of a lock with ttl {ttl:?}"
+        );
+        raw.exec("COMMIT").await;
+        assert!(!store.exists("k").await.unwrap(), "not released");
+        assert_eq!(raw.n(lazy).await, 0, "the setting outlived its transaction");
+    }
+    // Through the store, 20 releases of each kind.
+    let mut lazy = [0, 0];
+    for (i, ttl) in [Some(Duration::from_secs(30)), None]
+        .into_iter()
+        .enumerate()
+    {
+        for _ in 0..20 {
+            assert!(store.save("k", "o1", ttl).await.unwrap());
+            let release = async { store.delete("k", "o1").await.unwrap() };
+            lazy[i] += usize::from(raw.committed_lazily(release).await);
+        }
+    }
+    assert!(
+        lazy[0] > 0,
+        "no release of a lock with an expiry was lazy (of 20)"
+    );
+    assert_eq!(lazy[1], 0, "a release of a lock without expiry was lazy");
+    println!("lazy releases: {} of 20 with an expiry", lazy[0]);
+    raw.drop_table(&table).await;
+}

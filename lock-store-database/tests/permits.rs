@@ -257,3 +257,35 @@ async fn permit_fencing_tokens_survive_a_deleted_row(backend: Backend) {
     }
     raw.drop_table(&table).await;
 }
+
+/// PostgreSQL: the release of a holding with an expiry commits lazily, one without
+/// expiry durably (see the crate's note on lazy releases); the lock table's test checks
+/// the setting itself.
+#[tokio::test]
+async fn postgres_a_permit_release_waits_for_the_disk_only_for_a_holding_without_expiry() {
+    let table = unique("permit_lazy");
+    let Some((store, url)) = open(Backend::Postgres, &table).await else {
+        return;
+    };
+    let permits = permits(&store);
+    let mut raw = Raw::connect(Backend::Postgres, &url).await;
+    let mut lazy = [0, 0];
+    for (i, ttl) in [Some(Duration::from_secs(30)), None]
+        .into_iter()
+        .enumerate()
+    {
+        for _ in 0..20 {
+            let request = PermitRequest::new(2, 1, ttl);
+            let granted = permits.try_acquire_permit("k", "o1", request).await;
+            assert!(granted.unwrap().acquired);
+            let release = async { permits.release_permit("k", "o1").await.unwrap() };
+            lazy[i] += usize::from(raw.committed_lazily(release).await);
+        }
+    }
+    assert!(
+        lazy[0] > 0,
+        "no release of a holding with an expiry was lazy (of 20)"
+    );
+    assert_eq!(lazy[1], 0, "a release of a holding without expiry was lazy");
+    raw.drop_table(&table).await;
+}

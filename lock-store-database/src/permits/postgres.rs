@@ -78,13 +78,19 @@ FROM (SELECT) AS one LEFT JOIN acquired AS a ON true";
     /// → affected rows (1 released, 0 not held). Atomic: one `UPDATE` of the key's row,
     /// predicated on the owner's live holding (re-checked on the latest version), which
     /// drops it (and expired holders); `pg_notify` runs for the updated row in the same
-    /// statement, so the notification is sent exactly when the release commits.
+    /// statement, so the notification is sent exactly when the release commits. Lazy
+    /// (`synchronous_commit = off`) unless the owner's holding has no expiry: see
+    /// `crate::sql`'s note on lazy releases.
     const RELEASE: &'static str = "UPDATE {table} AS p SET holders = (
         SELECT COALESCE(jsonb_agg(h), '[]') FROM jsonb_array_elements(p.holders) AS h
         WHERE h ->> 'o' <> {owner} AND {alive})
     WHERE p.permit_key = {key}
       AND EXISTS (SELECT FROM jsonb_array_elements(p.holders) AS h
                   WHERE h ->> 'o' = {owner} AND {alive})
+      AND set_config('synchronous_commit',
+            CASE WHEN EXISTS (SELECT FROM jsonb_array_elements(p.holders) AS h
+                              WHERE h ->> 'o' = {owner} AND (h ->> 'e') IS NULL)
+                 THEN 'on' ELSE 'off' END, true) <> ''
     RETURNING pg_notify({channel}, encode(p.permit_key, 'hex'))";
 
     /// → affected rows (1 extended, 0 not held). Atomic: one `UPDATE`, as [`Self::RELEASE`].
@@ -97,10 +103,14 @@ FROM (SELECT) AS one LEFT JOIN acquired AS a ON true";
                   WHERE h ->> 'o' = {owner} AND {alive})";
 
     /// → affected rows. Atomic: one `UPDATE` emptying the row (the fence stays), with its
-    /// `pg_notify`, as [`Self::RELEASE`].
+    /// `pg_notify`, as [`Self::RELEASE`]; lazy unless some holding has no expiry.
     const FORCE_RELEASE: &'static str = "UPDATE {table}
     SET holders = '[]', reserved_by = NULL, reserved_until = NULL
     WHERE permit_key = {key} AND (holders <> '[]' OR reserved_by IS NOT NULL)
+      AND set_config('synchronous_commit',
+            CASE WHEN EXISTS (SELECT FROM jsonb_array_elements(holders) AS h
+                              WHERE (h ->> 'e') IS NULL)
+                 THEN 'on' ELSE 'off' END, true) <> ''
     RETURNING pg_notify({channel}, encode(permit_key, 'hex'))";
 }
 

@@ -32,6 +32,14 @@
 //!   (an earlier token is its own `now_ms * 1000`, or more only if the key was acquired
 //!   over 1000 times in one millisecond; within the same millisecond the token repeats). PostgreSQL and MySQL read the
 //!   server's clock; SQLite the machine's wall clock.
+//!
+//! # Lazy releases (PostgreSQL)
+//!
+//! A PostgreSQL release of a holding with an expiry sets `synchronous_commit = off` for
+//! its own transaction (`set_config(…, true)` as its last `WHERE` condition, evaluated on
+//! the row before the update; on a row it does not update it changes nothing that
+//! matters, as such a transaction writes nothing). Why this is safe, and what a server
+//! crash can undo: the crate docs, "Durability, and lazy releases on PostgreSQL".
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;

@@ -54,14 +54,23 @@ SELECT (SELECT fence FROM acquired) AS fence,
     /// Atomic: one `UPDATE` predicated on owner and not-expired; the `pg_notify` is its
     /// `RETURNING` expression, evaluated for the updated row only, so the notification
     /// is sent exactly when the release commits.
+    ///
+    /// The release of a lock that has an expiry commits without waiting for its disk
+    /// flush (`synchronous_commit = off` for this transaction only, set by the last
+    /// condition, which is evaluated on the row as it was: see [`super`]'s note on
+    /// lazy releases). A lock without expiry releases durably.
     const RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})
+      AND set_config('synchronous_commit',
+                     CASE WHEN expires_at IS NULL THEN 'on' ELSE 'off' END, true) <> ''
     RETURNING pg_notify($3, encode(lock_key, 'hex'))";
 
     /// `$1` key, `$2` channel → affected rows. Atomic: one `UPDATE` plus its `pg_notify`,
-    /// as [`Self::RELEASE`].
+    /// and lazy for a lock with an expiry, as [`Self::RELEASE`].
     const FORCE_RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner IS NOT NULL
+      AND set_config('synchronous_commit',
+                     CASE WHEN expires_at IS NULL THEN 'on' ELSE 'off' END, true) <> ''
     RETURNING pg_notify($2, encode(lock_key, 'hex'))";
 
     /// `$1` key, `$2` owner, `$3` duration ms → affected rows (1, or 0 = not owned).

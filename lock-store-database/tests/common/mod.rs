@@ -144,6 +144,21 @@ impl Raw {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// PostgreSQL: whether what `release` commits is still not on disk when it returns,
+    /// judged by the WAL positions around it. A durable commit flushes the WAL through
+    /// its own commit record, which lies past the insert position read before it, so it
+    /// is never judged lazy; a lazy one leaves the flush position where it was, unless
+    /// the WAL writer or another session's commit flushed in between.
+    #[allow(dead_code)] // (not every test binary uses it)
+    pub async fn committed_lazily(&mut self, release: impl Future<Output = ()>) -> bool {
+        let lsn = |what| {
+            format!("SELECT pg_wal_lsn_diff(pg_current_wal_{what}_lsn(), '0/0')::bigint AS n")
+        };
+        let before = self.n(&lsn("insert")).await;
+        release.await;
+        self.n(&lsn("flush")).await <= before
+    }
+
     /// The database's own clock in Unix ms, read with the backend's native function (not
     /// the store's expression).
     pub async fn now_ms(&mut self) -> i64 {
