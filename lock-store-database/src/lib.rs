@@ -233,21 +233,30 @@
 //!
 //! # Durability, and lazy releases on PostgreSQL
 //!
-//! On PostgreSQL the release (and force release) of a lock or permit **that has an
-//! expiry** commits with `synchronous_commit = off`, for its own transaction only: it is
+//! Every operation commits as the server, database, role or pool session is configured
+//! to commit — durably by default (`synchronous_commit = on`) — with one exception on
+//! PostgreSQL: the release (and force release) of a lock or permit **that has an
+//! expiry** commits with `synchronous_commit = off`, for its own transaction only. It is
 //! visible to every session, and its `NOTIFY` delivered, as soon as it commits, but the
-//! server answers without waiting for the disk. This saves one of the two disk flushes
-//! of every hand-over (in this project's bench, a hand-over went from 2.5× to 2.0× the
-//! time of one committed upsert, and an uncontended cycle from ≈ 570 to ≈ 470 µs).
-//! Acquires (with their fencing tokens), extensions, and releases of holdings without
-//! expiry commit durably, and the WAL is flushed in order: any durable commit after a
-//! lazy release takes the release to disk with it — in particular the next owner's
-//! acquire. What a crash of the server (or a failover to a replica) can undo is a
-//! release made in the moments before it (at most three times `wal_writer_delay`, 600 ms
-//! by default): the lock is then held again by the owner that released it, **until its
-//! expiry**, as if that owner had crashed while holding it. Nobody is granted a lock
-//! another holds, and no fencing token repeats. MySQL/MariaDB and SQLite commit every
-//! operation as the server or the file is configured to (durably by default).
+//! server answers without waiting for the disk (or for a synchronous standby). This
+//! saves one of the two disk flushes of every hand-over (in this project's bench on one
+//! machine, a hand-over went from ≈ 2.5× to ≈ 2.0× the time of one committed upsert:
+//! BENCHMARKS.md). Acquires (with their fencing tokens), extensions and releases of
+//! holdings without expiry keep the configured setting, and the WAL is flushed in order:
+//! any durable commit after a lazy release takes the release to disk with it — in
+//! particular the next owner's acquire. So, with the default setting, what a crash of
+//! the server can undo is a release made in the moments before it (at most three times
+//! `wal_writer_delay`, 600 ms by default): the lock is then held again by the owner that
+//! released it, **until its expiry**, as if that owner had crashed while holding it;
+//! no acknowledged acquire is lost, nobody is granted a lock another holds, and no
+//! fencing token repeats. The same holds across a failover to a **synchronous** standby
+//! (`synchronous_standby_names`, and a `synchronous_commit` of `on` or `remote_apply`).
+//! It cannot hold where acknowledged commits themselves may be lost — a server or role
+//! set to `synchronous_commit = off` or `local`, or a failover to an asynchronous
+//! replica: there a lost acquire can let two owners hold one lock, with this store as
+//! with any lock table, and fencing tokens are what protects the resource.
+//! MySQL/MariaDB and SQLite commit every operation as the server or the file is
+//! configured to.
 //!
 //! # Capabilities
 //!

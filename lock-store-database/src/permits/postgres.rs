@@ -90,7 +90,7 @@ FROM (SELECT) AS one LEFT JOIN acquired AS a ON true";
       AND set_config('synchronous_commit',
             CASE WHEN EXISTS (SELECT FROM jsonb_array_elements(p.holders) AS h
                               WHERE h ->> 'o' = {owner} AND (h ->> 'e') IS NULL)
-                 THEN 'on' ELSE 'off' END, true) <> ''
+                 THEN current_setting('synchronous_commit') ELSE 'off' END, true) <> ''
     RETURNING pg_notify({channel}, encode(p.permit_key, 'hex'))";
 
     /// → affected rows (1 extended, 0 not held). Atomic: one `UPDATE`, as [`Self::RELEASE`].
@@ -110,7 +110,7 @@ FROM (SELECT) AS one LEFT JOIN acquired AS a ON true";
       AND set_config('synchronous_commit',
             CASE WHEN EXISTS (SELECT FROM jsonb_array_elements(holders) AS h
                               WHERE (h ->> 'e') IS NULL)
-                 THEN 'on' ELSE 'off' END, true) <> ''
+                 THEN current_setting('synchronous_commit') ELSE 'off' END, true) <> ''
     RETURNING pg_notify({channel}, encode(permit_key, 'hex'))";
 }
 

@@ -36,7 +36,7 @@
 //! # Lazy releases (PostgreSQL)
 //!
 //! A PostgreSQL release of a holding with an expiry sets `synchronous_commit = off` for
-//! its own transaction (`set_config(…, true)` as its last `WHERE` condition, evaluated on
+//! its own transaction (one without expiry sets it to its current value: no change) (`set_config(…, true)` as its last `WHERE` condition, evaluated on
 //! the row before the update; on a row it does not update it changes nothing that
 //! matters, as such a transaction writes nothing). Why this is safe, and what a server
 //! crash can undo: the crate docs, "Durability, and lazy releases on PostgreSQL".

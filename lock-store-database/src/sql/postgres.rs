@@ -58,19 +58,19 @@ SELECT (SELECT fence FROM acquired) AS fence,
     /// The release of a lock that has an expiry commits without waiting for its disk
     /// flush (`synchronous_commit = off` for this transaction only, set by the last
     /// condition, which is evaluated on the row as it was: see [`super`]'s note on
-    /// lazy releases). A lock without expiry releases durably.
+    /// lazy releases). A lock without expiry keeps the session's own setting.
     const RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})
-      AND set_config('synchronous_commit',
-                     CASE WHEN expires_at IS NULL THEN 'on' ELSE 'off' END, true) <> ''
+      AND set_config('synchronous_commit', CASE WHEN expires_at IS NULL
+                     THEN current_setting('synchronous_commit') ELSE 'off' END, true) <> ''
     RETURNING pg_notify($3, encode(lock_key, 'hex'))";
 
     /// `$1` key, `$2` channel → affected rows. Atomic: one `UPDATE` plus its `pg_notify`,
     /// and lazy for a lock with an expiry, as [`Self::RELEASE`].
     const FORCE_RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner IS NOT NULL
-      AND set_config('synchronous_commit',
-                     CASE WHEN expires_at IS NULL THEN 'on' ELSE 'off' END, true) <> ''
+      AND set_config('synchronous_commit', CASE WHEN expires_at IS NULL
+                     THEN current_setting('synchronous_commit') ELSE 'off' END, true) <> ''
     RETURNING pg_notify($2, encode(lock_key, 'hex'))";
 
     /// `$1` key, `$2` owner, `$3` duration ms → affected rows (1, or 0 = not owned).
