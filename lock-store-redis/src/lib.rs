@@ -141,6 +141,7 @@ pub use options::{
     DEFAULT_FENCE_MARGIN, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PREFIX, DEFAULT_TIMEOUT, DEFAULT_URL,
     RedisStoreOptions,
 };
+pub use scripts::LockScripts;
 pub use store::RedisStore;
 
 /// The Redis store factory for a `LockManager` configuration: the store connects on first use.

@@ -27,6 +27,35 @@ use std::fmt::Write as _;
 /// and fall back to its delay; every retry renews the marker.
 pub(crate) const WAITING_MARKER_MILLIS: u64 = 60_000;
 
+/// The Lua text of a store's lock acquire and release scripts, exactly as the store sends
+/// them (by `EVALSHA` of their SHA1): what to audit, or to run yourself, say as the
+/// baseline of a benchmark on another client. From [`RedisStore::lock_scripts`]; each
+/// store has its own texts (they hold its release channel and fence margin).
+///
+/// [`RedisStore::lock_scripts`]: crate::RedisStore::lock_scripts
+///
+/// ```
+/// use lock_store_redis::{fred::prelude::Client, RedisStore};
+/// let scripts = RedisStore::from_client(Client::default()).lock_scripts();
+/// assert!(scripts.acquire.contains("'NX'"));
+/// assert!(scripts.release.contains("PUBLISH"));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LockScripts {
+    /// Acquire. `KEYS`: the lock key ([`redis_key`](crate::RedisStore::redis_key)), its
+    /// fencing counter ([`fence_key`](crate::RedisStore::fence_key)), its waiting marker
+    /// ([`waiting_key`](crate::RedisStore::waiting_key)). `ARGV`: the owner; the TTL in
+    /// milliseconds (`0`: no expiry); the counter's TTL in milliseconds, the lock's plus
+    /// the fence margin (left out when the lock has no expiry). Reply: the fencing token
+    /// (≥ 1) when acquired; when held, `-1` for a holder without expiry and `-2 - n` for
+    /// one with `n` ms left.
+    pub acquire: String,
+    /// Release by owner. `KEYS`: the lock key, its waiting marker, its fencing counter.
+    /// `ARGV`: the owner. Reply: `1` released, `0` not held by this owner.
+    pub release: String,
+}
+
 /// Acquire: `SET NX [PX]`, and on success mint the next fencing token.
 ///
 /// `KEYS[1]` lock key, `KEYS[2]` fence counter key, `KEYS[3]` waiting marker;

@@ -923,3 +923,73 @@ async fn an_operation_error_names_the_store_and_the_endpoint() {
     let context = err.store_error().expect("a StoreError in the chain");
     assert!(!context.is_connect(), "{message}");
 }
+
+/// `lock_scripts` gives the very scripts the store sends: after one acquire and release
+/// by the store, their SHA1s are in the server's script cache, and run by hand with the
+/// documented keys and arguments they take, report and release the lock as the store
+/// does, minting tokens in the same sequence.
+#[tokio::test]
+async fn lock_scripts_are_the_scripts_the_store_sends() {
+    let Some(store) = shared_store_with(|options| options.with_max_in_flight(0)).await else {
+        return;
+    };
+    let key = unique("scripts");
+    let first = store.try_acquire(&key, "o1", TTL).await.unwrap();
+    store.delete(&key, "o1").await.unwrap();
+    let scripts = store.lock_scripts();
+    let client = raw_client().await;
+    let (acquire, release) = (
+        fred::types::scripts::Script::from_lua(scripts.acquire.clone()),
+        fred::types::scripts::Script::from_lua(scripts.release.clone()),
+    );
+    let cached: Vec<bool> = client
+        .script_exists(vec![acquire.sha1().clone(), release.sha1().clone()])
+        .await
+        .unwrap();
+    assert_eq!(cached, [true, true], "the store sent other scripts");
+    let (lock, fence, waiting) = (
+        store.redis_key(&key),
+        store.fence_key(&key),
+        store.waiting_key(&key),
+    );
+    let args = vec![
+        Value::from("o2"),
+        Value::Integer(30_000),
+        Value::Integer(40_000),
+    ];
+    let token: i64 = client
+        .evalsha(
+            acquire.sha1().clone(),
+            vec![lock.clone(), fence.clone(), waiting.clone()],
+            args,
+        )
+        .await
+        .unwrap();
+    assert!(
+        token.unsigned_abs() > first.fencing_token.unwrap(),
+        "the script's token {token} is not past the store's {:?}",
+        first.fencing_token
+    );
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "the script did not take the lock"
+    );
+    let denied = store.try_acquire(&key, "o3", TTL).await.unwrap();
+    assert!(!denied.acquired);
+    let released: i64 = client
+        .evalsha(
+            release.sha1().clone(),
+            vec![lock, waiting, fence],
+            vec!["o2"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "the script did not release"
+    );
+    let next = store.try_acquire(&key, "o3", TTL).await.unwrap();
+    assert!(next.fencing_token.unwrap() > token.unsigned_abs());
+    store.delete(&key, "o3").await.unwrap();
+}

@@ -184,6 +184,14 @@ impl RedisStore {
         name
     }
 
+    /// The Lua text of this store's lock acquire and release scripts, as it sends them.
+    pub fn lock_scripts(&self) -> crate::LockScripts {
+        crate::LockScripts {
+            acquire: scripts::acquire(),
+            release: scripts::release(&self.inner.channel, self.inner.fence_margin_ms),
+        }
+    }
+
     /// The pub/sub channel on which releases are published (payload: the Redis key).
     pub fn release_channel(&self) -> &str {
         &self.inner.channel

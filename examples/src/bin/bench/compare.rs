@@ -105,6 +105,9 @@ async fn redis_field() -> Result<Field, String> {
         let raw = crate::peers::RedisRsRaw::connect(&url)
             .await
             .map_err(|e| format!("raw redis-rs: {e}"))?;
+        let scripts = crate::peers::RedisRsScripts::connect(&url, &store)
+            .await
+            .map_err(|e| format!("redis-rs with the store's scripts: {e}"))?;
         others.splice(
             0..0,
             [
@@ -115,6 +118,10 @@ async fn redis_field() -> Result<Field, String> {
                 (
                     "raw redis-rs multiplexed: SET NX PX + EVALSHA".to_owned(),
                     Arc::new(RawCycle(raw)),
+                ),
+                (
+                    "redis-rs, the store's scripts (fenced)".to_owned(),
+                    Arc::new(scripts),
                 ),
             ],
         );

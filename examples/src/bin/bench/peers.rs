@@ -5,6 +5,10 @@
 //!   owner-checked delete, on a fred client of its own with fred's defaults.
 //! * `RedisRsRaw` (`bench` feature): the same two commands on one redis-rs multiplexed
 //!   connection.
+//! * `RedisRsScripts` (`bench` feature): the store's own acquire and release scripts
+//!   (`RedisStore::lock_scripts`), as `EVALSHA` on one redis-rs multiplexed connection:
+//!   the store's server work (fencing token, waiting marker, notification) on the
+//!   fastest client here.
 //! * `Rslock` (`bench` feature): `rslock` 0.10 (Redlock on redis-rs) with one server:
 //!   `LockManager::lock` + `unlock` (the same two commands, as the crate sends them).
 //! * `PgRaw` (`bench` feature): the store's own acquire and release statements, prepared
@@ -176,6 +180,87 @@ mod with_feature {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(storage)
+        }
+    }
+
+    /// The store's own lock scripts ([`lock_store_redis::RedisStore::lock_scripts`]) as
+    /// `EVALSHA` on one redis-rs multiplexed connection, keys named as the store names
+    /// them: the server work of the store's cycle (fencing token, waiting marker, release
+    /// notification) on the fastest client here, without the store, fred or lock-core.
+    pub struct RedisRsScripts {
+        conn: redis::aio::MultiplexedConnection,
+        acquire: redis::Script,
+        release: redis::Script,
+        store: lock_store_redis::RedisStore,
+    }
+
+    impl RedisRsScripts {
+        pub async fn connect(
+            url: &str,
+            store: &lock_store_redis::RedisStore,
+        ) -> Result<RedisRsScripts, LockError> {
+            let client = redis::Client::open(url).map_err(storage)?;
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(storage)?;
+            let scripts = store.lock_scripts();
+            let acquire = redis::Script::new(&scripts.acquire);
+            let release = redis::Script::new(&scripts.release);
+            for script in [&acquire, &release] {
+                script
+                    .prepare_invoke()
+                    .load_async(&mut conn)
+                    .await
+                    .map_err(storage)?;
+            }
+            Ok(RedisRsScripts {
+                conn,
+                acquire,
+                release,
+                store: store.clone(),
+            })
+        }
+
+        async fn release(&self, key: &str, owner: &str) -> Result<i64, LockError> {
+            let mut conn = self.conn.clone();
+            self.release
+                .key(self.store.redis_key(key))
+                .key(self.store.waiting_key(key))
+                .key(self.store.fence_key(key))
+                .arg(owner)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(storage)
+        }
+    }
+
+    #[async_trait]
+    impl Baseline for RedisRsScripts {
+        fn describe(&self) -> String {
+            "the store's lock scripts as EVALSHA on one redis-rs multiplexed connection".to_owned()
+        }
+
+        async fn cycle(&self, key: &str, owner: &str, ttl: Duration) -> Result<bool, LockError> {
+            let mut conn = self.conn.clone();
+            let ttl_ms = ttl.as_millis() as u64;
+            let margin_ms = lock_store_redis::DEFAULT_FENCE_MARGIN.as_millis() as u64;
+            let token: i64 = self
+                .acquire
+                .key(self.store.redis_key(key))
+                .key(self.store.fence_key(key))
+                .key(self.store.waiting_key(key))
+                .arg(owner)
+                .arg(ttl_ms)
+                .arg(ttl_ms + margin_ms)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(storage)?;
+            Ok(token > 0 && self.release(key, owner).await? == 1)
+        }
+
+        async fn round_trip(&self, key: &str) -> Result<(), LockError> {
+            self.release(key, "nobody").await.map(drop)
         }
     }
 
