@@ -252,9 +252,10 @@
 //! fencing token repeats. The same holds across a failover to a **synchronous** standby
 //! (`synchronous_standby_names`, and a `synchronous_commit` of `on` or `remote_apply`).
 //! It cannot hold where acknowledged commits themselves may be lost — a server or role
-//! set to `synchronous_commit = off` or `local`, or a failover to an asynchronous
-//! replica: there a lost acquire can let two owners hold one lock, with this store as
-//! with any lock table, and fencing tokens are what protects the resource.
+//! set to `synchronous_commit = off` (in a crash), `local` with a synchronous standby
+//! (in a failover), or a failover to an asynchronous replica: there a lost acquire can
+//! let two owners hold one lock, with this store as with any lock table, and fencing
+//! tokens are what protects the resource.
 //! MySQL/MariaDB and SQLite commit every operation as the server or the file is
 //! configured to.
 //!

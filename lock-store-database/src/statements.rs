@@ -33,7 +33,9 @@ pub struct Statements {
     pub acquire_followup: Option<String>,
     /// Release by owner (PostgreSQL: with `pg_notify`, and, for a lock with an expiry,
     /// `synchronous_commit = off` for the transaction it runs in: run inside a
-    /// transaction of your own, it makes that whole transaction's commit lazy; see
+    /// transaction of your own, it makes that whole transaction's commit lazy — possibly
+    /// even when it released nothing, as PostgreSQL may evaluate the setting before the
+    /// owner and expiry checks; see
     /// [the crate docs](crate#durability-and-lazy-releases-on-postgresql)).
     pub release: String,
     /// Release whoever holds it (PostgreSQL: lazy as [`Self::release`]).

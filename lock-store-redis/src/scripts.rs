@@ -27,10 +27,13 @@ use std::fmt::Write as _;
 /// and fall back to its delay; every retry renews the marker.
 pub(crate) const WAITING_MARKER_MILLIS: u64 = 60_000;
 
-/// The Lua text of a store's lock acquire and release scripts, exactly as the store sends
-/// them (by `EVALSHA` of their SHA1): what to audit, or to run yourself, say as the
-/// baseline of a benchmark on another client. From [`RedisStore::lock_scripts`]; each
-/// store has its own texts (they hold its release channel and fence margin).
+/// The Lua text of a store's lock acquire and release scripts, as the store sends them
+/// (by `EVALSHA` of their SHA1) for an operation that goes alone; operations that queue
+/// while others are in flight go together in one batch script that runs the same steps
+/// for each ([`RedisStoreOptions::with_max_in_flight`](crate::RedisStoreOptions::with_max_in_flight)).
+/// What to audit, or to run yourself, say as the baseline of a benchmark on another
+/// client. From [`RedisStore::lock_scripts`]; the release text is each store's own (it
+/// holds the store's release channel and fence margin).
 ///
 /// [`RedisStore::lock_scripts`]: crate::RedisStore::lock_scripts
 ///
@@ -47,9 +50,12 @@ pub struct LockScripts {
     /// fencing counter ([`fence_key`](crate::RedisStore::fence_key)), its waiting marker
     /// ([`waiting_key`](crate::RedisStore::waiting_key)). `ARGV`: the owner; the TTL in
     /// milliseconds (`0`: no expiry); the counter's TTL in milliseconds, the lock's plus
-    /// the fence margin (left out when the lock has no expiry). Reply: the fencing token
-    /// (≥ 1) when acquired; when held, `-1` for a holder without expiry and `-2 - n` for
-    /// one with `n` ms left.
+    /// the fence margin (left out when the lock has no expiry, and then only). Reply: the
+    /// fencing token (≥ 1) when acquired; when held, `-1` for a holder without expiry and
+    /// `-2 - n` for one with `n` ms left. The script trusts its arguments, as the store
+    /// builds them: a TTL without the counter's leaves the counter without expiry, and a
+    /// counter's TTL of `0` fails the call after the lock was taken (it then stays held
+    /// until its TTL).
     pub acquire: String,
     /// Release by owner. `KEYS`: the lock key, its waiting marker, its fencing counter.
     /// `ARGV`: the owner. Reply: `1` released, `0` not held by this owner.

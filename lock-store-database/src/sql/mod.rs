@@ -36,9 +36,11 @@
 //! # Lazy releases (PostgreSQL)
 //!
 //! A PostgreSQL release of a holding with an expiry sets `synchronous_commit = off` for
-//! its own transaction (one without expiry sets it to its current value: no change) (`set_config(…, true)` as its last `WHERE` condition, evaluated on
-//! the row before the update; on a row it does not update it changes nothing that
-//! matters, as such a transaction writes nothing). Why this is safe, and what a server
+//! its own transaction (one without expiry sets it to its current value: no change), by
+//! `set_config(…, true)` as a condition of its `WHERE`, evaluated on the row before the
+//! update. PostgreSQL may evaluate it before the other conditions, so a release that
+//! finds nothing to release (another owner, expired) may set it too: the store runs each
+//! statement as its own transaction, which then writes nothing, so nothing is lost. Why this is safe, and what a server
 //! crash can undo: the crate docs, "Durability, and lazy releases on PostgreSQL".
 
 pub(crate) mod mysql;

@@ -56,9 +56,9 @@ SELECT (SELECT fence FROM acquired) AS fence,
     /// is sent exactly when the release commits.
     ///
     /// The release of a lock that has an expiry commits without waiting for its disk
-    /// flush (`synchronous_commit = off` for this transaction only, set by the last
-    /// condition, which is evaluated on the row as it was: see [`super`]'s note on
-    /// lazy releases). A lock without expiry keeps the session's own setting.
+    /// flush (`synchronous_commit = off` for this transaction only, set by a condition of
+    /// the `WHERE`, evaluated on the row as it was: see [`super`]'s note on lazy
+    /// releases). A lock without expiry keeps the session's own setting.
     const RELEASE: &'static str = "UPDATE {table} SET owner = NULL, expires_at = 0
     WHERE lock_key = $1 AND owner = $2 AND (expires_at IS NULL OR expires_at > {now})
       AND set_config('synchronous_commit', CASE WHEN expires_at IS NULL
