@@ -353,22 +353,9 @@ async fn a_release_batched_after_a_refused_acquire_still_runs() {
     let port = common::free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let port_arg = port.to_string();
-    let _server = match common::process::redis_server([
-        "--port",
-        port_arg.as_str(),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]) {
-        Ok(server) => server,
-        Err(e) => {
-            return lock_testkit::services::skip_unreachable(
-                "redis",
-                &url,
-                format!("redis-server: {e}"),
-            );
-        }
+    let args = ["--port", &port_arg, "--save", "", "--appendonly", "no"];
+    let Some(_server) = common::process::redis_server("redis", &url, args) else {
+        return;
     };
     let mut store = None;
     for _ in 0..100 {

@@ -12,17 +12,25 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Start `redis-server` with `args`, output discarded.
-pub fn redis_server<I, S>(args: I) -> std::io::Result<KillOnDrop>
+/// Start `redis-server` with `args`, output discarded; when it cannot be started, report
+/// the test skipped (`service` at `url`: see `skip_unreachable`) and give `None`, and
+/// the test returns.
+pub fn redis_server<I, S>(service: &str, url: &str, args: I) -> Option<KillOnDrop>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new("redis-server")
+    let started = Command::new("redis-server")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .map(KillOnDrop)
+        .spawn();
+    match started {
+        Ok(child) => Some(KillOnDrop(child)),
+        Err(e) => {
+            lock_testkit::services::skip_unreachable(service, url, format!("redis-server: {e}"));
+            None
+        }
+    }
 }
