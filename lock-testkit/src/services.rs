@@ -154,12 +154,14 @@ pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A loopback port that is free now, and whose Redis Cluster bus port (+10 000) is free
-/// too; `None` if none was found.
+/// too; `None` if none was found. Both lie below 32 768, where Linux's default range of
+/// ephemeral ports (32 768–60 999) begins: a port in that range, free when checked, can be
+/// taken by any outgoing connection before the server binds it (a test suite makes many).
 pub fn free_port() -> Option<u16> {
     for _ in 0..200 {
         let mut bytes = [0u8; 2];
         getrandom::fill(&mut bytes).ok()?;
-        let port = 20_000 + u16::from_le_bytes(bytes) % 20_000;
+        let port = 10_000 + u16::from_le_bytes(bytes) % 12_000;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
             && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
         {
